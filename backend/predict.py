@@ -1,0 +1,203 @@
+"""The predict pipeline shared by the CLI and (later) the server: photos in, maps out.
+
+It checks everything cheap (files exist, light counts, output folder) before decoding anything,
+and writes nothing until every map is computed, so a bad input never leaves half a result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ModelNotAvailable, UserError
+from .io import images as image_io
+from .io.lights import read_light_directions, read_light_intensities, write_lights_json
+from .photometric.calibrated import MIN_SAMPLES, solve_calibrated
+
+MODES = ("auto", "single", "multi")
+OUTPUT_FILES = (
+    "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json", "report.json"
+)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    mode: str = "auto"
+    lights: Path | None = None  # known light directions: calibrated photometric stereo
+    intensities: Path | None = None  # known RGB intensities, one per light
+    mask: Path | None = None
+    input_colorspace: str = "auto"
+    normal_convention: str = "opengl"
+    max_pixels: int = image_io.MAX_PIXELS
+
+
+@dataclass
+class Prediction:
+    normals: np.ndarray  # (H, W, 3) camera frame, zeros outside the mask
+    albedo: np.ndarray  # (H, W, 3) linear RGB in [0, 1]
+    mask: np.ndarray  # (H, W) bool
+    shading: np.ndarray | None = None  # (H, W) or (H, W, 3), single-image mode only
+    light_directions: np.ndarray | None = None  # (K, 3), multi-light modes
+    light_intensities: np.ndarray | None = None  # (K, 3)
+    lights_source: str | None = None  # "given" or "estimated"
+    report: dict = field(default_factory=dict)
+
+
+def resolve_mode(options: PredictOptions, count: int) -> str:
+    """The concrete mode for this many photos, or a UserError saying why it cannot run."""
+    if options.mode not in MODES:
+        raise UserError(f"unknown mode {options.mode!r}; use one of {', '.join(MODES)}")
+    if count == 0:
+        raise UserError("no input images")
+    mode = options.mode if options.mode != "auto" else ("single" if count == 1 else "multi")
+    if mode == "single":
+        if options.lights is not None:
+            raise UserError("--lights is for multi-light sets; single mode takes one portrait")
+        if count != 1:
+            raise UserError(f"single mode takes one portrait, got {count} images")
+        raise ModelNotAvailable(
+            "model not available: the single-portrait model is not shipped yet"
+        )
+    if count < 2:
+        raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
+    if options.lights is None:
+        raise ModelNotAvailable(
+            "model not available: the uncalibrated multi-light model is not shipped yet; "
+            "pass --lights FILE (known light directions) for calibrated photometric stereo"
+        )
+    if count < MIN_SAMPLES:
+        raise UserError(f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}")
+    return "calibrated"
+
+
+def predict(paths: list[Path], options: PredictOptions) -> Prediction:
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+    resolve_mode(options, len(paths))
+    directions = read_light_directions(options.lights)
+    if len(directions) != len(paths):
+        raise UserError(
+            f"{Path(options.lights).name} has {len(directions)} lights but {len(paths)} images were given"
+        )
+    intensities = None
+    if options.intensities is not None:
+        intensities = read_light_intensities(options.intensities)
+        if len(intensities) != len(paths):
+            raise UserError(
+                f"{Path(options.intensities).name} has {len(intensities)} intensities "
+                f"but {len(paths)} images were given"
+            )
+
+    timings = {}
+    start = time.perf_counter()
+    stack, loaded = load_image_set(paths, options.input_colorspace, options.max_pixels)
+    mask = None
+    if options.mask is not None:
+        mask = image_io.read_mask(options.mask, stack.shape[1:3])
+    timings["load_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    result = solve_calibrated(stack, directions, intensities, mask)
+    timings["solve_s"] = time.perf_counter() - start
+    if not result.mask.any():
+        raise UserError("no pixel could be solved: the images are dark or saturated everywhere")
+
+    albedo, albedo_scale = _normalise_albedo(result.albedo, result.mask)
+    return Prediction(
+        normals=result.normals,
+        albedo=albedo,
+        mask=result.mask,
+        light_directions=directions,
+        light_intensities=intensities if intensities is not None else np.ones_like(directions),
+        lights_source="given",
+        report={
+            "method": "calibrated_photometric_stereo",
+            "model": None,
+            "version": __version__,
+            "device": "cpu",
+            "inputs": [
+                {"file": p.name, "bits": im.bits, "colorspace": im.colorspace}
+                for p, im in zip(paths, loaded)
+            ],
+            "size": [int(stack.shape[2]), int(stack.shape[1])],
+            "mask_source": "given" if mask is not None else "auto",
+            "intensities_source": "given" if intensities is not None else "assumed equal",
+            "albedo_scale": albedo_scale,
+            "normal_convention": options.normal_convention,
+            "timings": timings,
+        },
+    )
+
+
+def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS):
+    """(K, H, W, 3) linear stack plus the per-file LinearImage records; one viewpoint, one size."""
+    loaded = []
+    for path in paths:
+        image = image_io.read_image(path, colorspace, max_pixels)
+        if loaded and image.rgb.shape != loaded[0].rgb.shape:
+            first = loaded[0].rgb.shape
+            raise UserError(
+                f"mixed image sizes: {Path(paths[0]).name} is {first[1]}x{first[0]} but "
+                f"{Path(path).name} is {image.rgb.shape[1]}x{image.rgb.shape[0]}"
+            )
+        loaded.append(image)
+    return np.stack([im.rgb for im in loaded]), loaded
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse up front to replace earlier results, so a re-run never silently destroys them."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} exists and is not a folder")
+    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise UserError(
+            f"{out_dir} already holds results ({', '.join(existing)}); "
+            "choose another --out or pass --overwrite"
+        )
+
+
+def save_prediction(prediction: Prediction, out_dir: Path, files: list[str], overwrite: bool = False) -> list[Path]:
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    convention = prediction.report.get("normal_convention", "opengl")
+    written = []
+
+    def out(name):
+        written.append(out_dir / name)
+        return out_dir / name
+
+    image_io.write_npy(out("normal.npy"), prediction.normals.astype(np.float32))
+    image_io.write_normal_png(out("normal.png"), prediction.normals, convention)
+    image_io.write_srgb_png(out("albedo.png"), prediction.albedo)
+    image_io.write_linear_png(out("mask.png"), prediction.mask.astype(np.float32), bits=8)
+    if prediction.shading is not None:
+        image_io.write_linear_png(out("shading.png"), prediction.shading, bits=16)
+    if prediction.light_directions is not None:
+        write_lights_json(
+            out("lights.json"), files, prediction.light_directions,
+            prediction.light_intensities, prediction.lights_source,
+        )
+    prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
+    prediction.report["outputs"] = [p.name for p in written] + ["report.json"]
+    image_io.write_atomic(out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode())
+    return written
+
+
+def _normalise_albedo(albedo: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """Albedo from photometric stereo is in units of the light intensity; a texture needs [0, 1].
+
+    Only scale down, and by a high percentile rather than the max, so that a few specular
+    outliers do not darken the whole texture.
+    """
+    level = float(np.percentile(albedo[mask].max(axis=1), 99.5)) if mask.any() else 1.0
+    scale = 1.0 / level if level > 1.0 else 1.0
+    return np.clip(albedo * scale, 0.0, 1.0), scale
