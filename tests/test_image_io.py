@@ -166,7 +166,7 @@ def test_truncated_files_are_refused(tmp_path, ext):
     ok, buf = cv2.imencode(ext, image)
     data = buf.tobytes()
     (tmp_path / f"cut{ext}").write_bytes(data[: len(data) // 2])
-    with pytest.raises(UserError, match="truncated or corrupt|cannot read"):
+    with pytest.raises(UserError, match="truncated or corrupt"):
         read_image(tmp_path / f"cut{ext}")
 
 

@@ -142,7 +142,7 @@ def _header_size(data: bytes, fmt: str, path: Path) -> tuple[int | None, int | N
     except PILImage.DecompressionBombError:
         return None, None, 1
     except Exception as exc:  # every decoder has its own exception types
-        raise UserError(f"{name}: cannot read the {fmt.upper()} header ({exc})") from None
+        raise UserError(f"{name}: the {fmt.upper()} header is truncated or corrupt ({exc})") from None
     raise AssertionError(fmt)
 
 
