@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from photonormals.io.images import write_linear_png, write_npy
 from photonormals.photometric.chrome_ball import write_light_directions
 

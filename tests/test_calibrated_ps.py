@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
+from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.errors import UserError
 from photonormals.evaluation.metrics import angular_errors, summarise
 from photonormals.photometric.calibrated import solve_calibrated
-from conftest import render_lambertian, spread_lights, sphere_normals
 
 ALBEDO_RGB = np.array([0.7, 0.45, 0.3], np.float32)
 

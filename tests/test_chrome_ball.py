@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from photonormals.errors import UserError
 from photonormals.photometric.chrome_ball import (
     Sphere,

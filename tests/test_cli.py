@@ -7,9 +7,8 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
+from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.io.images import write_linear_png, write_npy
-from conftest import render_lambertian, spread_lights, sphere_normals
 
 COUNT = 8
 
@@ -43,7 +42,7 @@ def _predict_args(folder, images, out, *extra):
 def test_predict_writes_every_map(cli, photo_set, tmp_path):
     folder, images, normals, mask = photo_set
     out = tmp_path / "out"
-    code, stdout, stderr = cli(*_predict_args(folder, images, out))
+    code, _stdout, stderr = cli(*_predict_args(folder, images, out))
     assert code == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["normal.npy", "normal.png", "albedo.png", "mask.png", "lights.json", "report.json"]
@@ -108,7 +107,7 @@ def _bad_inputs(folder, images, tmp):
 def test_bad_input_exits_2_with_one_line(cli, photo_set, tmp_path, case):
     folder, images, _, _ = photo_set
     args, message = _bad_inputs(folder, images, tmp_path)[case]
-    code, stdout, stderr = cli("predict", "--out", tmp_path / "out", *args)
+    code, _stdout, stderr = cli("predict", "--out", tmp_path / "out", *args)
     assert code == 2
     assert message in stderr
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
@@ -151,7 +150,7 @@ def test_height_from_a_predict_folder(cli, photo_set, tmp_path):
     folder, images, _, mask = photo_set
     out = tmp_path / "out"
     cli(*_predict_args(folder, images, out))
-    code, stdout, stderr = cli("height", out)
+    code, _stdout, stderr = cli("height", out)
     assert code == 0, stderr
     height = np.load(out / "height.npy")
     png = cv2.imread(str(out / "height.png"), cv2.IMREAD_UNCHANGED)

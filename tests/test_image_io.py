@@ -8,8 +8,7 @@ import numpy as np
 import OpenEXR
 import pytest
 import tifffile
-from PIL import Image
-
+from conftest import sphere_normals
 from photonormals.errors import UserError
 from photonormals.io.colorspace import linear_to_srgb, srgb_to_linear
 from photonormals.io.images import (
@@ -20,7 +19,7 @@ from photonormals.io.images import (
     write_normal_png,
     write_srgb_png,
 )
-from conftest import sphere_normals
+from PIL import Image
 
 
 def test_srgb_transfer_round_trip_and_reference_points():
@@ -135,7 +134,7 @@ def test_mask_threshold_and_size_check(tmp_path):
 
 
 def _png_bytes(width, height):
-    ok, buf = cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))
+    _ok, buf = cv2.imencode(".png", np.zeros((2, 2, 3), np.uint8))
     data = bytearray(buf.tobytes())
     # IHDR payload starts at byte 16: patch width/height and fix its CRC.
     data[16:24] = struct.pack(">II", width, height)
@@ -163,7 +162,7 @@ def test_bad_files_give_clear_errors(tmp_path, name, payload, message):
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
 def test_truncated_files_are_refused(tmp_path, ext):
     image = (np.random.default_rng(1).uniform(0, 255, (64, 64, 3))).astype(np.uint8)
-    ok, buf = cv2.imencode(ext, image)
+    _ok, buf = cv2.imencode(ext, image)
     data = buf.tobytes()
     (tmp_path / f"cut{ext}").write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match="truncated or corrupt"):

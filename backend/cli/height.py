@@ -6,8 +6,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..geometry.height import integrate_normals, height_to_png16
-from ..io.images import NORMAL_CONVENTIONS, decode_normals, read_image, read_mask, write_atomic, write_npy, write_png
+from ..geometry.height import height_to_png16, integrate_normals
+from ..io.images import (
+    NORMAL_CONVENTIONS,
+    decode_normals,
+    read_image,
+    read_mask,
+    write_atomic,
+    write_npy,
+    write_png,
+)
 
 METHODS = ("poisson", "fft")
 

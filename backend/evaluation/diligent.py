@@ -23,7 +23,7 @@ class PhotometricDataset:
     mask: np.ndarray  # (H, W) bool
     normal_gt: np.ndarray  # (H, W, 3)
 
-    def subset(self, count: int) -> "PhotometricDataset":
+    def subset(self, count: int) -> PhotometricDataset:
         """count images spread evenly over the set, so light directions stay spread too."""
         total = len(self.images)
         if not 1 <= count <= total:

@@ -17,8 +17,8 @@ per pair of 4-neighbours that are both inside the mask (z[j] - z[i] = mean of th
 gradients, i.e. trapezoid integration) makes the object's border a natural Neumann boundary,
 and separate mask components become independent problems. The normal equations D^T D z = D^T g
 are the graph Laplacian of the mask; it is singular (one constant per component), so one pixel
-per component is pinned. Each component's minimum is then moved to 0: components have no relative height
-information, so all of them rest on the same base plane.
+per component is pinned. Each component's minimum is then moved to 0: components carry no
+relative height information, so all of them rest on the same base plane.
 
 The "fft" method is Frankot-Chellappa, i.e. the same least-squares problem on the whole
 (periodic) frame solved in Fourier space. The gradients are mirror-extended to 2H x 2W first,
@@ -29,6 +29,7 @@ trapezoid scheme above, not i*omega, so a tilted plane comes out exact instead o
 from __future__ import annotations
 
 import numpy as np
+import pyamg
 import scipy.ndimage as ndi
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -36,8 +37,8 @@ import scipy.sparse.linalg as spla
 from ..errors import UserError
 
 _METHODS = ("poisson", "fft")
-# Systems up to this many unknowns are solved directly (also the multigrid's coarsest level).
-_COARSE_SIZE = 4000
+# Systems up to this many unknowns are solved directly.
+_DIRECT_SIZE = 4000
 
 
 def _check_inputs(normals, mask, method, max_slope):
@@ -100,60 +101,25 @@ def _poisson(p, q, mask, labels):
     d = d[:, free]
     a = (d.T @ d).tocsr()
     b = d.T @ g
-    rr, cc = np.nonzero(mask)
     z = np.zeros(n)
     if a.shape[0]:
-        z[free] = _solve_spd(a, b, rr[free], cc[free])
+        z[free] = _solve_spd(a, b)
 
     out = np.zeros((h, w))
     out[mask] = z
     return out
 
 
-def _solve_spd(a, b, rr, cc):
+def _solve_spd(a, b):
     """Solve the SPD masked-Laplacian system a x = b.
 
-    A direct sparse LU (SuperLU) needs ~10 s for a 1.5 MP mask, so large systems use conjugate
-    gradients preconditioned by one multigrid V-cycle: unknowns are aggregated 2x2 by pixel
-    position, coarse operators are Galerkin products P^T A P (so the mask geometry is handled
-    with no special cases), weighted Jacobi smooths, and the coarse correction is doubled as
-    usual for piecewise-constant aggregation. That converges in ~15-20 iterations whatever the
-    size. If it ever fails to converge, fall back to the direct solver.
+    A direct sparse LU needs ~10 s for a 1.5 MP mask; conjugate gradients preconditioned by
+    classical (Ruge-Stuben) algebraic multigrid from pyamg handles any mask shape, islands
+    included, in about 3 s per megapixel on two cores (smoothed aggregation took twice as long).
     """
-    levels = []
-    al = a
-    while al.shape[0] > _COARSE_SIZE:
-        rr, cc = rr // 2, cc // 2
-        width = int(cc.max()) + 1
-        keys, agg = np.unique(rr * width + cc, return_inverse=True)
-        agg = agg.ravel()
-        pr = sp.csr_matrix((np.ones(agg.size), (np.arange(agg.size), agg)), (agg.size, keys.size))
-        levels.append((al, 1.0 / al.diagonal(), pr))
-        al = (pr.T @ al @ pr).tocsr()
-        rr, cc = keys // width, keys % width
-    coarse = spla.splu(al.tocsc(), permc_spec="MMD_AT_PLUS_A")
-    if not levels:
-        return coarse.solve(b)
-
-    def vcycle(r, level=0):
-        if level == len(levels):
-            return coarse.solve(r)
-        al, dinv, pr = levels[level]
-        x = (2 / 3) * dinv * r
-        x += (2 / 3) * dinv * (r - al @ x)
-        x += 2.0 * (pr @ vcycle(pr.T @ (r - al @ x), level + 1))
-        for _ in range(2):
-            x += (2 / 3) * dinv * (r - al @ x)
-        return x
-
-    m = spla.LinearOperator(a.shape, vcycle)
-    try:
-        x, info = spla.cg(a, b, M=m, rtol=1e-9, atol=0.0, maxiter=200)
-    except TypeError:  # scipy < 1.12 calls rtol "tol"
-        x, info = spla.cg(a, b, M=m, tol=1e-9, atol=0.0, maxiter=200)
-    if info != 0:
-        x = spla.spsolve(a.tocsc(), b, permc_spec="MMD_AT_PLUS_A")
-    return x
+    if a.shape[0] <= _DIRECT_SIZE:
+        return spla.spsolve(a.tocsc(), b)
+    return pyamg.ruge_stuben_solver(a).solve(b, tol=1e-8, accel="cg", maxiter=200)
 
 
 def _fft(p, q):
@@ -217,7 +183,9 @@ def height_to_png16(height: np.ndarray, mask: np.ndarray | None) -> tuple[np.nda
     else:
         mask = np.asarray(mask)
         if mask.shape != height.shape:
-            raise UserError(f"mask shape {mask.shape} does not match the height map's {height.shape}")
+            raise UserError(
+                f"mask shape {mask.shape} does not match the height map's {height.shape}"
+            )
         mask = mask.astype(bool)
     if not mask.any():
         raise UserError("mask is empty: nothing to encode")

@@ -15,9 +15,9 @@ sign on y.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -26,10 +26,10 @@ from ..errors import UserError
 
 __all__ = [
     "Sphere",
-    "fit_sphere",
-    "find_highlight",
-    "light_from_highlight",
     "calibrate_lights",
+    "find_highlight",
+    "fit_sphere",
+    "light_from_highlight",
     "write_light_directions",
 ]
 
@@ -218,5 +218,4 @@ def write_light_directions(path: str | PathLike[str], directions: np.ndarray) ->
     if d.ndim != 2 or d.shape[1] != 3:
         raise UserError(f"light directions must have shape (K, 3), got {d.shape}")
     with open(path, "w", encoding="ascii") as f:
-        for x, y, z in d:
-            f.write(f"{x:.6f} {y:.6f} {z:.6f}\n")
+        f.writelines(f"{x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in d)
