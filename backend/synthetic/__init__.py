@@ -1,0 +1,1 @@
+"""Synthetic training data: procedural geometry buffers (and, later, materials and rendering)."""
