@@ -17,7 +17,7 @@ from . import __version__
 from .errors import ModelNotAvailable, UserError
 from .io import images as image_io
 from .io.lights import read_light_directions, read_light_intensities, write_lights_json
-from .photometric.calibrated import MIN_SAMPLES, solve_calibrated
+from .photometric.calibrated import MIN_SAMPLES, estimate_albedo, solve_calibrated
 
 MODES = ("auto", "single", "multi")
 OUTPUT_FILES = (
@@ -34,6 +34,7 @@ class PredictOptions:
     input_colorspace: str = "auto"
     normal_convention: str = "opengl"
     max_pixels: int = image_io.MAX_PIXELS
+    device: str = "auto"  # where a learned model runs: auto, cpu or cuda
 
 
 @dataclass
@@ -49,7 +50,8 @@ class Prediction:
 
 
 def resolve_mode(options: PredictOptions, count: int) -> str:
-    """The concrete mode for this many photos, or a UserError saying why it cannot run."""
+    """The method for this many photos: "calibrated", "uncalibrated" or "single"; or a
+    UserError saying why it cannot run."""
     if options.mode not in MODES:
         raise UserError(f"unknown mode {options.mode!r}; use one of {', '.join(MODES)}")
     if count == 0:
@@ -60,16 +62,11 @@ def resolve_mode(options: PredictOptions, count: int) -> str:
             raise UserError("--lights is for multi-light sets; single mode takes one portrait")
         if count != 1:
             raise UserError(f"single mode takes one portrait, got {count} images")
-        raise ModelNotAvailable(
-            "model not available: the single-portrait model is not shipped yet"
-        )
+        raise ModelNotAvailable("model not available: the single-portrait model is not shipped yet")
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.lights is None:
-        raise ModelNotAvailable(
-            "model not available: the uncalibrated multi-light model is not shipped yet; "
-            "pass --lights FILE (known light directions) for calibrated photometric stereo"
-        )
+        return "uncalibrated"
     if count < MIN_SAMPLES:
         raise UserError(f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}")
     return "calibrated"
@@ -80,20 +77,9 @@ def predict(paths: list[Path], options: PredictOptions) -> Prediction:
     for path in paths:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
-    resolve_mode(options, len(paths))
-    directions = read_light_directions(options.lights)
-    if len(directions) != len(paths):
-        raise UserError(
-            f"{Path(options.lights).name} has {len(directions)} lights but {len(paths)} images were given"
-        )
-    intensities = None
-    if options.intensities is not None:
-        intensities = read_light_intensities(options.intensities)
-        if len(intensities) != len(paths):
-            raise UserError(
-                f"{Path(options.intensities).name} has {len(intensities)} intensities "
-                f"but {len(paths)} images were given"
-            )
+    method = resolve_mode(options, len(paths))
+    directions, intensities = _given_lights(options, len(paths))
+    estimator = _multilight_model(options.device) if method == "uncalibrated" else None
 
     timings = {}
     start = time.perf_counter()
@@ -104,36 +90,73 @@ def predict(paths: list[Path], options: PredictOptions) -> Prediction:
     timings["load_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    result = solve_calibrated(stack, directions, intensities, mask)
+    if estimator is None:
+        result = solve_calibrated(stack, directions, intensities, mask)
+        normals, albedo, solved = result.normals, result.albedo, result.mask
+        model_info = {"method": "calibrated_photometric_stereo", "model": None}
+    else:
+        estimate = estimator.estimate(stack, mask)
+        normals, solved = estimate.normals, estimate.mask
+        directions, intensities = estimate.light_dirs, estimate.light_ints
+        albedo = estimate_albedo(stack, normals, directions, intensities, solved)
+        timings.update(estimate.timings)
+        model_info = {"method": "uncalibrated_photometric_stereo", "model": estimator.name,
+                      "weights": estimator.path.name, "model_steps": estimator.metadata.get("steps")}
     timings["solve_s"] = time.perf_counter() - start
-    if not result.mask.any():
+    if not solved.any():
         raise UserError("no pixel could be solved: the images are dark or saturated everywhere")
 
-    albedo, albedo_scale = _normalise_albedo(result.albedo, result.mask)
+    albedo, albedo_scale = _normalise_albedo(albedo, solved)
     return Prediction(
-        normals=result.normals,
+        normals=normals,
         albedo=albedo,
-        mask=result.mask,
+        mask=solved,
         light_directions=directions,
         light_intensities=intensities if intensities is not None else np.ones_like(directions),
-        lights_source="given",
+        lights_source="given" if estimator is None else "estimated",
         report={
-            "method": "calibrated_photometric_stereo",
-            "model": None,
+            **model_info,
             "version": __version__,
-            "device": "cpu",
+            "device": str(estimator.device) if estimator else "cpu",
             "inputs": [
                 {"file": p.name, "bits": im.bits, "colorspace": im.colorspace}
                 for p, im in zip(paths, loaded)
             ],
             "size": [int(stack.shape[2]), int(stack.shape[1])],
             "mask_source": "given" if mask is not None else "auto",
-            "intensities_source": "given" if intensities is not None else "assumed equal",
+            "intensities_source": "estimated" if estimator else ("given" if options.intensities else "assumed equal"),
             "albedo_scale": albedo_scale,
             "normal_convention": options.normal_convention,
             "timings": timings,
         },
     )
+
+
+def _given_lights(options: PredictOptions, count: int):
+    """Known lights and intensities, checked against the image count before any decoding."""
+    if options.lights is None:
+        if options.intensities is not None:
+            raise UserError("--intensities needs --lights (known light directions)")
+        return None, None
+    directions = read_light_directions(options.lights)
+    if len(directions) != count:
+        raise UserError(f"{Path(options.lights).name} has {len(directions)} lights but {count} images were given")
+    intensities = None
+    if options.intensities is not None:
+        intensities = read_light_intensities(options.intensities)
+        if len(intensities) != count:
+            raise UserError(
+                f"{Path(options.intensities).name} has {len(intensities)} intensities "
+                f"but {count} images were given"
+            )
+    return directions, intensities
+
+
+def _multilight_model(device: str):
+    from .device import pick_device
+    from .inference.multilight import MultiLightModel  # torch loads only when a model runs
+
+    return MultiLightModel(device=pick_device(device))
 
 
 def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS):

@@ -13,9 +13,9 @@ import sys
 
 from .. import __version__
 from ..errors import UserError
-from . import calibrate, evaluate, height, predict
+from . import calibrate, evaluate, height, predict, train
 
-COMMANDS = (predict, calibrate, evaluate, height)
+COMMANDS = (predict, calibrate, evaluate, height, train)
 
 
 class _Parser(argparse.ArgumentParser):

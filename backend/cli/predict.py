@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from ..device import DEVICES
 from ..io.images import COLORSPACES, NORMAL_CONVENTIONS
 from ..predict import MODES, PredictOptions, check_output_dir, predict, save_prediction
 
@@ -22,6 +23,8 @@ def add_parser(commands):
                         help="auto: 8-bit is sRGB, 16-bit/EXR/HDR linear")
     parser.add_argument("--normal-convention", choices=NORMAL_CONVENTIONS, default="opengl",
                         help="normal.png green channel: opengl (Blender) or directx (flipped)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where a learned model runs (default: CUDA if available)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(run=run)
 
@@ -35,6 +38,7 @@ def run(args) -> int:
         mask=args.mask,
         input_colorspace=args.input_colorspace,
         normal_convention=args.normal_convention,
+        device=args.device,
     )
     prediction = predict(args.images, options)
     written = save_prediction(prediction, args.out, [p.name for p in args.images], args.overwrite)

@@ -58,7 +58,7 @@ def solve_calibrated(
         raise UserError(f"{intensities.shape[0]} light intensities for {k} images")
 
     if mask is None:
-        mask = _foreground(images)
+        mask = foreground_mask(images)
     pixels = np.flatnonzero(mask)
     normals = np.zeros((h * w, 3), np.float32)
     albedo = np.zeros((h * w, 3), np.float32)
@@ -77,42 +77,79 @@ def solve_calibrated(
     )
 
 
+def estimate_albedo(
+    images: np.ndarray,
+    normals: np.ndarray,
+    directions: np.ndarray,
+    intensities: np.ndarray,
+    mask: np.ndarray,
+    options: RobustOptions = RobustOptions(),
+) -> np.ndarray:
+    """(H, W, 3) albedo for normals found some other way (e.g. by a network), same rejection rules."""
+    k, h, w, _ = images.shape
+    albedo = np.zeros((h * w, 3), np.float32)
+    pixels = np.flatnonzero(mask)
+    flat, flat_n = images.reshape(k, h * w, 3), normals.reshape(h * w, 3)
+    for start in range(0, pixels.size, options.chunk_pixels):
+        index = pixels[start : start + options.chunk_pixels]
+        samples = _Samples(flat[:, index], intensities, options)
+        albedo[index] = samples.albedo(directions, flat_n[index], options)
+    return albedo.reshape(h, w, 3)
+
+
+class _Samples:
+    """One chunk of pixels' observations, with the rejection bookkeeping both solvers share."""
+
+    def __init__(self, raw, intensities, options):
+        k = raw.shape[0]
+        self.radiance = raw / intensities[:, None, :]
+        self.grey = self.radiance.mean(axis=2)  # (K, P)
+        self.valid = (raw.max(axis=2) < options.saturation) & (self.grey > 1e-6)
+        # Rank trimming, only where enough samples remain to spare some.
+        self.rank = np.argsort(np.argsort(np.where(self.valid, self.grey, -np.inf), axis=0), axis=0)
+        n_valid = self.valid.sum(axis=0)
+        spare = np.maximum(n_valid - MIN_SAMPLES, 0)
+        self.drop_dark = np.minimum(np.floor(n_valid * options.dark_fraction).astype(int), spare)
+        drop_bright = np.floor(n_valid * options.bright_fraction).astype(int)
+        self.drop_bright = np.minimum(drop_bright, spare - self.drop_dark)
+        self.n_invalid = k - n_valid
+        self.k = k
+
+    def not_highlight(self):
+        return self.rank < self.k - self.drop_bright
+
+    def unshadowed(self, directions, normals, options):
+        """Samples the normals put in light (n.l above the threshold), highlights excluded."""
+        shading = directions @ normals.T  # (K, P)
+        return self.valid & (shading > options.min_shading) & self.not_highlight()
+
+    def albedo(self, directions, normals, options, keep=None):
+        """Per channel, least squares of radiance against n.l with the normal fixed."""
+        if keep is None:
+            keep = self.unshadowed(directions, normals, options)
+        shading = np.maximum(directions @ normals.T, 0.0) * keep
+        denom = (shading**2).sum(axis=0)
+        return np.einsum("kp,kpc->pc", shading, self.radiance) / np.maximum(denom, 1e-12)[:, None]
+
+
 def _solve_pixels(raw, directions, intensities, options):
     """raw: (K, P, 3). Returns normals (P, 3), albedo (P, 3), samples used (P,)."""
-    k = raw.shape[0]
-    radiance = raw / intensities[:, None, :]
-    grey = radiance.mean(axis=2)  # (K, P)
-    valid = (raw.max(axis=2) < options.saturation) & (grey > 1e-6)
-
-    # Rank trimming, only where enough samples remain to spare some.
-    rank = np.argsort(np.argsort(np.where(valid, grey, -np.inf), axis=0), axis=0)
-    n_valid = valid.sum(axis=0)
-    n_invalid = k - n_valid
-    drop_dark = np.floor(n_valid * options.dark_fraction).astype(int)
-    drop_bright = np.floor(n_valid * options.bright_fraction).astype(int)
-    spare = np.maximum(n_valid - MIN_SAMPLES, 0)
-    drop_dark = np.minimum(drop_dark, spare)
-    drop_bright = np.minimum(drop_bright, spare - drop_dark)
-    keep = valid & (rank >= n_invalid + drop_dark) & (rank < k - drop_bright)
-
-    b = _weighted_lstsq(directions, grey, keep)
-    normals = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    samples = _Samples(raw, intensities, options)
+    keep = (samples.valid & (samples.rank >= samples.n_invalid + samples.drop_dark)
+            & samples.not_highlight())
+    normals = _unit(_weighted_lstsq(directions, samples.grey, keep))
 
     # Second pass: samples the first estimate says are in attached shadow carry no signal.
-    shading = directions @ normals.T  # (K, P)
-    keep2 = valid & (shading > options.min_shading)
-    keep2 &= (rank < k - drop_bright)
+    keep2 = samples.unshadowed(directions, normals, options)
     enough = keep2.sum(axis=0) >= MIN_SAMPLES
     keep = np.where(enough[None], keep2, keep)
-    b = _weighted_lstsq(directions, grey, keep)
-    normals = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    normals = _unit(_weighted_lstsq(directions, samples.grey, keep))
+    albedo = samples.albedo(directions, normals, options, keep)
+    return normals.astype(np.float32), albedo.astype(np.float32), keep.sum(axis=0)
 
-    # Per-channel albedo with the normal fixed: least squares of radiance against n.l.
-    shading = np.maximum(directions @ normals.T, 0.0) * keep
-    denom = (shading**2).sum(axis=0)
-    albedo = np.einsum("kp,kpc->pc", shading, radiance) / np.maximum(denom, 1e-12)[:, None]
-    count = keep.sum(axis=0)
-    return normals.astype(np.float32), albedo.astype(np.float32), count
+
+def _unit(b):
+    return b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
 
 
 def _weighted_lstsq(directions, grey, keep):
@@ -124,7 +161,7 @@ def _weighted_lstsq(directions, grey, keep):
     return np.linalg.solve(lhs, rhs[..., None])[..., 0]
 
 
-def _foreground(images: np.ndarray) -> np.ndarray:
+def foreground_mask(images: np.ndarray) -> np.ndarray:
     """Without a user mask: pixels that some light lit clearly above the dark background."""
     brightest = images.max(axis=(0, 3))
     level = np.percentile(brightest, 99.5)

@@ -1,0 +1,65 @@
+"""photonormals train: train a model on the synthetic engine; resumes from its last checkpoint."""
+
+from pathlib import Path
+
+from ..errors import UserError
+
+DEFAULT_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "ict_facekit.npz"
+
+
+def add_parser(commands):
+    parser = commands.add_parser("train", help="train a model (resumes from runs/MODEL/last.safetensors)")
+    parser.add_argument("--model", required=True, help="registry name, e.g. sdps, sdps_lite, fused")
+    parser.add_argument("--steps", type=int, default=20000, help="total steps, counting resumed ones")
+    parser.add_argument("--minutes", type=float, help="stop after this many minutes (checkpointed)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--images", default="2-32", metavar="K or KMIN-KMAX", help="images per sample")
+    parser.add_argument("--crop", type=int, default=64, help="training crop size in pixels")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--bank-size", type=int, default=1200, help="cached geometry samples")
+    parser.add_argument("--faces", type=Path, default=DEFAULT_FACES,
+                        help="ICT-FaceKit npz for face shapes (skipped if missing)")
+    parser.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "photonormals" / "runs",
+                        help="checkpoints and logs (outside the work tree, so they survive it)")
+    parser.add_argument("--init", type=Path, metavar="FILE",
+                        help="warm start from shipped weights when no checkpoint exists yet")
+    parser.add_argument("--light-size", type=int, metavar="PX",
+                        help="model override: resolution of the light branch (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export", type=Path, metavar="FILE",
+                        help="after training, write shipped weights (safetensors) here")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..models import list_models
+    from ..training.train_multilight import TrainConfig, export, train
+
+    if args.model not in list_models():
+        raise UserError(f"unknown model {args.model!r}; choose from {', '.join(list_models())}")
+    low, _, high = args.images.partition("-")
+    try:
+        images = (int(low), int(high or low))
+    except ValueError:
+        raise UserError(f"--images takes K or KMIN-KMAX, got {args.images!r}") from None
+    if not 1 <= images[0] <= images[1]:
+        raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {args.images!r}")
+    config = TrainConfig(
+        model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, images=images,
+        crop=args.crop, lr=args.lr, device=args.device, seed=args.seed, bank_size=args.bank_size,
+        faces=str(args.faces) if args.faces and args.faces.is_file() else None,
+        run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
+        overrides={"light_size": args.light_size} if args.light_size else {},
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = train(config)
+    print(f"{args.model}: step {result['step']}, checkpoint {result['checkpoint']}")
+    if args.export:
+        export(Path(result["checkpoint"]), args.export)
+        print(f"exported weights to {args.export}")
+    return 0

@@ -1,0 +1,1 @@
+"""Running shipped models on real photos: weight lookup, cropping, tiling, paste-back."""

@@ -1,0 +1,116 @@
+"""Uncalibrated multi-light inference: a set of photos of one viewpoint -> normals and lights.
+
+The network sees what it saw in training: the object cropped to its mask's box, exposure-
+normalised, black background. Lights are estimated once from the whole set; the normal stage
+then runs tile by tile when (images x pixels) would not fit a memory budget, and the tiles are
+blended with linear ramps so no seams show.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..photometric.calibrated import foreground_mask
+from ..photometric.exposure import normalise_exposure
+from ..training.checkpoint import load_model, read_metadata
+from .weights import weights_for
+
+PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
+TILE_OVERLAP = 32
+
+
+@dataclass
+class MultiLightEstimate:
+    normals: np.ndarray  # (H, W, 3) camera frame, zeros outside the mask
+    mask: np.ndarray  # (H, W) bool
+    light_dirs: np.ndarray  # (K, 3) unit
+    light_ints: np.ndarray  # (K, 3) relative RGB, mean 1
+    timings: dict = field(default_factory=dict)
+
+
+class MultiLightModel:
+    def __init__(self, path=None, device: str = "cpu"):
+        self.path = path or weights_for("multi")
+        self.device = torch.device(device)
+        self.model = load_model(self.path, self.device)
+        self.metadata = read_metadata(self.path)
+        self.name = self.model.config["name"]
+
+    @torch.inference_mode()
+    def estimate(self, images: np.ndarray, mask: np.ndarray | None = None) -> MultiLightEstimate:
+        """images: (K, H, W, 3) float32 linear RGB of one viewpoint; mask: (H, W) bool or None."""
+        timings = {}
+        start = time.perf_counter()
+        if mask is None:
+            mask = foreground_mask(images)
+        top, bottom, left, right = _box(mask)
+        crop = torch.from_numpy(np.ascontiguousarray(images[:, top:bottom, left:right])).to(self.device)
+        x = crop.permute(0, 3, 1, 2)[None].float()  # (1, K, 3, h, w)
+        m = torch.from_numpy(mask[top:bottom, left:right]).to(self.device)[None, None].float()
+        x, _ = normalise_exposure(x * m[:, None], m)
+        timings["prepare_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        dirs, ints = self.model.estimate_lights(x, m)
+        timings["lights_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        normal = _tiled(lambda xt, mt: self.model.estimate_normals(xt, mt, dirs, ints), x, m)
+        timings["normals_s"] = time.perf_counter() - start
+
+        normals = np.zeros(images.shape[1:], np.float32)
+        normals[top:bottom, left:right] = normal[0].permute(1, 2, 0).cpu().numpy()
+        normals *= mask[..., None]
+        grey = ints[0].mean(-1).cpu().numpy()
+        light_ints = (grey / grey.mean())[:, None] * light_colours(images, mask)
+        return MultiLightEstimate(normals, mask, dirs[0].cpu().numpy(), light_ints.astype(np.float32), timings)
+
+
+def light_colours(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(K, 3) per-light colour, each channel normalised to a mean of 1 over the set.
+
+    Shading is the same in every channel, so a light's colour shows in the ratio of its image's
+    channel sums; dividing by the set's mean ratio leaves the albedo's own colour to the albedo
+    (the average light is taken as white, the only choice the images leave open).
+    """
+    sums = images[:, mask].sum(axis=1).astype(np.float64) + 1e-12  # (K, 3)
+    ratio = sums / sums.mean(axis=1, keepdims=True)
+    return (ratio / ratio.mean(axis=0, keepdims=True)).astype(np.float32)
+
+
+def _box(mask: np.ndarray, margin_fraction: float = 0.05) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    h, w = mask.shape
+    margin = max(8, int(margin_fraction * max(rows[-1] - rows[0], cols[-1] - cols[0])))
+    return (max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin),
+            max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin))
+
+
+def _tiled(fn, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """fn over overlapping tiles of (1, K, 3, h, w), blended with linear ramps."""
+    k, h, w = x.shape[1], x.shape[3], x.shape[4]
+    tile = max(96, int((PIXEL_BUDGET / k) ** 0.5) // 8 * 8)
+    if h <= tile and w <= tile:
+        return fn(x, m)
+    out = x.new_zeros(1, 3, h, w)
+    weight = x.new_zeros(1, 1, h, w)
+    step = tile - TILE_OVERLAP
+    for top in range(0, max(h - TILE_OVERLAP, 1), step):
+        for left in range(0, max(w - TILE_OVERLAP, 1), step):
+            t, l = min(top, max(h - tile, 0)), min(left, max(w - tile, 0))
+            b, r = min(t + tile, h), min(l + tile, w)
+            ramp = _ramp(b - t, r - l, TILE_OVERLAP, x)
+            out[..., t:b, l:r] += fn(x[..., t:b, l:r], m[..., t:b, l:r]) * ramp
+            weight[..., t:b, l:r] += ramp
+    return torch.nn.functional.normalize(out / weight.clamp_min(1e-6), dim=1)
+
+
+def _ramp(h: int, w: int, overlap: int, like: torch.Tensor) -> torch.Tensor:
+    def axis(n):
+        i = torch.arange(n, dtype=like.dtype, device=like.device)
+        return torch.minimum(torch.ones_like(i), torch.minimum(i + 1, n - i) / overlap)
+
+    return (axis(h)[:, None] * axis(w)[None, :])[None, None]

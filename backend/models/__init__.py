@@ -1,0 +1,15 @@
+"""Learned photometric-stereo models, one family per file, built by name from one registry.
+
+    from photonormals.models import create_model
+    model = create_model("sdps_lite")
+    out = model(images, mask)          # images (B, K, 3, H, W) -> out["normal"] (B, 3, H, W)
+    rebuilt = create_model(model.config)
+
+Families: ``sdps`` (SDPS-Net reference), ``sdps_lite`` (separable/residual, < 1/4 the size),
+``fused`` (one network, shared encoder, trained end to end).
+"""
+
+from . import fused, sdps, sdps_lite  # noqa: F401  (imports register the families)
+from .registry import create_model, list_models, model_config, register_model
+
+__all__ = ["create_model", "list_models", "model_config", "register_model"]

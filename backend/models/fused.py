@@ -1,0 +1,130 @@
+"""Fused: light calibration and normal estimation as one network, trained end to end.
+
+One shared per-image encoder feeds two branches:
+
+* light branch: the encoder's features of the set, seen at 128 x 128 like LCNet (the input is
+  resized, so the classifier sees the same scale in training and at any inference size), go
+  through local-global fusion, strided residual blocks and global average pooling to per-image
+  azimuth / elevation / intensity logits (the SDPS-Net bins);
+* normal branch: the encoder's full-resolution features of each image, concatenated with maps
+  of its soft-decoded light (direction, log intensity), max-fused over the set, regressed to
+  unit normals. The soft-argmax decode is differentiable, so the normal loss also trains the
+  light branch and the encoder learns features that serve both tasks.
+
+At 128 x 128 input the encoder runs once; otherwise a second, cheap pass at 128 x 128 serves
+the light branch. ``lights`` (teacher forcing, or a calibrated capture) replace the estimate
+fed to the normal branch; the outputs still report the estimate. Lite-sized (~1.0 M params):
+depthwise-separable residual blocks, BatchNorm by default (see `sdps_lite` for why not GroupNorm).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import (
+    ResidualSeparable,
+    UpSeparable,
+    constant_maps,
+    conv,
+    fuse_local_global,
+    init_weights,
+    light_heads,
+    pad_to_multiple,
+    prepare_inputs,
+    resize,
+    set_max_pool,
+    with_mask,
+)
+from .light_bins import decode_light_logits
+from .registry import register_model, resolve_config
+from .sdps import LIGHT_BINS, check_lights
+
+ENCODER_STRIDE = 4
+LIGHT_MAPS = 4  # direction (3) + log intensity (1)
+
+
+class FusedNet(nn.Module):
+    def __init__(self, use_mask: bool = True, norm: str | None = "batch", light_size: int = 128):
+        super().__init__()
+        self.use_mask, self.light_size = use_mask, light_size
+        self.encoder = nn.Sequential(
+            conv(3 + use_mask, 32, norm=norm),
+            ResidualSeparable(32, 64, stride=2, norm=norm),  # 1/2
+            ResidualSeparable(64, 128, stride=2, norm=norm),  # 1/4
+            ResidualSeparable(128, 128, norm=norm),
+        )
+        self.light_local = nn.Sequential(  # 32^2 -> 8^2 at light_size 128
+            ResidualSeparable(128, 192, stride=2, norm=norm),
+            ResidualSeparable(192, 256, stride=2, norm=norm),
+        )
+        self.light_global = nn.Sequential(  # after local-global fusion: 8^2 -> 2^2
+            ResidualSeparable(512, 256, stride=2, norm=norm),
+            ResidualSeparable(256, 256, stride=2, norm=norm),
+        )
+        self.light_heads = light_heads(256, LIGHT_BINS, norm)
+        self.normal_local = nn.Sequential(  # per image, before fusion
+            ResidualSeparable(128 + LIGHT_MAPS, 128, norm=norm),  # 1/4
+            UpSeparable(128, 128, norm=norm),  # 1/2
+            ResidualSeparable(128, 128, norm=norm),
+        )
+        self.regressor = nn.Sequential(  # once per set, after max-pool fusion
+            ResidualSeparable(128, 128, norm=norm),
+            UpSeparable(128, 64, norm=norm),  # 1/1
+            nn.Conv2d(64, 3, 3, 1, 1, bias=False),
+        )
+
+    def light_logits(self, feats: torch.Tensor, b: int, k: int) -> dict[str, torch.Tensor]:
+        out = self.light_global(fuse_local_global(self.light_local(feats), k))
+        out = out.mean((2, 3), keepdim=True)
+        return {name: head(out).view(b, k, -1) for name, head in self.light_heads.items()}
+
+    def forward(self, images, mask=None, lights=None) -> dict:
+        images, mask = prepare_inputs(images, mask)
+        b, k, _, h, w = images.shape
+        x = with_mask(images, mask) if self.use_mask else images.flatten(0, 1)
+        padded = pad_to_multiple(x, ENCODER_STRIDE)
+        feats = self.encoder(padded)
+        small = resize(x, self.light_size)
+        light_feats = feats if small is padded else self.encoder(small)  # same input: reuse
+        logits = self.light_logits(light_feats, b, k)
+        light_dir, light_int = decode_light_logits(logits)
+        dirs, ints = (light_dir, light_int) if lights is None else check_lights(lights, images)
+        normal = self.normals_from_features(feats, dirs, ints, k, h, w)
+        return {"normal": normal, "light_dir": light_dir, "light_int": light_int, "logits": logits}
+
+    def normals_from_features(self, feats, dirs, ints, k, h, w) -> torch.Tensor:
+        log_int = ints.mean(-1, keepdim=True).clamp_min(1e-3).log()
+        maps = constant_maps(torch.cat([dirs, log_int], -1), *feats.shape[-2:])
+        pooled = set_max_pool(self.normal_local(torch.cat([feats, maps], 1)), k)
+        return F.normalize(self.regressor(pooled)[..., :h, :w], dim=1)
+
+    # The two halves separately, so inference can estimate lights on the whole set once and
+    # then run the normal branch tile by tile on large photos.
+    def estimate_lights(self, images, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+        images, mask = prepare_inputs(images, mask)
+        b, k = images.shape[:2]
+        x = with_mask(images, mask) if self.use_mask else images.flatten(0, 1)
+        return decode_light_logits(self.light_logits(self.encoder(resize(x, self.light_size)), b, k))
+
+    def estimate_normals(self, images, mask, dirs, ints) -> torch.Tensor:
+        images, mask = prepare_inputs(images, mask)
+        k, h, w = images.shape[1], images.shape[3], images.shape[4]
+        x = with_mask(images, mask) if self.use_mask else images.flatten(0, 1)
+        feats = self.encoder(pad_to_multiple(x, ENCODER_STRIDE))
+        dirs, ints = check_lights((dirs, ints), images)
+        return self.normals_from_features(feats, dirs, ints, k, h, w)
+
+
+FUSED_DEFAULTS = {"use_mask": True, "norm": "batch", "light_size": 128}
+
+
+@register_model("fused")
+def fused(**overrides) -> FusedNet:
+    """Shared encoder + light branch + light-conditioned normal branch (~1.0 M params)."""
+    cfg = resolve_config("fused", FUSED_DEFAULTS, overrides)
+    model = FusedNet(**cfg)
+    init_weights(model)
+    model.config = cfg
+    return model

@@ -1,0 +1,182 @@
+"""Multi-light benchmark: the seed's Tables 1-2 (error vs number of inputs) for our models.
+
+    python benchmarks/multilight.py --weights weights/sdps.safetensors weights/sdps_lite.safetensors \
+        weights/fused.safetensors --out docs/multilight
+
+Runs every model on the same inputs in one process: the fixed synthetic validation set
+(24 unseen shapes x 64 lights) and the real DiLiGenT ball (`../shared/data/diligent_ball`), for
+1, 2, 4, 8, 16, 32 and 64 inputs (and 96 on the ball), plus parameter counts and CPU latency.
+Writes results.json, a Markdown report and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from photonormals.evaluation.diligent import load_dataset
+from photonormals.evaluation.lights import direction_errors
+from photonormals.evaluation.metrics import angular_errors
+from photonormals.inference.multilight import MultiLightModel
+from photonormals.io.colorspace import linear_to_srgb, srgb_to_linear
+from photonormals.photometric.calibrated import solve_calibrated
+from photonormals.predict import load_image_set
+from photonormals.synthetic.validation import validation_set
+
+COUNTS = (1, 2, 4, 8, 16, 32, 64)
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def parameter_counts(model) -> dict:
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    total = count(model)
+    light = sum(count(m) for name, m in model.named_children() if name.startswith(("lcnet", "light")))
+    return {"total": total, "light": light, "normal": total - light}
+
+
+def latency(estimator, k, h, w, repeats=3) -> float:
+    images = np.random.default_rng(0).uniform(0, 1, (k, h, w, 3)).astype(np.float32)
+    mask = np.ones((h, w), bool)
+    estimator.estimate(images, mask)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        estimator.estimate(images, mask)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def synthetic_scores(estimator, val, counts) -> dict:
+    rows = {}
+    for k in counts:
+        normal_errors, light_errors = [], []
+        for i in range(len(val["images"])):
+            images = val["images"][i, :k].astype(np.float32).transpose(0, 2, 3, 1)
+            mask = val["mask"][i, 0]
+            est = estimator.estimate(images, mask)
+            truth = val["normals"][i].transpose(1, 2, 0)
+            normal_errors.append(angular_errors(est.normals, truth, mask).mean())
+            light_errors.append(direction_errors(est.light_dirs, val["light_dirs"][i, :k]).mean())
+        rows[k] = {"normal_deg": float(np.mean(normal_errors)), "light_deg": float(np.mean(light_errors))}
+    return rows
+
+
+def ball_scores(estimator, dataset, stack, counts, encode=None) -> dict:
+    rows = {}
+    for k in counts:
+        index = np.unique(np.round(np.linspace(0, len(stack) - 1, k)).astype(int))
+        images = stack[index]
+        if encode == "srgb8":
+            images = srgb_to_linear(np.round(linear_to_srgb(images) * 255) / 255)
+        est = estimator.estimate(images, dataset.mask)
+        rows[k] = {
+            "normal_deg": float(angular_errors(est.normals, dataset.normal_gt, dataset.mask).mean()),
+            "light_deg": float(direction_errors(est.light_dirs, dataset.directions[index]).mean()),
+            # Robust least squares on the network's lights: the hybrid a caller can opt into.
+            "ls_on_estimated_lights_deg": _ls_error(images, est, dataset) if k >= 3 else None,
+        }
+    return rows
+
+
+def _ls_error(images, est, dataset) -> float:
+    result = solve_calibrated(images, est.light_dirs, est.light_ints, dataset.mask)
+    errors = angular_errors(result.normals, dataset.normal_gt, dataset.mask)
+    errors[~result.mask[dataset.mask]] = 90.0
+    return float(errors.mean())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", nargs="+", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("docs/multilight"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    val = validation_set(faces=SHARED / "faces" / "ict_facekit.npz")
+    ball = load_dataset(SHARED / "diligent_ball")
+    stack, _ = load_image_set(ball.images)
+    results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
+    for path in args.weights:
+        estimator = MultiLightModel(path, "cpu")
+        name = estimator.name
+        print(f"== {name} ({path})", flush=True)
+        entry = {
+            "weights": str(path),
+            "steps": estimator.metadata.get("steps"),
+            "params": parameter_counts(estimator.model),
+            "latency_s": {"8x128x128": latency(estimator, 8, 128, 128),
+                          "9x512x612": latency(estimator, 9, 512, 612, repeats=1)},
+            "synthetic": synthetic_scores(estimator, val, COUNTS),
+            "ball": ball_scores(estimator, ball, stack, COUNTS + (96,)),
+            "ball_srgb8": ball_scores(estimator, ball, stack, (8, 96), encode="srgb8"),
+        }
+        results["models"][name] = entry
+        print(json.dumps({k: v for k, v in entry.items() if k in ("params", "latency_s")}), flush=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    write_report(results, args.out)
+
+
+def write_report(results: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = results["models"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
+    for (row, dataset), (col, metric) in [
+        ((r, d), (c, m)) for r, d in enumerate(("synthetic", "ball")) for c, m in enumerate(("normal_deg", "light_deg"))
+    ]:
+        ax = axes[row][col]
+        for name, entry in models.items():
+            ks = sorted(int(k) for k in entry[dataset])
+            ax.plot(ks, [entry[dataset][k if k in entry[dataset] else str(k)][metric] for k in ks], "o-", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{'synthetic validation' if dataset == 'synthetic' else 'DiLiGenT ball'}: "
+                     f"{'normal mean error' if metric == 'normal_deg' else 'light direction error'} (deg)")
+        ax.set_xlabel("input images")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "error_vs_inputs.png", dpi=110)
+
+    lines = ["# Multi-light models: error versus number of inputs", "",
+             f"One run, CPU, {results['threads']} threads, torch {results['torch']}. "
+             "Reproduce with `python benchmarks/multilight.py --weights ...` (see its docstring).", "",
+             "![error vs inputs](error_vs_inputs.png)", "",
+             "| model | params (light + normal) | train steps | latency 8x128² | latency 9x612x512 |",
+             "|---|---|---|---|---|"]
+    for name, e in models.items():
+        p = e["params"]
+        lines.append(f"| {name} | {p['total'] / 1e6:.2f} M ({p['light'] / 1e6:.2f} + {p['normal'] / 1e6:.2f}) "
+                     f"| {e['steps']} | {e['latency_s']['8x128x128'] * 1e3:.0f} ms | {e['latency_s']['9x512x612']:.2f} s |")
+    for dataset, title in (("synthetic", "Synthetic validation (24 unseen shapes, mean over samples)"),
+                           ("ball", "DiLiGenT ball (real, 16-bit), uncalibrated")):
+        ks = sorted({int(k) for e in models.values() for k in e[dataset]})
+        lines += ["", f"## {title}", "", "| model | metric | " + " | ".join(str(k) for k in ks) + " |",
+                  "|---|---|" + "---|" * len(ks)]
+        for name, e in models.items():
+            for metric, label in (("normal_deg", "normal (deg)"), ("light_deg", "light dir (deg)"),
+                                  ("ls_on_estimated_lights_deg", "LS normals on its lights (deg)")):
+                cells = [e[dataset].get(k, e[dataset].get(str(k), {})).get(metric) for k in ks]
+                if all(c is None for c in cells):
+                    continue
+                lines.append(f"| {name} | {label} | " + " | ".join("—" if c is None else f"{c:.2f}" for c in cells) + " |")
+    lines += ["", "## DiLiGenT ball, inputs re-encoded as 8-bit sRGB", "", "| model | images | normal (deg) | light dir (deg) |", "|---|---|---|---|"]
+    for name, e in models.items():
+        for k, row in e["ball_srgb8"].items():
+            lines.append(f"| {name} | {k} | {row['normal_deg']:.2f} | {row['light_deg']:.2f} |")
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
