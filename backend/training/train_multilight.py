@@ -141,8 +141,8 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
     config = dict(meta["config"])
     model = create_model(config.pop("name"), **config)
     optimizer = torch.optim.AdamW(model.parameters())
-    step, _ = load_checkpoint(checkpoint, model, optimizer)
-    save_weights(target, model, steps=step, **metadata)
+    step, extra = load_checkpoint(checkpoint, model, optimizer)
+    save_weights(target, model, steps=step, train_config=extra.get("train_config"), **metadata)
 
 
 def _jitter(dirs: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
