@@ -6,6 +6,12 @@ import math
 
 import pytest
 import torch
+from photonormals.models.light_bins import (
+    bin_to_intensity,
+    bins_to_direction,
+    direction_to_bins,
+    intensity_to_bin,
+)
 from photonormals.synthetic.imaging import (
     _SRGB8_TABLE,
     apply_camera,
@@ -14,14 +20,7 @@ from photonormals.synthetic.imaging import (
     rot90,
     vflip,
 )
-from photonormals.synthetic.lights import (
-    bin_to_intensity,
-    bins_to_direction,
-    direction_to_bins,
-    intensity_to_bin,
-    sample_light_directions,
-    sample_light_intensities,
-)
+from photonormals.synthetic.lights import sample_light_directions, sample_light_intensities
 from photonormals.synthetic.materials import random_albedo, random_materials
 from photonormals.synthetic.render import cast_shadow_visibility, render_photometric
 

@@ -14,7 +14,7 @@ One shared per-image encoder feeds two branches:
 At 128 x 128 input the encoder runs once; otherwise a second, cheap pass at 128 x 128 serves
 the light branch. ``lights`` (teacher forcing, or a calibrated capture) replace the estimate
 fed to the normal branch; the outputs still report the estimate. Lite-sized (~1.0 M params):
-depthwise-separable residual blocks, BatchNorm by default (see `sdps_lite` for why not GroupNorm).
+depthwise-separable residual blocks, SetNorm by default (see `layers.SetNorm`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from .layers import (
     constant_maps,
     conv,
     fuse_local_global,
+    images_per_set,
     init_weights,
     light_heads,
+    over_image_sets,
     pad_to_multiple,
     prepare_inputs,
     resize,
@@ -46,7 +48,7 @@ LIGHT_MAPS = 4  # direction (3) + log intensity (1)
 
 
 class FusedNet(nn.Module):
-    def __init__(self, use_mask: bool = True, norm: str | None = "batch", light_size: int = 128):
+    def __init__(self, use_mask: bool = True, norm: str | None = "set", light_size: int = 128):
         super().__init__()
         self.use_mask, self.light_size = use_mask, light_size
         self.encoder = nn.Sequential(
@@ -80,6 +82,7 @@ class FusedNet(nn.Module):
         out = out.mean((2, 3), keepdim=True)
         return {name: head(out).view(b, k, -1) for name, head in self.light_heads.items()}
 
+    @over_image_sets
     def forward(self, images, mask=None, lights=None) -> dict:
         images, mask = prepare_inputs(images, mask)
         b, k, _, h, w = images.shape
@@ -98,16 +101,19 @@ class FusedNet(nn.Module):
         log_int = ints.mean(-1, keepdim=True).clamp_min(1e-3).log()
         maps = constant_maps(torch.cat([dirs, log_int], -1), *feats.shape[-2:])
         pooled = set_max_pool(self.normal_local(torch.cat([feats, maps], 1)), k)
-        return F.normalize(self.regressor(pooled)[..., :h, :w], dim=1)
+        with images_per_set(1):  # after fusion each sample is one feature map
+            return F.normalize(self.regressor(pooled)[..., :h, :w], dim=1)
 
     # The two halves separately, so inference can estimate lights on the whole set once and
     # then run the normal branch tile by tile on large photos.
+    @over_image_sets
     def estimate_lights(self, images, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         images, mask = prepare_inputs(images, mask)
         b, k = images.shape[:2]
         x = with_mask(images, mask) if self.use_mask else images.flatten(0, 1)
         return decode_light_logits(self.light_logits(self.encoder(resize(x, self.light_size)), b, k))
 
+    @over_image_sets
     def estimate_normals(self, images, mask, dirs, ints) -> torch.Tensor:
         images, mask = prepare_inputs(images, mask)
         k, h, w = images.shape[1], images.shape[3], images.shape[4]
@@ -117,7 +123,7 @@ class FusedNet(nn.Module):
         return self.normals_from_features(feats, dirs, ints, k, h, w)
 
 
-FUSED_DEFAULTS = {"use_mask": True, "norm": "batch", "light_size": 128}
+FUSED_DEFAULTS = {"use_mask": True, "norm": "set", "light_size": 128}
 
 
 @register_model("fused")

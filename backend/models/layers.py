@@ -10,7 +10,10 @@ informative one; averages are diluted by shadowed images (PS-FCN, Chen et al. 20
 
 from __future__ import annotations
 
+import functools
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +23,65 @@ NEGATIVE_SLOPE = 0.1
 
 
 def make_norm(kind: str | None, channels: int) -> nn.Module:
-    """None/"none": identity; "batch": BatchNorm2d; "group": GroupNorm with up to 8 groups."""
+    """None/"none": identity; "set": SetNorm; "batch": BatchNorm2d; "group": GroupNorm (<= 8 groups)."""
     if kind in (None, "none"):
         return nn.Identity()
+    if kind == "set":
+        return SetNorm(channels)
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "group":
         return nn.GroupNorm(math.gcd(channels, 8), channels)
-    raise ValueError(f"unknown norm {kind!r} (use None, 'batch' or 'group')")
+    raise ValueError(f"unknown norm {kind!r} (use None, 'set', 'batch' or 'group')")
+
+
+_SET_SIZE: ContextVar[int] = ContextVar("images_per_set", default=1)
+
+
+@contextmanager
+def images_per_set(k: int):
+    """Tells SetNorm layers how the (B*K, ...) batch splits into sets while a model runs."""
+    token = _SET_SIZE.set(k)
+    try:
+        yield
+    finally:
+        _SET_SIZE.reset(token)
+
+
+def over_image_sets(method):
+    """Decorator for forward-like methods taking (B, K, ...) images first: runs them with the
+    set size K announced to the SetNorm layers inside."""
+
+    @functools.wraps(method)
+    def wrapper(self, images, *args, **kwargs):
+        with images_per_set(images.shape[1]):
+            return method(self, images, *args, **kwargs)
+
+    return wrapper
+
+
+class SetNorm(nn.Module):
+    """Normalise each channel over the K images and all pixels of one set, then a learned affine.
+
+    BatchNorm mixes the sets of a training batch and at inference falls back to running
+    averages; both differ from what one real photo set looks like, and measured on our synthetic
+    validation it cost ~15 degrees of normal error in eval mode. Statistics of the set itself are
+    the same in training and at inference, and unlike per-image (instance/group) norms they keep
+    the brightness ratios between the set's images that the intensity head reads.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = _SET_SIZE.get()
+        sets = x.unflatten(0, (-1, k))  # (B, K, C, H, W)
+        var, mean = torch.var_mean(sets, dim=(1, 3, 4), keepdim=True, correction=0)
+        sets = (sets - mean) * torch.rsqrt(var + self.eps)
+        return sets.flatten(0, 1) * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 def _act() -> nn.Module:

@@ -26,8 +26,10 @@ from .layers import (
     conv,
     deconv,
     fuse_local_global,
+    images_per_set,
     init_weights,
     light_heads,
+    over_image_sets,
     pad_to_multiple,
     prepare_inputs,
     resize,
@@ -61,6 +63,7 @@ class LCNet(nn.Module):
         self.heads = light_heads(head_channels, LIGHT_BINS, norm)
         self.light_size, self.use_mask = light_size, use_mask
 
+    @over_image_sets
     def forward(self, images: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         b, k = images.shape[:2]
         x = with_mask(images, mask) if self.use_mask else images.flatten(0, 1)
@@ -80,13 +83,16 @@ class NENet(nn.Module):
         self.extractor, self.regressor = extractor, regressor
         self.pad_multiple = pad_multiple
 
+    @over_image_sets
     def forward(self, images: torch.Tensor, dirs: torch.Tensor, ints: torch.Tensor) -> torch.Tensor:
         k, (h, w) = images.shape[1], images.shape[-2:]
         # Dividing by the intensity makes the images look as if lit at unit strength.
         x = images / ints.clamp_min(1e-6)[..., None, None]
         x = pad_to_multiple(x.flatten(0, 1), self.pad_multiple)
         x = torch.cat([x, constant_maps(dirs.to(x.dtype), *x.shape[-2:])], 1)
-        normal = self.regressor(set_max_pool(self.extractor(x), k))[..., :h, :w]
+        pooled = set_max_pool(self.extractor(x), k)
+        with images_per_set(1):  # after fusion each sample is one feature map
+            normal = self.regressor(pooled)[..., :h, :w]
         return F.normalize(normal, dim=1)
 
 

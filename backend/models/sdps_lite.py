@@ -6,11 +6,9 @@ conv (`UpSeparable`), and the first conv of each extractor stays a plain 3x3 con
 conv on 4-6 input channels would see too little). Widths and strides match the reference, so
 LCNet-lite still reaches 1 x 1 at 128 x 128 and NENet-lite fuses at half resolution.
 
-Normalisation defaults to BatchNorm inside the blocks, the usual way to keep deep, thin
-separable stacks stable to train (not yet measured here against ``norm=None``). BatchNorm rather than GroupNorm because at inference it is a fixed per-channel affine
-map, so it keeps the brightness ratios between the images of a set that the intensity head
-reads; GroupNorm normalises each image on its own and erases most of them (only the skip paths
-would carry them). Use ``norm="group"`` when training batches are tiny (B*K < ~16).
+Normalisation defaults to SetNorm inside the blocks (statistics of each image set, the same in
+training and at inference; see `layers.SetNorm` for why not BatchNorm). "batch", "group" and
+None remain available for comparison.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from .registry import register_model, resolve_config
 from .sdps import LCNet, NENet, SDPSNet
 
 
-def lite_lcnet(use_mask=True, norm="batch", light_size=128) -> LCNet:
+def lite_lcnet(use_mask=True, norm="set", light_size=128) -> LCNet:
     extractor = nn.Sequential(
         conv(3 + use_mask, 64, stride=2, norm=norm),  # 64^2
         ResidualSeparable(64, 128, stride=2, norm=norm),  # 32^2
@@ -38,7 +36,7 @@ def lite_lcnet(use_mask=True, norm="batch", light_size=128) -> LCNet:
     return LCNet(extractor, classifier, 256, light_size, use_mask, norm)
 
 
-def lite_nenet(norm="batch") -> NENet:
+def lite_nenet(norm="set") -> NENet:
     extractor = nn.Sequential(
         conv(6, 64, norm=norm),
         ResidualSeparable(64, 128, stride=2, norm=norm),  # 1/2
@@ -55,7 +53,7 @@ def lite_nenet(norm="batch") -> NENet:
     return NENet(extractor, regressor, pad_multiple=4)
 
 
-SDPS_LITE_DEFAULTS = {"use_mask": True, "norm": "batch", "light_size": 128}
+SDPS_LITE_DEFAULTS = {"use_mask": True, "norm": "set", "light_size": 128}
 
 
 @register_model("sdps_lite")
