@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from photonormals.errors import UserError
 from photonormals.evaluation.diligent import load_dataset
 from photonormals.evaluation.lights import direction_errors

@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
+from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.cli.main import main
 from photonormals.models import create_model
 from photonormals.synthetic.geometry_bank import build_bank
 from photonormals.synthetic.ps_batches import PhotometricBatches
 from photonormals.training.checkpoint import load_model, read_metadata, save_weights
 from photonormals.training.train_multilight import TrainConfig, train
-from conftest import render_lambertian, spread_lights, sphere_normals
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     meta = read_metadata(path)
     if "config" not in meta:
         raise UserError(f"{path.name}: no model config in the weight file's metadata")
-    config = dict(meta["config"])
-    model = create_model(config.pop("name"), **config)
+    model = create_model(meta["config"])
     tensors = _load_tensors(path, prefix="")
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
@@ -81,7 +80,7 @@ def load_checkpoint(path, model, optimizer) -> tuple[int, dict]:
 
 def _load_tensors(path, prefix: str) -> dict[str, torch.Tensor]:
     with safe_open(str(path), framework="pt") as f:
-        return {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        return {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}  # noqa: SIM118 (safe_open has no __iter__)
 
 
 def _save_atomic(path, tensors, meta) -> None:

@@ -19,7 +19,7 @@ import torch
 from ..device import pick_device
 from ..models import create_model
 from ..synthetic.ps_batches import PhotometricBatches
-from .checkpoint import load_checkpoint, load_model, save_checkpoint, save_weights
+from .checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint, save_weights
 from .losses import light_losses, normal_loss
 
 # Two-stage models learn NENet on the true lights (jittered, as LCNet's errors will be) while
@@ -135,11 +135,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
 
 def export(checkpoint: Path, target: Path, **metadata) -> None:
     """Shipped weights: the model tensors of a checkpoint, without the optimizer state."""
-    from .checkpoint import read_metadata
-
-    meta = read_metadata(checkpoint)
-    config = dict(meta["config"])
-    model = create_model(config.pop("name"), **config)
+    model = create_model(read_metadata(checkpoint)["config"])
     optimizer = torch.optim.AdamW(model.parameters())
     step, extra = load_checkpoint(checkpoint, model, optimizer)
     save_weights(target, model, steps=step, train_config=extra.get("train_config"), **metadata)
