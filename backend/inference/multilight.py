@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ class MultiLightEstimate:
 
 class MultiLightModel:
     def __init__(self, path=None, device: str = "cpu"):
-        self.path = path or weights_for("multi")
+        self.path = Path(path) if path else weights_for("multi")
         self.device = torch.device(device)
         self.model = load_model(self.path, self.device)
         self.metadata = read_metadata(self.path)
