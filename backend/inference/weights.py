@@ -25,8 +25,3 @@ def weights_for(mode: str) -> Path:
     if mode not in names or not (folder / names[mode]).is_file():
         raise ModelNotAvailable(f"model not available: no shipped weights for {mode} mode in {folder}")
     return folder / names[mode]
-
-
-def available_models() -> dict[str, str]:
-    index = weights_dir() / INDEX
-    return json.loads(index.read_text()) if index.is_file() else {}
