@@ -146,7 +146,8 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, "
         f"{config.get('images')} images per sample, {config.get('crop')} px crops, AdamW lr {config.get('lr')} "
         "with cosine decay, on a 2-core CPU (no GPU was available), "
-        f"{config.get('minutes')} minutes. `photonormals train --model {name}` resumes it.",
+        f"last run capped at {config.get('minutes')} minutes (runs resume, so the steps are the total). "
+        f"`photonormals train --model {name}` resumes it.",
         "- **Data:** the synthetic photometric-stereo engine only (`backend/synthetic/`): a cached bank of "
         f"{config.get('bank_size')} rasterised shapes (blobby, sculpture-like, height-field reliefs, "
         "ICT-FaceKit faces), procedural spatially varying albedo, GGX specular with varied roughness "
