@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from photonormals.errors import UserError
-from photonormals.evaluation.diligent import load_dataset
+from photonormals.evaluation.diligent import load_dataset, spread_indices
 from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
-from photonormals.io.colorspace import linear_to_srgb, srgb_to_linear
+from photonormals.io.colorspace import reencode_srgb8
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set
 from photonormals.synthetic.validation import validation_set
@@ -71,10 +71,10 @@ def synthetic_scores(estimator, val, counts) -> dict:
 def ball_scores(estimator, dataset, stack, counts, encode=None) -> dict:
     rows = {}
     for k in counts:
-        index = np.unique(np.round(np.linspace(0, len(stack) - 1, k)).astype(int))
+        index = spread_indices(len(stack), k)
         images = stack[index]
         if encode == "srgb8":
-            images = srgb_to_linear(np.round(linear_to_srgb(images) * 255) / 255)
+            images = reencode_srgb8(images)
         est = estimator.estimate(images, dataset.mask)
         rows[k] = {
             "normal_deg": float(angular_errors(est.normals, dataset.normal_gt, dataset.mask).mean()),

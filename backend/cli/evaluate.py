@@ -4,13 +4,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..device import DEVICES, pick_device
 from ..evaluation.diligent import load_dataset
 from ..evaluation.lights import direction_errors, intensity_error
 from ..evaluation.metrics import angular_errors, summarise
-from ..io.colorspace import linear_to_srgb, srgb_to_linear
+from ..io.colorspace import reencode_srgb8
 from ..io.images import COLORSPACES
 from ..photometric.calibrated import solve_calibrated
 from ..predict import load_image_set
@@ -40,7 +38,7 @@ def run(args) -> int:
         dataset = dataset.subset(args.images)
     stack, _ = load_image_set(dataset.images, args.input_colorspace)
     if args.encode == "srgb8":
-        stack = srgb_to_linear(np.round(linear_to_srgb(stack) * 255.0) / 255.0)
+        stack = reencode_srgb8(stack)
 
     start = time.perf_counter()
     if args.mode == "calibrated":

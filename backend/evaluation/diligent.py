@@ -28,7 +28,7 @@ class PhotometricDataset:
         total = len(self.images)
         if not 1 <= count <= total:
             raise UserError(f"--images must be between 1 and {total}, got {count}")
-        index = np.unique(np.round(np.linspace(0, total - 1, count)).astype(int))
+        index = spread_indices(total, count)
         return PhotometricDataset(
             self.name,
             [self.images[i] for i in index],
@@ -37,6 +37,11 @@ class PhotometricDataset:
             self.mask,
             self.normal_gt,
         )
+
+
+def spread_indices(total: int, count: int) -> np.ndarray:
+    """count indices spread evenly over range(total)."""
+    return np.unique(np.round(np.linspace(0, total - 1, count)).astype(int))
 
 
 def load_dataset(folder: str | Path) -> PhotometricDataset:
