@@ -39,6 +39,7 @@ class GeometryBuffers:
     depth: np.ndarray  # (H, W) float32, height toward the camera in pixels
     mask: np.ndarray  # (H, W) bool
     labels: np.ndarray | None = None  # (H, W) int16, 0 outside the mask
+    attributes: np.ndarray | None = None  # (H, W, C) float32 interpolated per-vertex values
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -67,8 +68,14 @@ def rasterize_mesh(
     size: tuple[int, int],
     vertex_normals: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    attributes: np.ndarray | None = None,
 ) -> GeometryBuffers:
-    """Rasterise a triangle mesh (pixel-unit camera-frame vertices) into ``size = (H, W)``."""
+    """Rasterise a triangle mesh (pixel-unit camera-frame vertices) into ``size = (H, W)``.
+
+    ``attributes`` (V, C), if given, are interpolated barycentrically (in screen space) into
+    ``GeometryBuffers.attributes`` (H, W, C), e.g. canonical positions or true camera-space
+    normals of a perspective projection.
+    """
     H, W = int(size[0]), int(size[1])
     v = np.asarray(vertices, np.float64)
     tri = np.asarray(triangles, np.int64).reshape(-1, 3)
@@ -121,8 +128,12 @@ def rasterize_mesh(
     depth = np.zeros((H, W), np.float32)
     mask = np.zeros((H, W), bool)
     label_img = None if labels is None else np.zeros((H, W), np.int16)
+    attr_img = None
+    if attributes is not None:
+        attributes = np.asarray(attributes, np.float64).reshape(len(v), -1)
+        attr_img = np.zeros((H, W, attributes.shape[1]), np.float32)
     if not frag_pix:
-        return GeometryBuffers(normals, depth, mask, label_img)
+        return GeometryBuffers(normals, depth, mask, label_img, attr_img)
     pix = np.concatenate(frag_pix)
     fz = np.concatenate(frag_z)
     ftri = np.concatenate(frag_tri)
@@ -149,7 +160,11 @@ def rasterize_mesh(
     mask.reshape(-1)[pix] = True
     if label_img is not None:
         label_img.reshape(-1)[pix] = np.asarray(labels)[t]
-    return GeometryBuffers(normals, depth, mask, label_img)
+    if attr_img is not None:
+        attr_img.reshape(-1, attr_img.shape[2])[pix] = np.einsum(
+            "pk,pkc->pc", bary, attributes[tri[t]]
+        )
+    return GeometryBuffers(normals, depth, mask, label_img, attr_img)
 
 
 _vertex_normals = vertex_normals  # the argument name shadows the function inside rasterize_mesh

@@ -1,0 +1,330 @@
+"""Training batches for the single-portrait model: appearance, light and camera drawn per sample.
+
+Geometry comes from the cached bank (``portrait_geometry``), area-downsampled once to the
+training size and kept on the device. Per sample, in torch:
+
+* albedo and gloss from ``skin.portrait_albedo`` (painted in the face's canonical frame);
+* light: one of the HDRIs (random rotation: SH9 coefficients tabulated for 64 rotations at
+  start-up), or random SH9 lighting, or a studio set-up, plus 0-2 directional lights with
+  soft cast shadows over the depth map; the SH (ambient) part is multiplied by the bank's
+  ambient occlusion;
+* diffuse shading E/pi, softened inside the skin like subsurface scattering (a normalised blur,
+  wider in red than in blue), GGX specular for the directional lights and an SH-blurred
+  environment reflection, both scaled by the gloss map (oily T-zone);
+* background: the same HDRI seen behind the head (blurred, consistent with the light), or a
+  procedural texture, or a plain/gradient backdrop; composited with the antialiased coverage;
+* camera: white balance, exposure on the face, shot/read noise, a mild tone curve, sRGB,
+  8-bit codes, JPEG at a random quality, decoded back exactly as our reader decodes 8-bit
+  files.
+
+``shading`` is returned in image units (exposure and white balance applied), so inside the
+mask ``image ~= albedo * shading + specular`` up to camera noise, tone and JPEG.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..relight.sh import project_sh9, sh9_irradiance
+from .imaging import _SRGB8_TABLE, linear_to_srgb
+from .materials import random_albedo
+from .portrait_geometry import NUM_LABELS
+from .render import cast_shadow_visibility
+from .skin import portrait_albedo
+
+ROTATIONS = 64  # HDRI rotations tabulated (5.6 degree steps)
+ENV_ROWS = 32  # rows of the reduced HDRI used for SH projection and backplates
+MAX_LIGHTS = 2
+KEYS = ("image", "normal", "shading", "albedo", "mask", "face")
+
+
+def _rand(shape, g):
+    return torch.rand(shape, generator=g, device=g.device)
+
+
+def _area(t: torch.Tensor, size: int) -> torch.Tensor:
+    return t if t.shape[-1] == size else F.interpolate(t, (size, size), mode="area")
+
+
+def downsample_bank(bank: dict, size: int, chunk: int = 64) -> dict[str, torch.Tensor]:
+    """Area-downsample the bank's buffers to ``size`` (coverage-weighted, labels by majority)."""
+    out: dict[str, list] = {k: [] for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")}
+    full = bank["labels"].shape[-1]
+    for s in range(0, len(bank["labels"]), chunk):
+        sl = slice(s, s + chunk)
+        lab = torch.from_numpy(bank["labels"][sl]).long()
+        m = (lab > 0).float()[:, None]
+        cov = _area(m, size)
+        w = cov.clamp_min(1e-6)
+        n = torch.from_numpy(bank["normals"][sl]).float().permute(0, 3, 1, 2)
+        out["normals"].append(F.normalize(_area(n * m, size), dim=1).half())
+        d = torch.from_numpy(bank["depth"][sl]).float()[:, None]
+        out["depth"].append((_area(d * m, size) / w * (size / full)).half())
+        c = torch.from_numpy(bank["canonical"][sl]).float().permute(0, 3, 1, 2)
+        out["canonical"].append((_area(c * m, size) / w).half())
+        ao = torch.from_numpy(bank["ao"][sl]).float()[:, None] / 255.0
+        out["ao"].append((_area(ao * m, size) / w).clamp(0, 1).half())
+        out["coverage"].append(cov.half())
+        out["face"].append(_area(torch.from_numpy(bank["face"][sl]).float()[:, None], size) > 0.5)
+        onehot = F.one_hot(lab, NUM_LABELS).permute(0, 3, 1, 2).float()
+        out["labels"].append(_area(onehot, size).argmax(1, keepdim=True).to(torch.uint8))
+    res = {k: torch.cat(v) for k, v in out.items()}
+    scale = size / full
+    res["focal"] = torch.from_numpy(bank["focal"]).float() * scale
+    res["principal"] = torch.from_numpy(bank["principal"]).float() * scale
+    res["px_per_cm"] = torch.from_numpy(bank["px_per_cm"]).float() * scale
+    return res
+
+
+def prepare_envs(envs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E, ROTATIONS, 9, 3) SH9 radiance per rotation, (E, 3, ENV_ROWS, 2*ENV_ROWS) small maps."""
+    shs, small = [], []
+    for env in envs:
+        env = np.asarray(env, np.float32)
+        if env.ndim != 3 or env.shape[2] < 3 or env.shape[1] != 2 * env.shape[0]:
+            raise ValueError(f"environment maps must be (H, 2H, 3) equirects, got {env.shape}")
+        e = cv2.resize(np.ascontiguousarray(env[..., :3]), (2 * ENV_ROWS, ENV_ROWS), interpolation=cv2.INTER_AREA)
+        e = np.maximum(e, 0.0)
+        shs.append(np.stack([project_sh9(e, r * 360.0 / ROTATIONS) for r in range(ROTATIONS)]))
+        small.append(e.transpose(2, 0, 1))
+    if not envs:
+        return torch.zeros(0, ROTATIONS, 9, 3), torch.zeros(0, 3, ENV_ROWS, 2 * ENV_ROWS)
+    return torch.from_numpy(np.stack(shs)).float(), torch.from_numpy(np.stack(small)).float()
+
+
+def env_lookup(small: torch.Tensor, dirs: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Bilinear lookup (B,3,H,W) of (B,3,h,2h) equirects along camera-frame dirs (B,3,H,W).
+
+    Same mapping as ``relight.envmap.direction_to_uv`` (world = (x, -z, y), then the Mapping
+    node's Z rotation in degrees)."""
+    wx, wy, wz = dirs[:, 0], -dirs[:, 2], dirs[:, 1]
+    rad = torch.deg2rad(rotation).view(-1, 1, 1)
+    rx = torch.cos(rad) * wx - torch.sin(rad) * wy
+    ry = torch.sin(rad) * wx + torch.cos(rad) * wy
+    u = (0.5 - torch.atan2(ry, rx) / (2 * math.pi)).remainder(1.0)
+    v = 0.5 + torch.atan2(wz, torch.hypot(rx, ry)) / math.pi
+    w = small.shape[-1]
+    padded = torch.cat([small[..., -1:], small, small[..., :1]], -1)  # wrap in azimuth
+    gx = (u * w + 1) / (w + 2) * 2 - 1
+    gy = (1 - v) * 2 - 1
+    return F.grid_sample(padded, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _gauss_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tensor:
+    """Separable Gaussian blur of (B,C,H,W) with a sigma (B,C) per image and channel."""
+    B, C, H, W = x.shape
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma.reshape(-1, 1).clamp_min(0.3)) ** 2)
+    k = k / k.sum(1, keepdim=True)
+    y = x.reshape(1, B * C, H, W)
+    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="replicate"), k.view(B * C, 1, 1, -1), groups=B * C)
+    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="replicate"), k.view(B * C, 1, -1, 1), groups=B * C)
+    return y.view(B, C, H, W)
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """Normalise along dim 1 (faster than F.normalize on NCHW tensors on CPU)."""
+    return v * (v[:, 0:1] ** 2 + v[:, 1:2] ** 2 + v[:, 2:3] ** 2).clamp_min(1e-12).rsqrt()
+
+
+def hflip_sample(sample: dict) -> dict:
+    """Mirror left-right: flip the width axis of every map and negate normal x."""
+    out = {k: torch.flip(v, [-1]) if torch.is_tensor(v) and v.dim() == 4 else v for k, v in sample.items()}
+    if "normal" in out:
+        out["normal"] = out["normal"] * out["normal"].new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+    return out
+
+
+def _ggx(n, v, l, roughness):
+    """pi * D * G / (4 n.v) * n.l for unit (B,3,H,W) n, v and (B,3) l; finite at silhouettes."""
+    h = _unit(v + l[..., None, None])
+    nl = (n * l[..., None, None]).sum(1, keepdim=True).clamp_min(0)
+    nh = (n * h).sum(1, keepdim=True).clamp_min(0)
+    nv = (n * v).sum(1, keepdim=True).clamp_min(1e-3)
+    a2 = (roughness**2) ** 2
+    d = a2 / (math.pi * (nh * nh * (a2 - 1) + 1) ** 2)
+    k = roughness**2 / 2
+    return math.pi * d * nl / (nl * (1 - k) + k) / (nv * (1 - k) + k) / 4 * (nl > 0)
+
+
+class PortraitBatches:
+    """Random portrait samples from a geometry bank; see the module docstring."""
+
+    def __init__(self, bank: dict, envs: list[np.ndarray], size: int = 128, device="cpu",
+                 camera: bool = True, specular: bool = True, subsurface: bool = True):
+        self.device = torch.device(device)
+        self.size = size
+        geo = downsample_bank(bank, size)
+        self.geo = {k: v.to(self.device) for k, v in geo.items()}
+        sh, small = prepare_envs(list(envs))
+        self.env_sh, self.env_small = sh.to(self.device), small.to(self.device)
+        self.camera, self.specular, self.subsurface = camera, specular, subsurface
+
+    def __len__(self) -> int:
+        return self.geo["labels"].shape[0]
+
+    # ------------------------------------------------------------------ pieces
+    def _view_dirs(self, index):
+        S, dev = self.size, self.device
+        x = (torch.arange(S, device=dev) + 0.5).view(1, 1, S)
+        y = (S - 0.5 - torch.arange(S, device=dev)).view(1, S, 1)
+        f = self.geo["focal"][index].view(-1, 1, 1)
+        p = self.geo["principal"][index]
+        v = torch.stack(torch.broadcast_tensors(p[:, 0, None, None] - x, p[:, 1, None, None] - y, f), 1)
+        return _unit(v)
+
+    def _lighting(self, B, g):
+        """SH9 radiance coefficients (B,9,3), env index/rotation (-1: none), directional lights."""
+        dev = self.device
+        kind = _rand((B,), g)
+        have_env = self.env_sh.shape[0] > 0
+        use_env = (kind < 0.65) & have_env
+        studio = kind >= 0.88
+        # Random SH: a coloured constant, a directional band-1 term, some band-2 structure.
+        tint = 1 + 0.3 * (_rand((B, 3), g) - 0.5)
+        dc = tint / 0.886
+        d1 = F.normalize(torch.randn((B, 3), generator=g, device=g.device), dim=1)
+        d1 = d1 * (0.8 * _rand((B, 1), g))  # |band 1| < band 0 keeps E mostly positive
+        coeffs = torch.zeros(B, 9, 3, device=dev)
+        coeffs[:, 0] = dc
+        coeffs[:, 1:4] = (d1[:, [1, 2, 0], None] * dc[:, None, :]) * (0.886 / 1.023)
+        coeffs[:, 4:] = 0.25 * torch.randn((B, 5, 1), generator=g, device=g.device) * dc[:, None, :] * _rand((B, 1, 1), g)
+        coeffs = torch.where(studio.view(B, 1, 1), coeffs * torch.cat([torch.ones(B, 1, 1, device=dev) * 0.3, torch.ones(B, 8, 1, device=dev) * 0.1], 1), coeffs)
+        env_idx = torch.full((B,), -1, dtype=torch.long, device=dev)
+        rot = torch.zeros(B, device=dev)
+        if have_env:
+            e = (_rand((B,), g) * self.env_sh.shape[0]).long().clamp(max=self.env_sh.shape[0] - 1)
+            r = (_rand((B,), g) * ROTATIONS).long().clamp(max=ROTATIONS - 1)
+            env_coeffs = self.env_sh[e, r]
+            scale = 1.0 / env_coeffs[:, 0].mean(1).clamp_min(1e-6)[:, None, None] * 0.282 / 0.886 * 3.5
+            coeffs = torch.where(use_env.view(B, 1, 1), env_coeffs * scale, coeffs)
+            env_idx = torch.where(use_env, e, env_idx)
+            rot = r.float() * 360.0 / ROTATIONS
+            self._env_scale = scale[:, 0, 0]
+        # Directional lights, mostly in front and above, with warm/cool tints.
+        count = torch.where(studio, 1 + (_rand((B,), g) < 0.5).long(), (_rand((B,), g) * 2.99).long() * (_rand((B,), g) < 0.6).long())
+        az = (_rand((B, MAX_LIGHTS), g) - 0.5) * 2 * math.radians(110)
+        el = math.radians(-25) + _rand((B, MAX_LIGHTS), g) * math.radians(90)
+        dirs = torch.stack([torch.sin(az) * torch.cos(el), torch.sin(el), torch.cos(az) * torch.cos(el)], -1)
+        ambient = sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs).mean(1).clamp_min(1e-3)
+        strength = torch.exp(math.log(0.4) + _rand((B, MAX_LIGHTS), g) * math.log(4.0 / 0.4)) * ambient[:, None]
+        strength = torch.where(studio[:, None], strength * 3, strength)
+        active = torch.arange(MAX_LIGHTS, device=dev)[None] < count[:, None]
+        colour = 1 + 0.25 * (_rand((B, MAX_LIGHTS, 1), g) - 0.5) * torch.tensor([1.0, 0.0, -1.0], device=dev)
+        ints = strength[..., None] * colour * active[..., None]
+        return coeffs, env_idx, rot, dirs, ints
+
+    def _background(self, B, g, env_idx, rot, view, coeffs):
+        S, dev = self.size, self.device
+        level = sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs).clamp_min(1e-3) / math.pi
+        level = level * torch.exp((_rand((B, 1), g) - 0.5) * 2.0)
+        # Out-of-focus texture: random_albedo at low resolution, upsampled (blurred) to S.
+        low = max(8, S // (2 + int(_rand((1,), g) * 6)))
+        tex = F.interpolate(random_albedo(B, low, low, g), (S, S), mode="bilinear", align_corners=False)
+        grad = torch.linspace(1.2, 0.8, S, device=dev).view(1, 1, S, 1)
+        plain = (0.3 + 0.7 * _rand((B, 3, 1, 1), g)) * grad
+        kind = _rand((B, 1, 1, 1), g)
+        bg = torch.where(kind < 0.6, tex, plain) * level[..., None, None]
+        if self.env_small.shape[0] > 0:
+            plate = env_lookup(self.env_small[env_idx.clamp_min(0)], -view, rot)
+            plate = plate * self._env_scale.view(B, 1, 1, 1)
+            bg = torch.where((env_idx >= 0).view(B, 1, 1, 1) & (_rand((B, 1, 1, 1), g) < 0.7), plate, bg)
+        return bg
+
+    def _camera(self, x, face, g):
+        """Returns (image, gain (B,3)): white balance, exposure, noise, tone, sRGB8, JPEG."""
+        B = x.shape[0]
+        wb = 1 + 0.3 * (_rand((B, 3), g) - 0.5)
+        wb[:, 1] = 1.0
+        lum = (x * torch.tensor([0.2126, 0.7152, 0.0722], device=x.device).view(1, 3, 1, 1)).sum(1)
+        ref = []
+        for b in range(B):
+            vals = lum[b][face[b, 0] > 0.5]
+            vals = vals if vals.numel() > 16 else lum[b].flatten()
+            ref.append(torch.quantile(vals[:65536], 0.9))
+        ref = torch.stack(ref).clamp_min(1e-6)
+        target = 0.25 + 0.6 * _rand((B,), g)
+        gain = wb * (target / ref)[:, None]
+        y = x * gain[..., None, None]
+        a = torch.exp(math.log(3e-5) + _rand((B, 1, 1, 1), g) * math.log(3e-3 / 3e-5))
+        r = torch.exp(math.log(1e-4) + _rand((B, 1, 1, 1), g) * math.log(4e-3 / 1e-4))
+        noise = torch.randn(y.shape, generator=g, device=g.device)
+        y = y + (y.clamp_min(0) * a + r * r).sqrt() * noise
+        gamma = 1 + 0.15 * (_rand((B, 1, 1, 1), g) - 0.5)
+        y = y.clamp(0, 1) ** gamma
+        codes = (linear_to_srgb(y) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        quality = (40 + 56 * _rand((B,), g)).long().tolist()
+        use_jpeg = (_rand((B,), g) < 0.85).tolist()
+        out = []
+        for b in range(B):
+            img = codes[b]
+            if use_jpeg[b]:
+                _, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality[b]])
+                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+            out.append(np.ascontiguousarray(img))
+        codes = torch.from_numpy(np.stack(out)).to(x.device).long().permute(0, 3, 1, 2)
+        return _SRGB8_TABLE.to(x.device)[codes], gain
+
+    # ------------------------------------------------------------------ sample
+    def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        g, B = generator, batch
+        index = (_rand((B,), g) * len(self)).long().clamp(max=len(self) - 1).to(self.device)
+        geo = {k: self.geo[k][index] for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")}
+        n = geo["normals"].float()
+        cov = geo["coverage"].float()
+        mask = (cov > 0.5).float()
+        depth = geo["depth"].float()
+        ao = geo["ao"].float()
+        view = self._view_dirs(index)
+        app = portrait_albedo(geo["canonical"].float(), geo["labels"], g)
+        albedo = app["albedo"]
+
+        coeffs, env_idx, rot, dirs, ints = self._lighting(B, g)
+        nhwc = n.permute(0, 2, 3, 1)
+        irr = sh9_irradiance(nhwc, coeffs).permute(0, 3, 1, 2).clamp_min(0) * ao
+        vis = cast_shadow_visibility(depth, (cov > 0.01).float(), dirs)[:, :, 0]  # (B,K,H,W)
+        nl = torch.einsum("bchw,bkc->bkhw", n, dirs).clamp_min(0) * vis
+        irr = irr + torch.einsum("bkhw,bkc->bchw", nl, ints)
+        shading = irr / math.pi
+        if self.subsurface:
+            px = self.geo["px_per_cm"][index].view(B, 1)
+            sigma = px * torch.tensor([0.22, 0.11, 0.06], device=self.device) * (0.6 + 0.8 * _rand((B, 1), g))
+            w = app["skin"] * mask
+            blurred = _gauss_blur(shading * w, sigma.clamp(max=3.0), 6) / _gauss_blur(w.expand(-1, 3, -1, -1), sigma.clamp(max=3.0), 6).clamp_min(1e-4)
+            shading = torch.where(w > 0, blurred, shading)
+        radiance = albedo * shading
+        if self.specular:
+            rough = app["roughness"]
+            f0 = 0.028
+            spec = torch.zeros_like(shading)
+            for k in range(MAX_LIGHTS):
+                s = _ggx(n, view, dirs[:, k], rough) * vis[:, k : k + 1]
+                spec = spec + s * ints[:, k, :, None, None]
+            refl = 2 * (n * view).sum(1, keepdim=True) * n - view
+            fres = f0 + (1 - f0) * (1 - (n * view).sum(1, keepdim=True).clamp(0, 1)) ** 5
+            env_spec = sh9_irradiance(refl.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2).clamp_min(0) / math.pi
+            spec = f0 * spec + fres * env_spec * ao
+            radiance = radiance + app["gloss"] * spec
+        bg = self._background(B, g, env_idx, rot, view, coeffs)
+        scene = cov * radiance + (1 - cov) * bg
+        face = geo["face"].float() * mask
+        if self.camera:
+            image, gain = self._camera(scene, face, g)
+        else:
+            image, gain = scene, torch.ones(B, 3, device=self.device)
+        out = {
+            "image": image.float(),
+            "normal": n * mask,
+            "shading": shading * gain[..., None, None] * mask,
+            "albedo": albedo * mask,
+            "mask": mask,
+            "face": face,
+        }
+        flip = (_rand((B,), g) < 0.5).view(B, 1, 1, 1)
+        flipped = hflip_sample(out)
+        return {k: torch.where(flip, flipped[k], v) for k, v in out.items()}

@@ -1,0 +1,69 @@
+"""A small, fixed validation set for the single-portrait model, rendered once and kept on disk.
+
+Faces come from a bank with its own seed (never a training seed); the render uses a fixed
+generator, so HDRIs appear at rotations the training draw does not tie to these faces. The
+file sits beside the geometry cache, keyed by count, size, seed, face model and env maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .faces import DEFAULT_PATH, FaceModel
+from .portrait_batches import KEYS, PortraitBatches
+from .portrait_geometry import CACHE_DIR, _model_tag, cached_portrait_bank
+
+VERSION = 1
+BANK_SEED = 104729  # never a training seed
+
+
+def _envs_tag(envs) -> str:
+    h = hashlib.sha1()
+    for e in envs:
+        e = np.asarray(e, np.float32)
+        h.update(str(e.shape).encode())
+        h.update(e[::7, ::7].tobytes())
+    return h.hexdigest()[:8]
+
+
+def portrait_validation_set(
+    count: int = 64,
+    size: int = 128,
+    seed: int = 1,
+    faces: str | Path | FaceModel = DEFAULT_PATH,
+    envs: list[np.ndarray] = (),
+    cache_dir: str | Path = CACHE_DIR,
+    bank_size: int | None = None,
+) -> dict[str, np.ndarray]:
+    """dict of numpy arrays (N, C, S, S) float32 with the keys and meaning of
+    ``PortraitBatches.sample`` (mask and face are 0/1)."""
+    model = faces if isinstance(faces, FaceModel) else FaceModel.load(faces)
+    bank_size = bank_size or 2 * size
+    name = f"val_portraits_v{VERSION}_n{count}_s{size}_b{bank_size}_seed{seed}_{_model_tag(model)}_{_envs_tag(envs)}.npz"
+    path = Path(cache_dir) / name
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    bank = cached_portrait_bank(count, bank_size, BANK_SEED + seed, model, cache_dir=cache_dir)
+    batches = PortraitBatches(bank, list(envs), size=size)
+    # One fixed draw per face, in bank order: temporarily make sample() pick index i.
+    generator = torch.Generator().manual_seed(seed)
+    out = {k: [] for k in KEYS}
+    geo = batches.geo
+    for i in range(count):
+        batches.geo = {k: v[i : i + 1] for k, v in geo.items()}
+        s = batches.sample(1, generator)
+        for k in KEYS:
+            out[k].append(s[k][0].numpy())
+    batches.geo = geo
+    data = {k: np.stack(v) for k, v in out.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+    np.savez(tmp, **data)
+    os.replace(tmp, path)
+    return data

@@ -1,0 +1,132 @@
+"""The synthetic portrait engine on a tiny fake face model (an icosphere head; no ../shared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from photonormals.relight import envmap
+from photonormals.synthetic import faces
+from photonormals.synthetic.portrait_batches import PortraitBatches, env_lookup, hflip_sample
+from photonormals.synthetic.portrait_geometry import HAIR, TORSO, cached_portrait_bank
+from photonormals.synthetic.portrait_validation import portrait_validation_set
+from photonormals.synthetic.shapes import icosphere
+
+BANK = 32  # bank resolution of the tests
+
+
+def fake_face_model() -> faces.FaceModel:
+    """A 9 cm sphere head around the ICT head centre with eyes and teeth patches, few modes.
+
+    ``sample_expression`` activates up to five groups, so the model needs at least five."""
+    v, t = icosphere(3)
+    neutral = (v * 9.0 + np.array([0.0, 2.0, 1.5])).astype(np.float32)
+    centroid = neutral[t].mean(1)
+    labels = np.full(len(t), faces.SKIN, np.int16)
+    eyes = (np.abs(np.abs(centroid[:, 0]) - 3.1) < 1.5) & (np.abs(centroid[:, 1] - 3.6) < 1.2) & (centroid[:, 2] > 6)
+    labels[eyes] = faces.EYE
+    labels[(np.abs(centroid[:, 0]) < 2) & (np.abs(centroid[:, 1] + 3.5) < 1) & (centroid[:, 2] > 6)] = faces.TEETH
+    rng = np.random.default_rng(0)
+    identity = (rng.normal(size=(2, len(neutral) * 3)) * 0.2).astype(np.float32)
+    names = ["jawOpen", "eyeBlink_L", "eyeBlink_R", "browInnerUp", "cheekPuff", "mouthPucker", "noseSneer"]
+    expression = (rng.normal(size=(len(names), len(neutral) * 3)) * 0.2).astype(np.float32)
+    (x0, x1), (y0, y1) = faces.FACE_BOX
+    n = neutral
+    box = (n[:, 0] > x0) & (n[:, 0] < x1) & (n[:, 1] > y0) & (n[:, 1] < y1) & (n[:, 2] > 3)
+    return faces.FaceModel(neutral, identity, expression, names, t, labels, np.flatnonzero(box))
+
+
+def tiny_envs() -> list[np.ndarray]:
+    """A sky (bright above, warm sun patch) and a uniform grey room."""
+    rows = np.arange(16)[:, None] + np.zeros((1, 32), int)
+    sky = np.where(rows[..., None] < 8, [1.0, 1.0, 1.2], [0.2, 0.15, 0.1]).astype(np.float32)
+    sky[3:5, 10:12] = [40.0, 35.0, 30.0]
+    return [sky, np.full((16, 32, 3), 0.5, np.float32)]
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory):
+    return cached_portrait_bank(6, BANK, 3, fake_face_model(), cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_bank_cache_round_trip(tmp_path):
+    model = fake_face_model()
+    first = cached_portrait_bank(3, BANK, 1, model, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("portraits_v*_n3_s32_seed1_*.npz"))) == 1
+    again = cached_portrait_bank(3, BANK, 1, model, cache_dir=tmp_path)
+    assert first.keys() == again.keys()
+    for k in first:
+        np.testing.assert_array_equal(first[k], again[k])
+    assert first["normals"].shape == (3, BANK, BANK, 3) and first["canonical"].shape == (3, BANK, BANK, 3)
+    mask = first["labels"] > 0
+    assert mask.any() and (first["face"] <= mask).all()
+    assert set(np.unique(first["labels"])) <= set(range(10))
+    assert TORSO in first["labels"] or HAIR in first["labels"]
+
+
+def test_sample_shapes_ranges_and_normals(bank):
+    batches = PortraitBatches(bank, tiny_envs(), size=16)  # area-downsampled from the bank
+    s = batches.sample(4, torch.Generator().manual_seed(0))
+    assert set(s) == {"image", "normal", "shading", "albedo", "mask", "face"}
+    for k, c in (("image", 3), ("normal", 3), ("shading", 3), ("albedo", 3), ("mask", 1), ("face", 1)):
+        assert s[k].shape == (4, c, 16, 16) and s[k].dtype == torch.float32, k
+        assert torch.isfinite(s[k]).all(), k
+    assert set(torch.unique(s["mask"]).tolist()) <= {0.0, 1.0}
+    assert (s["face"] <= s["mask"]).all()
+    assert 0 <= float(s["image"].min()) and float(s["image"].max()) <= 1.0  # decoded 8-bit
+    assert 0 <= float(s["albedo"].min()) and float(s["albedo"].max()) <= 1.0
+    assert float(s["shading"].min()) >= 0
+    inside = s["mask"][:, 0] > 0
+    length = s["normal"].norm(dim=1)
+    assert torch.allclose(length[inside], torch.ones_like(length[inside]), atol=1e-2)
+    assert (length[~inside] == 0).all()
+    assert (s["normal"][:, 2][inside] > 0).float().mean() > 0.9  # seen surfaces face the camera
+
+
+def test_diffuse_only_image_is_albedo_times_shading(bank):
+    batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, specular=False, subsurface=False)
+    s = batches.sample(3, torch.Generator().manual_seed(1))
+    inside = s["mask"].expand(-1, 3, -1, -1) > 0
+    assert inside.any()
+    torch.testing.assert_close(s["image"][inside], (s["albedo"] * s["shading"])[inside], rtol=1e-4, atol=1e-6)
+    # With specular on, the image only gains light.
+    spec = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, subsurface=False)
+    t = spec.sample(3, torch.Generator().manual_seed(1))
+    assert ((t["image"] - t["albedo"] * t["shading"])[inside] >= -1e-5).all()
+
+
+def test_determinism_with_a_fixed_generator(bank):
+    batches = PortraitBatches(bank, tiny_envs(), size=BANK)
+    a = batches.sample(3, torch.Generator().manual_seed(5))
+    b = batches.sample(3, torch.Generator().manual_seed(5))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_hflip_negates_normal_x_and_mirrors(bank):
+    s = PortraitBatches(bank, tiny_envs(), size=BANK).sample(2, torch.Generator().manual_seed(2))
+    f = hflip_sample(s)
+    assert torch.equal(f["image"], torch.flip(s["image"], [-1]))
+    assert torch.equal(f["mask"], torch.flip(s["mask"], [-1]))
+    assert torch.equal(f["normal"][:, 0], -torch.flip(s["normal"][:, 0], [-1]))
+    assert torch.equal(f["normal"][:, 1:], torch.flip(s["normal"][:, 1:], [-1]))
+
+
+def test_backplate_lookup_matches_envmap_convention():
+    env = np.random.default_rng(0).random((16, 32, 3)).astype(np.float32)
+    dirs = np.random.default_rng(1).normal(size=(1, 4, 5, 3)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    for rotation in (0.0, 50.0):
+        ours = env_lookup(torch.from_numpy(env).permute(2, 0, 1)[None], torch.from_numpy(dirs).permute(0, 3, 1, 2),
+                          torch.tensor([rotation]))[0].permute(1, 2, 0).numpy()
+        # envmap.sample goes through cv2.remap, whose bilinear weights are quantised to 1/32.
+        np.testing.assert_allclose(ours, envmap.sample(env, dirs[0], rotation), atol=0.03)
+
+
+def test_validation_set_is_cached_and_seeded(tmp_path):
+    kwargs = {"count": 2, "size": 16, "seed": 4, "faces": fake_face_model(), "envs": tiny_envs(), "cache_dir": tmp_path}
+    a = portrait_validation_set(**kwargs)
+    b = portrait_validation_set(**kwargs)
+    assert a["image"].shape == (2, 3, 16, 16) and a["mask"].shape == (2, 1, 16, 16)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
