@@ -1,32 +1,30 @@
-"""PhotoNormals Blender extension.
+"""PhotoNormals Blender extension: photos to relightable normal, albedo and mask textures.
 
-Thin by design: the inference backend is a separate process reached over HTTP, so Blender never
-imports torch. This first version only registers the sidebar tab; Generate Normals lands with the
-backend service.
+Thin by design: the inference backend is a separate process reached over HTTP with the stdlib
+client, so Blender never imports torch. Blender-facing code (preferences, properties, operators,
+panel) lives at this level; the work is in backend/ (connection, local server, jobs) and scene/
+(textures, plane, material, HDRI world, bake), which the headless batch (batch.py) reuses.
 """
 
 import bpy
 
+from . import controller, operators, panel, prefs, props
+from .backend import server
 
-class PHOTONORMALS_PT_main(bpy.types.Panel):
-    bl_label = "PhotoNormals"
-    bl_idname = "PHOTONORMALS_PT_main"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "PhotoNormals"
-
-    def draw(self, context):
-        self.layout.label(text="Backend service not available yet.")
-
-
-CLASSES = (PHOTONORMALS_PT_main,)
+CLASSES = (prefs.PHOTONORMALS_AP_preferences, *operators.CLASSES, *panel.CLASSES)
 
 
 def register():
+    props.register()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
 
 
 def unregister():
+    if bpy.app.timers.is_registered(controller.poll):
+        bpy.app.timers.unregister(controller.poll)
+    controller.cancel()
+    server.stop_all()  # never leave a local backend running after the add-on is gone
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
+    props.unregister()

@@ -1,0 +1,133 @@
+"""One Generate Normals job: submit, wait with progress, fetch into a private staging folder.
+
+The worker thread never touches bpy. Blender's main thread polls `JobRunner.snapshot()` from a
+timer; batch mode calls `run()` directly. Results land in a staging folder first, so a failure
+or a killed backend never leaves half-written textures in the user's output folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .client_loader import load_client
+from .server import ServerError
+
+
+@dataclass
+class JobRequest:
+    photos: list[str]
+    options: dict = field(default_factory=dict)
+    lights_file: str | None = None
+
+
+@dataclass
+class JobSnapshot:
+    stage: str = "starting"
+    progress: float = 0.0
+    done: bool = False
+    error: str = ""
+    hint: str = ""
+    files: list[Path] = field(default_factory=list)
+    device: str = ""
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """A one-line message and a hint saying how to fix it."""
+    client = load_client()
+    text = str(exc).strip() or type(exc).__name__
+    low = text.lower()
+    if isinstance(exc, ServerError):
+        return text, "Check the Python executable / device in the PhotoNormals add-on preferences"
+    if "model not available" in low or getattr(exc, "code", "") == "model_not_available":
+        return text, ("The single-portrait model has not shipped yet: use a multi-light set "
+                      "(3+ photos, mode Multi-light, with a light file)")
+    if isinstance(exc, client.AuthError):
+        return text, "The backend refused the token: check the token in the add-on preferences"
+    if isinstance(exc, client.BackendUnavailable):
+        return text, "Is the backend running? Check its URL, or switch to a local backend in the preferences"
+    if isinstance(exc, client.JobCancelled):
+        return "Cancelled", ""
+    if isinstance(exc, client.RequestError):
+        return text, "Check the photos and the light file (one light per photo, same order)"
+    if isinstance(exc, client.JobFailed):
+        return text, "See the backend log or report.json for details"
+    if isinstance(exc, OSError):
+        return text, "Check that the output folder is writable and has free space"
+    return text, "Unexpected error: see Blender's system console"
+
+
+class JobRunner:
+    """Runs one job; `connect()` returns a ready client (it may start the local server)."""
+
+    def __init__(self, connect: Callable[[], object], request: JobRequest):
+        self.connect, self.request = connect, request
+        self._snapshot = JobSnapshot()
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.staging: Path | None = None
+        self.job_id: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="photonormals-job", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            s = self._snapshot
+            return JobSnapshot(s.stage, s.progress, s.done, s.error, s.hint, list(s.files), s.device)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _update(self, **values) -> None:
+        with self._lock:
+            for key, value in values.items():
+                setattr(self._snapshot, key, value)
+
+    def _on_progress(self, status: dict) -> None:
+        self._update(stage=str(status.get("stage") or status.get("state") or ""),
+                     progress=float(status.get("progress") or 0.0))
+
+    def run(self) -> JobSnapshot:
+        """The whole job, synchronously; never raises (errors end up in the snapshot)."""
+        try:
+            self._update(stage="connecting to backend")
+            client = self.connect()
+            try:
+                self._update(device=str(client.health().get("device", "")))
+            except Exception:  # noqa: BLE001, S110 - health is informative; submit reports real failures
+                pass
+            if self._cancel.is_set():
+                raise load_client().JobCancelled("Cancelled")
+            self._update(stage="uploading photos")
+            self.job_id = client.submit(self.request.photos, self.request.options or None,
+                                        lights_file=self.request.lights_file)
+            client.wait(self.job_id, on_progress=self._on_progress, should_cancel=self._cancel.is_set)
+            if self._cancel.is_set():
+                raise load_client().JobCancelled("Cancelled")
+            self._update(stage="downloading maps", progress=1.0)
+            self.staging = Path(tempfile.mkdtemp(prefix="photonormals-job-"))
+            files = client.fetch(self.job_id, self.staging)
+            self._update(stage="done", files=[Path(f) for f in files], done=True)
+        except BaseException as exc:  # noqa: BLE001 - the worker must report, never die silently
+            self.discard()
+            message, hint = describe_error(exc)
+            self._update(stage="cancelled" if message == "Cancelled" else "failed",
+                         error=message, hint=hint, done=True, files=[])
+        return self.snapshot()
+
+    def discard(self) -> None:
+        """Delete the staging folder (after a failure, or once the maps were imported)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None

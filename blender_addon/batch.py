@@ -1,0 +1,206 @@
+"""Headless batch: photos in, maps + .blend (material and HDRI world) + bakes out.
+
+    blender --background --python blender_addon/batch.py -- --input DIR --out DIR [options]
+    python blender_addon/batch.py --input DIR --out DIR [options]        (with the bpy module)
+
+Input folder: every image file is one portrait; every sub-folder is one multi-light set, with an
+optional light file inside (light_directions.txt [+ light_intensities.txt], or lights.json;
+filenames.txt gives the photo order, DiLiGenT layout). Output: OUT/<item>/ with the maps, a
+.blend and the bakes, and OUT/summary.json. Prints the same JSON summary; exits 1 when any item
+failed (2 for bad arguments). Runs synchronously: timers do not fire in background mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr"}
+PARTS = ("backend.client_loader", "backend.connection", "backend.jobs", "backend.server",
+         "scene.bake", "scene.camera", "scene.outputs", "scene.results", "scene.world")
+NOT_PHOTOS = ("mask", "normal", "_gt", "gt_", "albedo")  # DiLiGenT extras living next to the photos
+
+
+def load_addon():
+    """This add-on's package under a private name: works in a checkout and in an installed
+    extension, and never shadows the `photonormals` backend package."""
+    name = "_photonormals_addon"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, HERE / "__init__.py",
+                                                  submodule_search_locations=[str(HERE)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    for part in PARTS:
+        importlib.import_module(f"{name}.{part}")
+    return module
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="batch.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--mode", choices=("auto", "single", "multi"), default="auto")
+    parser.add_argument("--hdri", default="studio", help="a bundled HDRI name (studio, forest, ...) or a file")
+    parser.add_argument("--hdri-rotation", type=float, default=0.0)
+    parser.add_argument("--bake", default="", help="comma list of combined, diffuse, albedo, normal")
+    parser.add_argument("--bake-size", type=int, default=1024)
+    parser.add_argument("--bake-margin", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--normal-convention", choices=("opengl", "directx"), default="opengl")
+    parser.add_argument("--backend", help="URL of a running backend; without it a local one is started")
+    parser.add_argument("--token", default=os.environ.get("PHOTONORMALS_TOKEN"))
+    parser.add_argument("--python", default="", help="Python with photonormals installed, for the local backend")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    return parser.parse_args(argv)
+
+
+def _photos_in(folder: Path) -> list[Path]:
+    listed = folder / "filenames.txt"
+    if listed.is_file():
+        return [folder / line.strip() for line in listed.read_text().splitlines() if line.strip()]
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(word in p.stem.lower() for word in NOT_PHOTOS))
+
+
+def _rows(path: Path) -> list[list[float]]:
+    return [[float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _lights_in(folder: Path, photos: list[Path], scratch: Path) -> Path | None:
+    """The set's light file; directions + intensities are merged into one lights.json."""
+    if (folder / "lights.json").is_file():
+        return folder / "lights.json"
+    directions = folder / "light_directions.txt"
+    if not directions.is_file():
+        return None
+    intensities = folder / "light_intensities.txt"
+    if not intensities.is_file():
+        return directions
+    d, e = _rows(directions), _rows(intensities)
+    if len(d) != len(e) or len(d) != len(photos):
+        return directions  # let the backend name the mismatch
+    merged = scratch / f"{folder.name}_lights.json"
+    merged.write_text(json.dumps({"lights": [{"file": p.name, "direction": dd, "intensity": ee}
+                                             for p, dd, ee in zip(photos, d, e)]}))
+    return merged
+
+
+def find_items(folder: Path, scratch: Path) -> list[dict]:
+    items = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            items.append({"name": entry.stem, "kind": "portrait", "photos": [entry], "lights": None})
+        elif entry.is_dir() and not entry.name.startswith("."):
+            photos = _photos_in(entry)
+            items.append({"name": entry.name, "kind": "multi-light", "photos": photos,
+                          "lights": _lights_in(entry, photos, scratch)})
+    return items
+
+
+def run_item(addon, item: dict, args, connect) -> dict:
+    import bpy
+
+    from_scene = addon.scene
+    result = {"name": item["name"], "kind": item["kind"], "ok": False, "error": "", "hint": "", "outputs": []}
+    if not item["photos"]:
+        result["error"] = "no photos in the folder"
+        return result
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = bpy.context.scene
+    request = addon.backend.jobs.JobRequest(
+        [str(p) for p in item["photos"]],
+        {"mode": args.mode, "normal_convention": args.normal_convention},
+        str(item["lights"]) if item["lights"] else None)
+    runner = addon.backend.jobs.JobRunner(connect, request)
+    snap = runner.run()
+    if snap.error:
+        result["error"], result["hint"] = snap.error, snap.hint
+        return result
+    folder = args.out / item["name"]
+    try:
+        imported = from_scene.results.import_maps(scene, snap.files, folder, item["name"],
+                                                  directx=args.normal_convention == "directx")
+        outputs = list(imported.files.values())
+        from_scene.camera.frame_plane(scene, imported.obj)
+        from_scene.world.set_hdri_world(scene, args.hdri, args.hdri_rotation)
+        for kind in [k.strip() for k in args.bake.split(",") if k.strip()]:
+            target = from_scene.outputs.unique_path(folder, f"{item['name']}_bake_{kind}", ".png")
+            outputs.append(from_scene.bake.bake(imported.obj, kind, target, args.bake_size,
+                                                args.bake_margin, args.samples))
+        blend = from_scene.outputs.unique_path(folder, item["name"], ".blend")
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend), relative_remap=True)
+        outputs.append(blend)
+        result["notes"] = imported.notes
+    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
+        result["error"], result["hint"] = addon.backend.jobs.describe_error(exc)
+        return result
+    finally:
+        runner.discard()
+    result["ok"], result["outputs"] = True, [str(p) for p in outputs]
+    return result
+
+
+def make_connect(addon, args):
+    client_module = addon.backend.client_loader.load_client()
+    if args.backend:
+        import bpy
+
+        problem = addon.backend.connection.check_url(args.backend, bpy.app.online_access)
+        if problem:
+            raise SystemExit(f"batch.py: error: {problem} (start Blender with --online-mode)")
+        return (lambda: client_module.Client(args.backend, token=args.token)), None
+    python = args.python
+    if not python and importlib.util.find_spec("photonormals") is not None:
+        python = sys.executable  # running with the bpy module inside the photonormals environment
+    server = addon.backend.server.LocalServer(python, args.device)
+    url = server.start()
+    return (lambda: client_module.Client(url, token=server.token)), server
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if not args.input.is_dir():
+        print(f"batch.py: error: input folder {args.input} not found", file=sys.stderr)
+        return 2
+    addon = load_addon()
+    args.out.mkdir(parents=True, exist_ok=True)
+    server = None
+    with tempfile.TemporaryDirectory(prefix="photonormals-batch-") as scratch:
+        items = find_items(args.input, Path(scratch))
+        try:
+            connect, server = make_connect(addon, args)
+            results = [run_item(addon, item, args, connect) for item in items]
+        except addon.backend.server.ServerError as exc:
+            results = [{"name": item["name"], "kind": item["kind"], "ok": False, "error": str(exc),
+                        "hint": "pass --python or --backend", "outputs": []} for item in items]
+        finally:
+            if server is not None:
+                server.stop()
+    failed = [r["name"] for r in results if not r["ok"]]
+    summary = {"ok": not failed and bool(results), "items": results, "failed": failed}
+    text = json.dumps(summary, indent=2)
+    temp = args.out / ".summary.json.tmp"
+    temp.write_text(text + "\n")
+    os.replace(temp, args.out / "summary.json")
+    print(text)
+    return 0 if summary["ok"] else 1
+
+
+def script_argv() -> list[str]:
+    """Blender passes its own arguments too: ours come after `--`."""
+    return sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+
+
+if __name__ == "__main__":
+    code = main(script_argv())
+    sys.stdout.flush()
+    sys.exit(code)

@@ -1,0 +1,132 @@
+"""The PhotoNormals material: Principled BSDF fed by the albedo, normal and mask maps.
+
+Every node the add-on creates carries a fixed name ("PN ...") and the custom property
+`photonormals`, so a re-run finds and updates its own nodes instead of adding new ones, and
+leaves any node the user added alone.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+TAG = "photonormals"
+PRINCIPLED, OUTPUT = "PN Principled BSDF", "PN Material Output"
+ALBEDO, NORMAL, MASK, HEIGHT = "PN Albedo", "PN Normal", "PN Mask", "PN Height"
+NORMAL_MAP, DISPLACEMENT = "PN Normal Map", "PN Displacement"
+DX_SPLIT, DX_FLIP, DX_JOIN = "PN DirectX Separate", "PN DirectX Flip Green", "PN DirectX Combine"
+OWNED = (PRINCIPLED, OUTPUT, ALBEDO, NORMAL, MASK, HEIGHT, NORMAL_MAP, DISPLACEMENT,
+         DX_SPLIT, DX_FLIP, DX_JOIN)
+
+
+def material_for(obj: bpy.types.Object, name: str) -> bpy.types.Material:
+    """The object's PhotoNormals material (reused on a re-run), else a new one in slot 0."""
+    for slot in obj.material_slots:
+        if slot.material is not None and slot.material.get(TAG):
+            return slot.material
+    material = bpy.data.materials.new(f"PhotoNormals {name}")
+    material[TAG] = name
+    if obj.data.materials:
+        obj.data.materials[0] = material
+    else:
+        obj.data.materials.append(material)
+    return material
+
+
+def _node(nodes, name: str, kind: str, location: tuple[float, float]):
+    node = nodes.get(name)
+    if node is not None and node.bl_idname != kind:
+        nodes.remove(node)
+        node = None
+    if node is None:
+        node = nodes.new(kind)
+        node.name = node.label = name
+        node[TAG] = True
+        node.location = location
+    return node
+
+
+def _link(tree, output, socket) -> None:
+    for link in list(socket.links):
+        tree.links.remove(link)
+    tree.links.new(output, socket)
+
+
+def _image_node(nodes, name, image, location):
+    node = _node(nodes, name, "ShaderNodeTexImage", location)
+    node.image = image
+    return node
+
+
+def _drop(nodes, *names) -> None:
+    for name in names:
+        if name in nodes:
+            nodes.remove(nodes[name])
+
+
+def wire(material: bpy.types.Material, maps: dict[str, bpy.types.Image], *, strength: float = 1.0,
+         directx: bool = False, displacement_scale: float | None = None) -> None:
+    """Link the maps as specified; maps has 'albedo', 'normal', optional 'mask' and 'height'."""
+    if material.node_tree is None:  # Blender 4.x: no tree until nodes are enabled
+        material.use_nodes = True
+    tree, nodes = material.node_tree, material.node_tree.nodes
+    # A fresh material comes with an unnamed Principled BSDF and output: take them over once.
+    if not any(node.get(TAG) for node in nodes):
+        for node in list(nodes):
+            if node.bl_idname in ("ShaderNodeBsdfPrincipled", "ShaderNodeOutputMaterial"):
+                nodes.remove(node)
+    bsdf = _node(nodes, PRINCIPLED, "ShaderNodeBsdfPrincipled", (0, 300))
+    output = _node(nodes, OUTPUT, "ShaderNodeOutputMaterial", (350, 300))
+    output.is_active_output = True
+    _link(tree, bsdf.outputs["BSDF"], output.inputs["Surface"])
+
+    albedo = _image_node(nodes, ALBEDO, maps["albedo"], (-700, 500))
+    _link(tree, albedo.outputs["Color"], bsdf.inputs["Base Color"])
+
+    normal = _image_node(nodes, NORMAL, maps["normal"], (-900, 150))
+    normal_map = _node(nodes, NORMAL_MAP, "ShaderNodeNormalMap", (-250, 100))
+    normal_map.space = "TANGENT"
+    normal_map.inputs["Strength"].default_value = strength
+    color = normal.outputs["Color"]
+    if directx:  # DirectX maps store -y: flip green back for Blender's OpenGL convention
+        split = _node(nodes, DX_SPLIT, "ShaderNodeSeparateColor", (-650, 150))
+        flip = _node(nodes, DX_FLIP, "ShaderNodeMath", (-480, 150))
+        join = _node(nodes, DX_JOIN, "ShaderNodeCombineColor", (-420, 0))
+        flip.operation = "SUBTRACT"
+        flip.inputs[0].default_value = 1.0
+        _link(tree, color, split.inputs["Color"])
+        _link(tree, split.outputs[1], flip.inputs[1])
+        _link(tree, split.outputs[0], join.inputs[0])
+        _link(tree, flip.outputs[0], join.inputs[1])
+        _link(tree, split.outputs[2], join.inputs[2])
+        color = join.outputs["Color"]
+    else:
+        _drop(nodes, DX_SPLIT, DX_FLIP, DX_JOIN)
+    _link(tree, color, normal_map.inputs["Color"])
+    _link(tree, normal_map.outputs["Normal"], bsdf.inputs["Normal"])
+
+    if maps.get("mask") is not None:
+        mask = _image_node(nodes, MASK, maps["mask"], (-700, -200))
+        _link(tree, mask.outputs["Color"], bsdf.inputs["Alpha"])
+        if hasattr(material, "surface_render_method"):
+            material.surface_render_method = "DITHERED"
+        else:
+            material.blend_method = "HASHED"
+    else:
+        _drop(nodes, MASK)
+
+    if maps.get("height") is not None and displacement_scale is not None:
+        height = _image_node(nodes, HEIGHT, maps["height"], (-250, -300))
+        displacement = _node(nodes, DISPLACEMENT, "ShaderNodeDisplacement", (100, -200))
+        displacement.inputs["Scale"].default_value = displacement_scale
+        _link(tree, height.outputs["Color"], displacement.inputs["Height"])
+        _link(tree, displacement.outputs["Displacement"], output.inputs["Displacement"])
+        if hasattr(material, "displacement_method"):
+            material.displacement_method = "BOTH"
+    else:
+        _drop(nodes, HEIGHT, DISPLACEMENT)
+
+
+def set_strength(material: bpy.types.Material, strength: float) -> None:
+    node = material.node_tree.nodes.get(NORMAL_MAP) if material.node_tree else None
+    if node is not None:
+        node.inputs["Strength"].default_value = strength
