@@ -9,12 +9,15 @@ DEFAULT_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" /
 
 def add_parser(commands):
     parser = commands.add_parser("train", help="train a model (resumes from runs/MODEL/last.safetensors)")
-    parser.add_argument("--model", required=True, help="registry name, e.g. sdps, sdps_lite, fused")
+    parser.add_argument("--model", required=True,
+                        help="registry name: sdps, sdps_lite, fused (multi-light) or portrait, portrait_lite")
     parser.add_argument("--steps", type=int, default=20000, help="total steps, counting resumed ones")
     parser.add_argument("--minutes", type=float, help="stop after this many minutes (checkpointed)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--images", default="2-32", metavar="K or KMIN-KMAX", help="images per sample")
     parser.add_argument("--crop", type=int, default=64, help="training crop size in pixels")
+    parser.add_argument("--size", type=int, default=256,
+                        help="portrait models: training crop size = inference working resolution")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -33,12 +36,17 @@ def add_parser(commands):
     parser.set_defaults(run=run)
 
 
+PORTRAIT_MODELS = ("portrait", "portrait_lite")
+
+
 def run(args) -> int:
     from ..models import list_models
     from ..training.train_multilight import TrainConfig, export, train
 
     if args.model not in list_models():
         raise UserError(f"unknown model {args.model!r}; choose from {', '.join(list_models())}")
+    if args.model in PORTRAIT_MODELS:
+        return run_portrait(args)
     low, _, high = args.images.partition("-")
     try:
         images = (int(low), int(high or low))
@@ -52,6 +60,27 @@ def run(args) -> int:
         faces=str(args.faces) if args.faces and args.faces.is_file() else None,
         run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
         overrides={"light_size": args.light_size} if args.light_size else {},
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = train(config)
+    print(f"{args.model}: step {result['step']}, checkpoint {result['checkpoint']}")
+    if args.export:
+        export(Path(result["checkpoint"]), args.export)
+        print(f"exported weights to {args.export}")
+    return 0
+
+
+def run_portrait(args) -> int:
+    from ..training.train_portrait import PortraitTrainConfig, export, train
+
+    config = PortraitTrainConfig(
+        model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, size=args.size,
+        lr=args.lr, device=args.device, seed=args.seed, bank_size=args.bank_size,
+        faces=str(args.faces) if args.faces and args.faces.is_file() else None,
+        run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
     )
     if args.threads:
         import torch

@@ -1,0 +1,130 @@
+"""Single-portrait inference: one photo -> normals, shading, albedo and mask (bpy-free).
+
+The network sees what it saw in training: a square crop around the face (see `face_crop`) at
+a fixed working resolution, exposure-normalised by the same function the trainer uses. Its
+maps are resized back into the photo; outside the crop the mask, normals and shading are 0.
+
+Albedo is the photo divided by the predicted shading. The shading is RGB, so the light's
+colour (and the camera's white balance) is divided out per channel and the albedo keeps only
+the surface's own colour. Where the shading is nearly black (deep shadow) the division is
+meaningless and noisy, so the shading is floored at SHADING_FLOOR times the exposure level
+there; the result is clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+from ..models.portrait import normalise_portrait_exposure
+from ..training.checkpoint import load_model, read_metadata
+from .face_crop import CropBox, face_crop, paste_back
+from .weights import weights_for
+
+WORKING_SIZE = 256  # crop resolution when the weight file does not name its training size
+SHADING_FLOOR = 0.02  # x exposure level: below it a pixel is deep shadow for the albedo
+MASK_THRESHOLD = 0.5
+
+
+@dataclass
+class PortraitEstimate:
+    normals: np.ndarray  # (H, W, 3) unit camera-frame normals, zeros outside the mask
+    shading: np.ndarray  # (H, W, 3) linear, in the photo's units; zeros outside the crop
+    albedo: np.ndarray  # (H, W, 3) linear in [0, 1], zeros outside the mask
+    mask: np.ndarray  # (H, W) bool
+    face_box: tuple[int, int, int, int] | None  # detector box (x, y, w, h) in photo pixels
+    face_found: bool
+    crop_box: CropBox | None = None  # the square the network saw (may extend past the photo)
+    note: str = ""  # how the crop was chosen, e.g. "no face found: the whole frame was used"
+    timings: dict = field(default_factory=dict)
+
+
+class PortraitModel:
+    """A shipped portrait network (weights/index.json "single", or ``weights``) ready to run."""
+
+    def __init__(self, weights: Path | str | None = None, device: str = "cpu",
+                 size: int | None = None, flip_tta: bool = False):
+        self.path = Path(weights) if weights else weights_for("single")
+        self.device = torch.device(device)
+        self.model = load_model(self.path, self.device)
+        self.metadata = read_metadata(self.path)
+        self.name = self.model.config["name"]
+        self.size = int(size or self.metadata.get("input_size") or WORKING_SIZE)
+        self.flip_tta = flip_tta  # average with the mirrored prediction: exact flip symmetry, 2x time
+
+    @torch.inference_mode()
+    def estimate(self, image: np.ndarray) -> PortraitEstimate:
+        """image: (H, W, 3) float32 linear RGB."""
+        _check_image(image)
+        timings = {}
+        start = time.perf_counter()
+        crop = face_crop(image, self.size)
+        timings["crop_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        x = torch.from_numpy(np.ascontiguousarray(crop.image)).permute(2, 0, 1)[None].to(self.device)
+        x, level = normalise_portrait_exposure(x)
+        out = predict_maps(self.model, x, self.flip_tta)
+        level = float(level[0])
+        small = {
+            "normal": out["normal"][0].permute(1, 2, 0).cpu().numpy(),
+            "shading": (out["shading"][0] * level).permute(1, 2, 0).cpu().numpy(),
+            "mask": torch.sigmoid(out["mask_logits"][0, 0]).cpu().numpy(),
+        }
+        timings["network_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        full = paste_back(small, crop.box, image.shape)
+        mask = full["mask"] > MASK_THRESHOLD
+        normals = full["normal"]
+        normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-8)
+        normals *= mask[..., None]
+        shading = np.maximum(full["shading"], 0.0)
+        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
+        timings["paste_s"] = time.perf_counter() - start
+        return PortraitEstimate(normals.astype(np.float32), shading.astype(np.float32), albedo, mask,
+                                crop.face_box, crop.face_found, crop.box, crop.note, timings)
+
+
+def predict_maps(model: torch.nn.Module, x: torch.Tensor, flip_tta: bool = False) -> dict[str, torch.Tensor]:
+    """Run the network on normalised (B, 3, H, W) crops; with ``flip_tta`` also on the mirrored
+    crops and average (normal x negated back, log-shading and mask logits averaged)."""
+    out = model(x)
+    if not flip_tta:
+        return out
+    mirrored = unflip_outputs(model(x.flip(-1)))
+    log_shading = (out["log_shading"] + mirrored["log_shading"]) / 2
+    return {
+        "normal": F.normalize(out["normal"] + mirrored["normal"], dim=1),
+        "log_shading": log_shading,
+        "shading": log_shading.exp(),
+        "mask_logits": (out["mask_logits"] + mirrored["mask_logits"]) / 2,
+    }
+
+
+def unflip_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Outputs for a mirrored input, mirrored back: flip the width, and negate normal x (a
+    horizontal mirror reverses the x component of a camera-frame normal)."""
+    flipped = {k: v.flip(-1) for k, v in out.items()}
+    flipped["normal"] = flipped["normal"] * flipped["normal"].new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+    return flipped
+
+
+def albedo_from_shading(image: np.ndarray, shading: np.ndarray, floor: float) -> np.ndarray:
+    """Per-channel image / max(shading, floor), clipped to [0, 1] (float32)."""
+    return np.clip(image / np.maximum(shading, max(floor, 1e-12)), 0.0, 1.0).astype(np.float32)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise UserError(f"the portrait model takes one (H, W, 3) RGB image, got shape {getattr(image, 'shape', None)}")
+    if min(image.shape[:2]) < 16:
+        raise UserError(f"the image is too small for the portrait model ({image.shape[1]}x{image.shape[0]})")
+    if not np.isfinite(image).all():
+        raise UserError("the image has NaN or infinite pixel values")

@@ -1,0 +1,248 @@
+"""Train a single-portrait model (portrait, portrait_lite) on the synthetic portrait engine.
+
+Same design as `train_multilight`: resumable at any moment (checkpoint on a timer and on exit,
+learning rate a pure function of step and wall-time fraction), one code path for a 2-core CPU
+and a GPU (bf16 autocast there). Any object with ``sample(batch, generator) -> dict`` of
+(B, C, H, W) tensors ("image", "normal", "shading", "mask", optionally "face") can feed it, so
+the loop is testable without the engine.
+
+Losses (weights in the config): 1 - cos of the normals inside the person mask; a
+scale-invariant log-shading loss inside the mask (Eigen et al.'s, with the scale term only
+half removed, so the absolute level that keeps albedo in [0, 1] is still learned); mask BCE
+plus a Dice term (BCE alone under-weights thin parts such as hair and ears).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..device import pick_device
+from ..errors import UserError
+from ..evaluation.portrait import portrait_metrics
+from ..models import create_model
+from ..models.portrait import normalise_portrait_exposure
+from .checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint, save_weights
+from .losses import normal_loss
+from .train_multilight import learning_rate
+
+SHADING_EPS = 1e-3  # in exposure-normalised units: keeps log(shading) finite in black shadows
+
+
+@dataclass
+class PortraitTrainConfig:
+    model: str = "portrait_lite"
+    steps: int = 20000
+    minutes: float | None = None  # stop (and checkpoint) after this much wall time
+    batch: int = 8
+    size: int = 256  # training crop size = the inference working resolution
+    lr: float = 1e-3
+    warmup: int = 100
+    normal_weight: float = 1.0
+    shading_weight: float = 1.0
+    shading_scale_invariance: float = 0.5  # 1: fully scale-free, 0: plain log-MSE
+    mask_weight: float = 0.5  # BCE
+    dice_weight: float = 0.5
+    flip_prob: float = 0.5  # horizontal flips, with normal x negated
+    device: str = "auto"
+    seed: int = 0
+    bank_size: int = 600
+    bank_resolution: int = 256
+    faces: str | None = None
+    run_dir: str = str(Path.home() / ".cache" / "photonormals" / "runs")  # outlives the work tree
+    name: str | None = None  # run folder name; the model name by default
+    init: str | None = None  # warm start from weights when there is no checkpoint
+    checkpoint_minutes: float = 5.0
+    log_every: int = 20
+    val_every: int = 500  # validation metrics to log.jsonl every this many steps (0: never)
+    val_count: int = 64
+    overrides: dict = field(default_factory=dict)
+
+
+def portrait_losses(out: dict, truth: dict, config: PortraitTrainConfig) -> dict:
+    """out: the network's outputs; truth: normalised targets ("normal", "shading", "mask")."""
+    mask = truth["mask"]
+    losses = {"normal": normal_loss(out["normal"], truth["normal"], mask)}
+
+    diff = (out["log_shading"] - torch.log(truth["shading"].clamp_min(0) + SHADING_EPS)) * mask
+    count = (mask.sum(dim=(1, 2, 3)) * diff.shape[1]).clamp_min(1.0)
+    mean = diff.sum(dim=(1, 2, 3)) / count
+    mean_sq = (diff * diff).sum(dim=(1, 2, 3)) / count
+    losses["shading"] = (mean_sq - config.shading_scale_invariance * mean * mean).mean()
+
+    logits = out["mask_logits"]
+    losses["mask_bce"] = F.binary_cross_entropy_with_logits(logits, mask)
+    prob = torch.sigmoid(logits)
+    overlap = (prob * mask).sum(dim=(1, 2, 3))
+    losses["mask_dice"] = (1 - (2 * overlap + 1) / (prob.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3)) + 1)).mean()
+    return losses
+
+
+def total_loss(losses: dict, config: PortraitTrainConfig) -> torch.Tensor:
+    return (config.normal_weight * losses["normal"] + config.shading_weight * losses["shading"]
+            + config.mask_weight * losses["mask_bce"] + config.dice_weight * losses["mask_dice"])
+
+
+def prepare(sample: dict) -> tuple[torch.Tensor, dict]:
+    """Exposure-normalised input and targets in the same units (the inference rule)."""
+    image, level = normalise_portrait_exposure(sample["image"])
+    truth = {k: v for k, v in sample.items() if k != "image"}
+    truth["shading"] = sample["shading"] / level.view(-1, 1, 1, 1)
+    return image, truth
+
+
+def hflip_batch(sample: dict, which: torch.Tensor) -> dict:
+    """Mirror the samples selected by ``which`` (B,) bool: flip the width and negate normal x.
+    A mirrored photo of a face is a photo of the mirrored face, whose normals point the other
+    way in x; flipping the pixels alone would teach the net wrong-handed normals."""
+    if not bool(which.any()):
+        return sample
+    out = {}
+    for key, value in sample.items():
+        flipped = value.flip(-1)
+        if key == "normal":
+            flipped = flipped * flipped.new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+        out[key] = torch.where(which.view(-1, 1, 1, 1), flipped, value)
+    return out
+
+
+def train(config: PortraitTrainConfig, batches=None, validation: dict | None = None) -> dict:
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    run = Path(config.run_dir) / (config.name or config.model)
+    run.mkdir(parents=True, exist_ok=True)
+    checkpoint = run / "last.safetensors"
+
+    model = create_model(config.model, **config.overrides).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    step = 0
+    if checkpoint.is_file():
+        step, _ = load_checkpoint(checkpoint, model, optimizer)
+        print(f"resumed {config.model} at step {step} from {checkpoint}")
+    elif config.init:
+        model.load_state_dict(load_model(config.init).state_dict())
+        print(f"initialised {config.model} from {config.init}")
+    if batches is None:
+        batches, validation = engine_data(config, device)
+    generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    extra = {"train_config": asdict(config), "hardware": hardware(device)}
+
+    start = last_save = time.monotonic()
+    history, metrics = [], {}
+    model.train()
+    while step < config.steps:
+        sample = batches.sample(config.batch, generator)
+        which = torch.rand(config.batch, generator=generator, device=device) < config.flip_prob
+        image, truth = prepare(hflip_batch(sample, which.to(sample["image"].device)))
+        elapsed = time.monotonic() - start
+        lr = learning_rate(config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast:
+            out = model(image)
+        losses = portrait_losses(out, truth, config)
+        total = total_loss(losses, config)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+
+        record = None
+        if step % config.log_every == 0 or step == config.steps:
+            record = {"step": step, "lr": lr, "elapsed_s": round(time.monotonic() - start, 1),
+                      "total": round(total.item(), 5), **{k: round(v.item(), 5) for k, v in losses.items()}}
+        if validation is not None and config.val_every and (step % config.val_every == 0 or step == config.steps):
+            metrics = validate(model, validation, device)
+            model.train()
+            record = {**(record or {"step": step}), **{f"val_{k}": round(v, 5) for k, v in metrics.items()}}
+            extra["metrics"] = {"step": step, **metrics}
+        if record:
+            history.append(record)
+            print(json.dumps(record), flush=True)
+            with open(run / "log.jsonl", "a") as log:
+                log.write(json.dumps(record) + "\n")
+        out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
+        if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
+            save_checkpoint(checkpoint, model, optimizer, step, extra)
+            last_save = time.monotonic()
+        if out_of_time:
+            break
+    save_checkpoint(checkpoint, model, optimizer, step, extra)
+    return {"step": step, "checkpoint": str(checkpoint), "history": history, "model": model, "metrics": metrics}
+
+
+@torch.inference_mode()
+def validate(model: torch.nn.Module, validation: dict, device, batch: int = 16) -> dict:
+    """Portrait metrics of the model (eval mode) on a validation dict of (N, ...) arrays."""
+    model.eval()
+    data = {k: _channels_first(np.asarray(v)) for k, v in validation.items()}
+    predicted = {"normal": [], "shading": [], "mask": []}
+    for i in range(0, len(data["image"]), batch):
+        sample = {k: torch.from_numpy(v[i : i + batch]).float().to(device) for k, v in data.items()}
+        image, level = normalise_portrait_exposure(sample["image"])
+        out = model(image)
+        predicted["normal"].append(out["normal"].cpu().numpy())
+        predicted["shading"].append((out["shading"] * level.view(-1, 1, 1, 1)).cpu().numpy())
+        predicted["mask"].append((out["mask_logits"] > 0).cpu().numpy())
+    return portrait_metrics({k: np.concatenate(v) for k, v in predicted.items()}, data)
+
+
+def _channels_first(a: np.ndarray) -> np.ndarray:
+    """(N, H, W) -> (N, 1, H, W); (N, H, W, C) -> (N, C, H, W); (N, C, H, W) unchanged."""
+    if a.ndim == 3:
+        return a[:, None]
+    if a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[-1] in (1, 3):
+        return np.moveaxis(a, -1, 1)
+    return a
+
+
+def engine_data(config: PortraitTrainConfig, device):
+    """The synthetic portrait engine's batches and validation set, lit by the bundled HDRIs."""
+    try:
+        from ..relight.envmap import bundled_hdris, load_hdri
+        from ..synthetic.portrait_batches import PortraitBatches
+        from ..synthetic.portrait_geometry import cached_portrait_bank
+        from ..synthetic.portrait_validation import portrait_validation_set
+    except ImportError as error:
+        raise UserError(f"the synthetic portrait engine is not available ({error})") from None
+    envs = [load_hdri(path) for path in bundled_hdris().values()]
+    faces = {"faces_path": config.faces} if config.faces else {}  # else the engine's default file
+    bank = cached_portrait_bank(config.bank_size, config.bank_resolution, config.seed, **faces)
+    batches = PortraitBatches(bank, envs, size=config.size, device=str(device))
+    validation = None
+    if config.val_every:
+        validation = portrait_validation_set(
+            count=config.val_count, size=config.size, envs=envs, **({"faces": config.faces} if config.faces else {})
+        )
+    return batches, validation
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads of {os.cpu_count()}"
+
+
+def export(checkpoint: Path, target: Path, **metadata) -> None:
+    """Shipped weights: the checkpoint's model tensors, its config, the training size (the
+    inference working resolution), steps, data, hardware and the last validation metrics."""
+    model = create_model(read_metadata(checkpoint)["config"])
+    optimizer = torch.optim.AdamW(model.parameters())
+    step, extra = load_checkpoint(checkpoint, model, optimizer)
+    train_config = extra.get("train_config") or {}
+    save_weights(
+        target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
+        data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait_batches)"),
+        hardware=extra.get("hardware"), metrics=extra.get("metrics", {}), **metadata,
+    )

@@ -1,0 +1,147 @@
+"""Portrait trainer on a tiny fake batch source (Lambertian spheres), metrics, export."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from photonormals.evaluation.portrait import (
+    mask_iou,
+    normal_error_deg,
+    portrait_metrics,
+    shading_si_error,
+)
+from photonormals.inference.portrait import PortraitModel
+from photonormals.training.checkpoint import load_model, read_metadata
+from photonormals.training.train_portrait import (
+    PortraitTrainConfig,
+    export,
+    hflip_batch,
+    portrait_losses,
+    prepare,
+    train,
+    validate,
+)
+
+
+class Spheres:
+    """Random spheres, coloured light from a random direction, grey-noise background: the
+    engine's sample format ("image", "normal", "shading", "albedo", "mask", "face")."""
+
+    def __init__(self, size=32):
+        self.size = size
+
+    def sample(self, batch, generator):
+        s = self.size
+        g = lambda *shape: torch.rand(*shape, generator=generator)
+        centre = 0.35 + 0.3 * g(batch, 2, 1, 1)
+        radius = 0.2 + 0.15 * g(batch, 1, 1, 1)
+        grid = (torch.arange(s) + 0.5) / s
+        x = ((grid.view(1, 1, 1, s) - centre[:, :1]) / radius).expand(-1, -1, s, s)
+        y = (-(grid.view(1, 1, s, 1) - centre[:, 1:]) / radius).expand(-1, -1, s, s)
+        r2 = x**2 + y**2
+        mask = (r2 < 1).float()
+        normal = torch.cat([x, y, (1 - r2).clamp_min(0).sqrt()], 1) * mask
+        light = F.normalize(torch.cat([g(batch, 2) * 2 - 1, 0.5 + g(batch, 1)], 1), dim=1)
+        colour = 0.5 + g(batch, 3)
+        shading = (normal * light[..., None, None]).sum(1, keepdim=True).clamp_min(0) * colour[..., None, None]
+        shading = (shading + 0.05) * mask
+        albedo = (0.2 + 0.6 * g(batch, 3, 1, 1)).expand(-1, -1, s, s) * mask
+        image = albedo * shading + (1 - mask) * 0.3 * g(batch, 1, s, s)
+        face = mask * (r2 < 0.5).float()
+        return {"image": image, "normal": normal, "shading": shading, "albedo": albedo, "mask": mask, "face": face}
+
+
+class Fixed:
+    def __init__(self, source, batch=4):
+        self.batch = source.sample(batch, torch.Generator().manual_seed(0))
+
+    def sample(self, batch, generator):
+        return self.batch
+
+
+def _config(tmp_path, **kw):
+    kw = {"val_every": 0, **kw}
+    return PortraitTrainConfig(model="portrait_lite", batch=4, size=32, lr=3e-3, warmup=1, device="cpu",
+                               run_dir=str(tmp_path), log_every=1, overrides={"widths": [8, 16, 32]}, **kw)
+
+
+def test_a_short_run_lowers_the_loss(tmp_path):
+    torch.manual_seed(0)
+    history = train(_config(tmp_path, steps=20, flip_prob=0.0), Fixed(Spheres()))["history"]
+    first, last = np.mean([r["total"] for r in history[:3]]), np.mean([r["total"] for r in history[-3:]])
+    assert last < 0.7 * first
+    assert history[-1]["normal"] < history[0]["normal"]
+
+
+def test_resume_validation_log_and_export(tmp_path):
+    validation = {k: v.numpy() for k, v in Spheres().sample(6, torch.Generator().manual_seed(5)).items()}
+    config = _config(tmp_path, steps=3, val_every=3)
+    train(config, Spheres(), validation)
+    result = train(_config(tmp_path, steps=5, val_every=3), Spheres(), validation)
+    assert result["step"] == 5
+    log = [json.loads(line) for line in (tmp_path / "portrait_lite" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_mask_iou" in r] == [3, 5]  # resumed at 3, validated at the end
+    assert {"val_normal_face_deg", "val_shading_si_error"} <= set(log[-1])
+
+    target = tmp_path / "weights" / "portrait_lite.safetensors"
+    export(tmp_path / "portrait_lite" / "last.safetensors", target)
+    meta = read_metadata(target)
+    assert meta["steps"] == 5 and meta["input_size"] == 32 and meta["metrics"]["step"] == 5
+    assert "CPU" in meta["hardware"] and "synthetic" in meta["data"]
+    assert load_model(target).config["name"] == "portrait_lite"
+    est = PortraitModel(target).estimate(np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32))
+    assert est.normals.shape == (40, 50, 3)
+
+
+def test_hflip_batch_mirrors_pixels_and_negates_normal_x():
+    sample = Spheres().sample(2, torch.Generator().manual_seed(1))
+    flipped = hflip_batch(sample, torch.tensor([True, False]))
+    assert torch.equal(flipped["mask"][0], sample["mask"][0].flip(-1))
+    assert torch.equal(flipped["normal"][0, 0], -sample["normal"][0, 0].flip(-1))
+    assert torch.equal(flipped["normal"][0, 1:], sample["normal"][0, 1:].flip(-1))
+    assert torch.equal(flipped["image"][1], sample["image"][1])
+
+
+def test_losses_vanish_for_the_truth_and_shading_loss_ignores_half_the_scale():
+    sample = Spheres().sample(2, torch.Generator().manual_seed(2))
+    _, truth = prepare(sample)
+    config = PortraitTrainConfig()
+    log_truth = torch.log(truth["shading"] + 1e-3)
+    perfect = {"normal": truth["normal"], "log_shading": log_truth, "mask_logits": (truth["mask"] * 2 - 1) * 30}
+    losses = portrait_losses(perfect, truth, config)
+    assert losses["normal"] < 1e-6 and losses["shading"] < 1e-9 and losses["mask_bce"] < 1e-6
+    scaled = portrait_losses({**perfect, "log_shading": log_truth + 1.0}, truth, config)["shading"]
+    assert scaled == pytest.approx(1.0 - config.shading_scale_invariance, abs=1e-5)
+
+
+def test_metrics_on_exact_and_known_errors():
+    truth = {k: v.numpy() for k, v in Spheres().sample(3, torch.Generator().manual_seed(3)).items()}
+    perfect = {"normal": truth["normal"], "shading": 2.5 * truth["shading"], "mask": truth["mask"] > 0.5}
+    metrics = portrait_metrics(perfect, truth)
+    assert metrics["normal_face_deg"] < 1e-3 and metrics["mask_iou"] == 1.0
+    assert metrics["shading_si_error"] < 1e-10  # a global scale is forgiven
+    tilted = np.zeros_like(truth["normal"])
+    tilted[:, 2] = 1.0
+    flat = np.zeros_like(truth["normal"])
+    flat[:, 0] = 1.0
+    assert normal_error_deg(flat, tilted, np.ones((3, 1, 32, 32))) == pytest.approx(90.0)
+    half = np.zeros((1, 1, 4, 4), bool)
+    half[..., :2] = True
+    assert mask_iou(half, np.ones((1, 1, 4, 4))) == 0.5
+    assert shading_si_error(np.ones((1, 3, 4, 4)), 1 + half.repeat(3, 1), np.ones((1, 1, 4, 4))) > 0.05
+
+
+def test_validate_reads_channels_last_arrays_too():
+    model = load_model_for_validation()
+    data = {k: v.numpy() for k, v in Spheres().sample(3, torch.Generator().manual_seed(4)).items()}
+    channels_last = {k: np.moveaxis(v, 1, -1) for k, v in data.items()}
+    assert validate(model, data, "cpu") == pytest.approx(validate(model, channels_last, "cpu"))
+
+
+def load_model_for_validation():
+    from photonormals.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("portrait_lite", widths=[8, 16, 32])
