@@ -48,34 +48,20 @@ LIGHT_MAPS = 4  # direction (3) + log intensity (1)
 
 
 class FusedNet(nn.Module):
-    def __init__(self, use_mask: bool = True, norm: str | None = "set", light_size: int = 128):
+    def __init__(
+        self,
+        use_mask: bool = True,
+        norm: str | None = "set",
+        light_size: int = 128,
+        block: str = "separable",
+    ):
         super().__init__()
         self.use_mask, self.light_size = use_mask, light_size
-        self.encoder = nn.Sequential(
-            conv(3 + use_mask, 32, norm=norm),
-            ResidualSeparable(32, 64, stride=2, norm=norm),  # 1/2
-            ResidualSeparable(64, 128, stride=2, norm=norm),  # 1/4
-            ResidualSeparable(128, 128, norm=norm),
-        )
-        self.light_local = nn.Sequential(  # 32^2 -> 8^2 at light_size 128
-            ResidualSeparable(128, 192, stride=2, norm=norm),
-            ResidualSeparable(192, 256, stride=2, norm=norm),
-        )
-        self.light_global = nn.Sequential(  # after local-global fusion: 8^2 -> 2^2
-            ResidualSeparable(512, 256, stride=2, norm=norm),
-            ResidualSeparable(256, 256, stride=2, norm=norm),
-        )
-        self.light_heads = light_heads(256, LIGHT_BINS, norm)
-        self.normal_local = nn.Sequential(  # per image, before fusion
-            ResidualSeparable(128 + LIGHT_MAPS, 128, norm=norm),  # 1/4
-            UpSeparable(128, 128, norm=norm),  # 1/2
-            ResidualSeparable(128, 128, norm=norm),
-        )
-        self.regressor = nn.Sequential(  # once per set, after max-pool fusion
-            ResidualSeparable(128, 128, norm=norm),
-            UpSeparable(128, 64, norm=norm),  # 1/1
-            nn.Conv2d(64, 3, 3, 1, 1, bias=False),
-        )
+        layers = {"separable": _separable_layers, "dense": _dense_layers}
+        if block not in layers:
+            raise ValueError(f"unknown block {block!r}; use one of {sorted(layers)}")
+        for name, module in layers[block](3 + use_mask, norm).items():
+            setattr(self, name, module)
 
     def light_logits(self, feats: torch.Tensor, b: int, k: int) -> dict[str, torch.Tensor]:
         out = self.light_global(fuse_local_global(self.light_local(feats), k))
@@ -123,13 +109,91 @@ class FusedNet(nn.Module):
         return self.normals_from_features(feats, dirs, ints, k, h, w)
 
 
-FUSED_DEFAULTS = {"use_mask": True, "norm": "set", "light_size": 128}
+def _separable_layers(cin: int, norm) -> dict[str, nn.Module]:
+    """The lite layout (~1.0 M params): separable residual blocks, fusion at 1/2 resolution.
+
+    Few FLOPs, but depthwise convs and the per-image 1/2-resolution stage are slow on CPUs."""
+    return {
+        "encoder": nn.Sequential(
+            conv(cin, 32, norm=norm),
+            ResidualSeparable(32, 64, stride=2, norm=norm),  # 1/2
+            ResidualSeparable(64, 128, stride=2, norm=norm),  # 1/4
+            ResidualSeparable(128, 128, norm=norm),
+        ),
+        "light_local": nn.Sequential(  # 32^2 -> 8^2 at light_size 128
+            ResidualSeparable(128, 192, stride=2, norm=norm),
+            ResidualSeparable(192, 256, stride=2, norm=norm),
+        ),
+        "light_global": nn.Sequential(  # after local-global fusion: 8^2 -> 2^2
+            ResidualSeparable(512, 256, stride=2, norm=norm),
+            ResidualSeparable(256, 256, stride=2, norm=norm),
+        ),
+        "light_heads": light_heads(256, LIGHT_BINS, norm),
+        "normal_local": nn.Sequential(  # per image, before fusion
+            ResidualSeparable(128 + LIGHT_MAPS, 128, norm=norm),  # 1/4
+            UpSeparable(128, 128, norm=norm),  # 1/2
+            ResidualSeparable(128, 128, norm=norm),
+        ),
+        "regressor": nn.Sequential(  # once per set, after max-pool fusion
+            ResidualSeparable(128, 128, norm=norm),
+            UpSeparable(128, 64, norm=norm),  # 1/1
+            nn.Conv2d(64, 3, 3, 1, 1, bias=False),
+        ),
+    }
+
+
+def _dense_layers(cin: int, norm) -> dict[str, nn.Module]:
+    """The fast layout: narrow dense 3x3 convs, which CPUs run near peak, and the set fused at
+    1/4 resolution, so the per-image work ends there and upsampling runs once per set."""
+    return {
+        "encoder": nn.Sequential(
+            conv(cin, 16, norm=norm),
+            conv(16, 32, stride=2, norm=norm),  # 1/2
+            conv(32, 64, stride=2, norm=norm),  # 1/4
+            conv(64, 64, norm=norm),
+        ),
+        "light_local": nn.Sequential(  # 32^2 -> 8^2 at light_size 128
+            conv(64, 128, stride=2, norm=norm),
+            conv(128, 128, stride=2, norm=norm),
+        ),
+        "light_global": nn.Sequential(  # after local-global fusion: 8^2 -> 2^2
+            conv(256, 128, stride=2, norm=norm),
+            conv(128, 128, stride=2, norm=norm),
+        ),
+        "light_heads": light_heads(128, LIGHT_BINS, norm),
+        "normal_local": nn.Sequential(  # per image, at 1/4
+            conv(64 + LIGHT_MAPS, 64, norm=norm),
+            conv(64, 64, norm=norm),
+        ),
+        "regressor": nn.Sequential(  # once per set, after max-pool fusion
+            conv(64, 64, norm=norm),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            conv(64, 32, norm=norm),  # 1/2
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            conv(32, 16, norm=norm),  # 1/1
+            nn.Conv2d(16, 3, 3, 1, 1, bias=False),
+        ),
+    }
+
+
+FUSED_DEFAULTS = {"use_mask": True, "norm": "set", "light_size": 128, "block": "separable"}
+FUSED_FAST_DEFAULTS = {**FUSED_DEFAULTS, "block": "dense"}
 
 
 @register_model("fused")
 def fused(**overrides) -> FusedNet:
     """Shared encoder + light branch + light-conditioned normal branch (~1.0 M params)."""
-    cfg = resolve_config("fused", FUSED_DEFAULTS, overrides)
+    return _build("fused", FUSED_DEFAULTS, overrides)
+
+
+@register_model("fused_fast")
+def fused_fast(**overrides) -> FusedNet:
+    """The same two-branch network with dense narrow convs, for CPU speed (~0.5 M params)."""
+    return _build("fused_fast", FUSED_FAST_DEFAULTS, overrides)
+
+
+def _build(name: str, defaults: dict, overrides: dict) -> FusedNet:
+    cfg = resolve_config(name, defaults, overrides)
     model = FusedNet(**cfg)
     init_weights(model)
     model.config = cfg

@@ -80,8 +80,11 @@ class SetNorm(nn.Module):
         k = _SET_SIZE.get()
         sets = x.unflatten(0, (-1, k))  # (B, K, C, H, W)
         var, mean = torch.var_mean(sets, dim=(1, 3, 4), keepdim=True, correction=0)
-        sets = (sets - mean) * torch.rsqrt(var + self.eps)
-        return sets.flatten(0, 1) * self.weight[:, None, None] + self.bias[:, None, None]
+        # Folded into one scale and shift per set and channel: a single pass over the big
+        # tensor instead of four, which matters on CPUs where these layers are memory-bound.
+        scale = torch.rsqrt(var + self.eps) * self.weight[:, None, None]
+        shift = self.bias[:, None, None] - mean * scale
+        return torch.addcmul(shift, sets, scale).flatten(0, 1)
 
 
 def _act() -> nn.Module:
