@@ -62,7 +62,7 @@ def resolve_mode(options: PredictOptions, count: int) -> str:
             raise UserError("--lights is for multi-light sets; single mode takes one portrait")
         if count != 1:
             raise UserError(f"single mode takes one portrait, got {count} images")
-        raise ModelNotAvailable("model not available: the single-portrait model is not shipped yet")
+        return "single"
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.lights is None:
@@ -72,50 +72,52 @@ def resolve_mode(options: PredictOptions, count: int) -> str:
     return "calibrated"
 
 
-def predict(paths: list[Path], options: PredictOptions) -> Prediction:
+def predict(paths: list[Path], options: PredictOptions, progress=None, load_model=None) -> Prediction:
+    """progress(stage, fraction) is called as the work advances (a server raises from it to
+    cancel); load_model(mode, device) lets a caller keep models warm between calls."""
+    report = progress or (lambda stage, fraction: None)
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
     method = resolve_mode(options, len(paths))
     directions, intensities = _given_lights(options, len(paths))
-    estimator = _multilight_model(options.device) if method == "uncalibrated" else None
+    estimator = None
+    if method != "calibrated":
+        report("loading_model", 0.0)
+        estimator = (load_model or load_model_for)(MODEL_FOR[method], options.device)
 
     timings = {}
     start = time.perf_counter()
-    stack, loaded = load_image_set(paths, options.input_colorspace, options.max_pixels)
+    stack, loaded = load_image_set(
+        paths, options.input_colorspace, options.max_pixels,
+        on_image=lambda done: report("decoding", 0.05 + 0.25 * done / len(paths)),
+    )
     mask = None
     if options.mask is not None:
         mask = image_io.read_mask(options.mask, stack.shape[1:3])
     timings["load_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    if estimator is None:
-        result = solve_calibrated(stack, directions, intensities, mask)
-        normals, albedo, solved = result.normals, result.albedo, result.mask
-        model_info = {"method": "calibrated_photometric_stereo", "model": None}
-    else:
-        estimate = estimator.estimate(stack, mask)
-        normals, solved = estimate.normals, estimate.mask
-        directions, intensities = estimate.light_dirs, estimate.light_ints
-        albedo = estimate_albedo(stack, normals, directions, intensities, solved)
-        timings.update(estimate.timings)
-        model_info = {"method": "uncalibrated_photometric_stereo", "model": estimator.name,
-                      "weights": estimator.path.name, "model_steps": estimator.metadata.get("steps")}
+    report("solving", 0.3)
+    solve = {"calibrated": _calibrated, "uncalibrated": _uncalibrated, "single": _single_portrait}
+    result = solve[method](stack, mask, directions, intensities, estimator)
+    timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
-    if not solved.any():
+    if not result["mask"].any():
         raise UserError("no pixel could be solved: the images are dark or saturated everywhere")
+    report("solved", 0.9)
 
-    albedo, albedo_scale = _normalise_albedo(albedo, solved)
+    albedo, albedo_scale = _normalise_albedo(result.pop("albedo"), result["mask"])
+    info = result.pop("report")
+    if estimator is not None:
+        info.update(model=estimator.name, weights=estimator.path.name,
+                    model_steps=estimator.metadata.get("steps"))
     return Prediction(
-        normals=normals,
         albedo=albedo,
-        mask=solved,
-        light_directions=directions,
-        light_intensities=intensities if intensities is not None else np.ones_like(directions),
-        lights_source="given" if estimator is None else "estimated",
+        **result,
         report={
-            **model_info,
+            **info,
             "version": __version__,
             "device": str(estimator.device) if estimator else "cpu",
             "inputs": [
@@ -124,12 +126,59 @@ def predict(paths: list[Path], options: PredictOptions) -> Prediction:
             ],
             "size": [int(stack.shape[2]), int(stack.shape[1])],
             "mask_source": "given" if mask is not None else "auto",
-            "intensities_source": "estimated" if estimator else ("given" if options.intensities else "assumed equal"),
             "albedo_scale": albedo_scale,
             "normal_convention": options.normal_convention,
             "timings": timings,
         },
     )
+
+
+# Each solver returns the Prediction fields it knows plus "report" (method details) and
+# optionally "timings"; predict() adds what every method shares.
+def _calibrated(stack, mask, directions, intensities, _estimator) -> dict:
+    result = solve_calibrated(stack, directions, intensities, mask)
+    return {
+        "normals": result.normals, "albedo": result.albedo, "mask": result.mask,
+        "light_directions": directions,
+        "light_intensities": intensities if intensities is not None else np.ones_like(directions),
+        "lights_source": "given",
+        "report": {"method": "calibrated_photometric_stereo", "model": None,
+                   "intensities_source": "given" if intensities is not None else "assumed equal"},
+    }
+
+
+def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
+    estimate = estimator.estimate(stack, mask)
+    albedo = estimate_albedo(stack, estimate.normals, estimate.light_dirs, estimate.light_ints, estimate.mask)
+    return {
+        "normals": estimate.normals, "albedo": albedo, "mask": estimate.mask,
+        "light_directions": estimate.light_dirs, "light_intensities": estimate.light_ints,
+        "lights_source": "estimated", "timings": estimate.timings,
+        "report": {"method": "uncalibrated_photometric_stereo", "intensities_source": "estimated"},
+    }
+
+
+def _single_portrait(stack, mask, _directions, _intensities, estimator) -> dict:
+    estimate = estimator.estimate(stack[0])
+    solved = estimate.mask if mask is None else mask  # a given mask overrides the predicted one
+    # shading.png is a 16-bit texture in [0, 1]: scale down only, and record by how much.
+    level = float(np.percentile(estimate.shading[solved], 99.5)) if solved.any() else 1.0
+    shading_scale = 1.0 / level if level > 1.0 else 1.0
+    return {
+        "normals": estimate.normals * solved[..., None],
+        "albedo": estimate.albedo * solved[..., None],
+        "mask": solved,
+        "shading": np.clip(estimate.shading * shading_scale, 0.0, 1.0) * solved[..., None],
+        "timings": estimate.timings,
+        "report": {
+            "method": "single_portrait",
+            "face_found": estimate.face_found,
+            "face_box": [int(v) for v in estimate.face_box] if estimate.face_box else None,
+            "crop_box": [round(float(v), 1) for v in estimate.crop_box] if estimate.crop_box else None,
+            "crop_note": estimate.note,
+            "shading_scale": shading_scale,
+        },
+    }
 
 
 def _given_lights(options: PredictOptions, count: int):
@@ -152,15 +201,29 @@ def _given_lights(options: PredictOptions, count: int):
     return directions, intensities
 
 
-def _multilight_model(device: str):
+MODEL_FOR = {"uncalibrated": "multi", "single": "single"}  # method -> weights/index.json key
+
+
+def load_model_for(mode: str, device: str):
+    """A freshly loaded model for a mode ("multi" or "single") on a device ("auto", "cpu",
+    "cuda"); ModelNotAvailable when no weights are shipped for it."""
     from .device import pick_device
-    from .inference.multilight import MultiLightModel  # torch loads only when a model runs
 
-    return MultiLightModel(device=pick_device(device))
+    # torch loads only when a model runs
+    if mode == "multi":
+        from .inference.multilight import MultiLightModel
+
+        return MultiLightModel(device=pick_device(device))
+    if mode == "single":
+        from .inference.portrait import PortraitModel
+
+        return PortraitModel(device=pick_device(device))
+    raise ModelNotAvailable(f"model not available: no model for {mode!r} mode")
 
 
-def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS):
-    """(K, H, W, 3) linear stack plus the per-file LinearImage records; one viewpoint, one size."""
+def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS, on_image=None):
+    """(K, H, W, 3) linear stack plus the per-file LinearImage records; one viewpoint, one size.
+    on_image(count) is called after each decoded image."""
     loaded = []
     for path in paths:
         image = image_io.read_image(path, colorspace, max_pixels)
@@ -171,6 +234,8 @@ def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS):
                 f"{Path(path).name} is {image.rgb.shape[1]}x{image.rgb.shape[0]}"
             )
         loaded.append(image)
+        if on_image is not None:
+            on_image(len(loaded))
     return np.stack([im.rgb for im in loaded]), loaded
 
 

@@ -1,0 +1,58 @@
+"""predict --mode single end to end with a small untrained portrait network (shapes, files and
+report; accuracy is the benchmarks' business)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from photonormals.models import create_model
+from photonormals.training.checkpoint import save_weights
+
+
+@pytest.fixture
+def portrait_weights(tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    model = create_model("portrait_lite", widths=[8, 16, 32])
+    save_weights(folder / "tiny.safetensors", model, input_size=32, steps=0)
+    (folder / "index.json").write_text(json.dumps({"single": "tiny.safetensors"}))
+    monkeypatch.setenv("PHOTONORMALS_WEIGHTS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    image = (rng.uniform(0.2, 0.8, (48, 40, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "portrait.png"
+    iio.imwrite(path, image)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["single", "auto"])
+def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path, mode):
+    out = tmp_path / "out"
+    code, _, stderr = cli("predict", "--mode", mode, "--out", out, photo)
+    assert code == 0, stderr
+    for name in ("normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "report.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "lights.json").exists()  # one photo: no light estimate
+    normals = np.load(out / "normal.npy")
+    assert normals.shape == (48, 40, 3)
+    mask = iio.imread(out / "mask.png") > 127
+    length = np.linalg.norm(normals, axis=2)
+    assert np.allclose(length[mask], 1, atol=1e-3) and np.all(length[~mask] == 0)
+    shading = cv2.imread(str(out / "shading.png"), cv2.IMREAD_UNCHANGED)  # Pillow drops to 8 bits
+    assert shading.dtype == np.uint16 and shading.shape[:2] == (48, 40)
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "single_portrait" and report["model"] == "portrait_lite"
+    assert report["face_found"] is False and "whole frame" in report["crop_note"]
+
+
+def test_single_mode_takes_one_photo(cli, portrait_weights, photo, tmp_path):
+    code, _, stderr = cli("predict", "--mode", "single", "--out", tmp_path / "out", photo, photo)
+    assert code == 2 and "single mode takes one portrait" in stderr
