@@ -66,14 +66,7 @@ def read_image(
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     data = path.read_bytes()
-    fmt = _sniff_format(data)
-    if fmt is None:
-        raise UserError(f"{name}: not a supported image (PNG, JPEG, TIFF, EXR or HDR)")
-
-    width, height, orientation = _header_size(data, fmt, path)
-    if width is None or width * height > max_pixels:
-        size = "an enormous size" if width is None else f"{width}x{height} ({width * height / 1e6:.0f} MP)"
-        raise UserError(f"{name}: {size} is over the {max_pixels / 1e6:.0f} MP limit; downscale it first")
+    fmt, _, _, orientation = _checked_header(data, path, max_pixels)
 
     if fmt == "exr":
         pixels = _decode_exr(path)
@@ -91,6 +84,28 @@ def read_image(
     if stored == "srgb":
         rgb = srgb_to_linear(rgb)
     return LinearImage(np.ascontiguousarray(rgb, dtype=np.float32), bits, stored)
+
+
+def check_header(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) as the photo will be read (EXIF orientation applied), from its header alone:
+    the same format and pixel-limit checks as read_image, without decoding (cheap enough for a
+    server to run on every upload before queueing a job)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    _, width, height, orientation = _checked_header(path.read_bytes(), path, max_pixels)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _checked_header(data: bytes, path: Path, max_pixels: int) -> tuple[str, int, int, int]:
+    fmt = _sniff_format(data)
+    if fmt is None:
+        raise UserError(f"{path.name}: not a supported image (PNG, JPEG, TIFF, EXR or HDR)")
+    width, height, orientation = _header_size(data, fmt, path)
+    if width is None or width * height > max_pixels:
+        size = "an enormous size" if width is None else f"{width}x{height} ({width * height / 1e6:.0f} MP)"
+        raise UserError(f"{path.name}: {size} is over the {max_pixels / 1e6:.0f} MP limit; downscale it first")
+    return fmt, width, height, orientation
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -121,6 +136,10 @@ def _header_size(data: bytes, fmt: str, path: Path) -> tuple[int | None, int | N
     try:
         if fmt in ("png", "jpeg"):
             with PILImage.open(io.BytesIO(data)) as im:
+                if fmt == "png" and "exif" not in im.info:
+                    # Pillow's PNG getexif() decodes the whole image to look for a late eXIf
+                    # chunk: that would defeat the size check. Orientation rides before IDAT.
+                    return im.width, im.height, 1
                 return im.width, im.height, int(im.getexif().get(0x0112, 1))
         if fmt == "tiff":
             import tifffile

@@ -1,0 +1,87 @@
+"""Warm models: loaded once per (mode, device) and kept for the life of the server.
+
+On CUDA the network runs under autocast (bf16 by default): the pipeline around it still sees
+float32 tensors, so nothing downstream changes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..errors import ModelNotAvailable, UserError
+from ..inference.weights import weights_for
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MODEL_MODES = ("multi", "single")
+
+
+class ModelCache:
+    def __init__(self, precision: str = "auto"):
+        if precision not in PRECISIONS:
+            raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        self.precision = precision
+        self._models: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, mode: str, device: str):
+        """The model for a mode on a device; the signature predict() expects of load_model."""
+        key = (mode, str(device))
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = self._load(mode, str(device))
+            return self._models[key]
+
+    def loaded(self) -> list[str]:
+        return [f"{mode}@{device}" for mode, device in self._models]
+
+    def _load(self, mode: str, device: str):
+        import torch
+
+        from ..predict import load_model_for  # the pipeline's own loader: new modes come with it
+
+        estimator = load_model_for(mode, device)
+        dtype = self._autocast_dtype(torch.device(device))
+        if dtype is not None and mode == "multi":
+            estimator.model = _Autocast(estimator.model, dtype)
+        return estimator
+
+    def _autocast_dtype(self, device):
+        import torch
+
+        if device.type != "cuda" or self.precision == "fp32":
+            return None
+        return torch.float16 if self.precision == "fp16" else torch.bfloat16
+
+
+class _Autocast:
+    """Runs a multi-light model's two stages under autocast; hands float32 results back."""
+
+    def __init__(self, model, dtype):
+        self._model = model
+        self._dtype = dtype
+        self.config = model.config
+
+    def estimate_lights(self, images, mask=None):
+        import torch
+
+        with torch.autocast("cuda", dtype=self._dtype):
+            dirs, ints = self._model.estimate_lights(images, mask)
+        return dirs.float(), ints.float()
+
+    def estimate_normals(self, images, mask, dirs, ints):
+        import torch
+
+        with torch.autocast("cuda", dtype=self._dtype):
+            normals = self._model.estimate_normals(images, mask, dirs, ints)
+        return torch.nn.functional.normalize(normals.float(), dim=1)
+
+
+def available_models() -> dict:
+    """Per mode: whether the server can run it, and with which weights (nothing is loaded)."""
+    models = {"calibrated": {"available": True, "weights": None}}
+    for mode in MODEL_MODES:
+        try:
+            models[mode] = {"available": True, "weights": weights_for(mode).name}
+        except ModelNotAvailable:
+            models[mode] = {"available": False, "weights": None}
+    return models
