@@ -21,7 +21,8 @@ def add_parser(commands):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--bank-size", type=int, default=1200, help="cached geometry samples")
+    parser.add_argument("--bank-size", type=int,
+                        help="cached geometry samples (default: the trainer's, 1200 shapes or 800 portraits)")
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES,
                         help="ICT-FaceKit npz for face shapes (skipped if missing)")
     parser.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "photonormals" / "runs",
@@ -41,54 +42,49 @@ PORTRAIT_MODELS = ("portrait", "portrait_lite")
 
 def run(args) -> int:
     from ..models import list_models
-    from ..training.train_multilight import TrainConfig, export, train
 
     if args.model not in list_models():
         raise UserError(f"unknown model {args.model!r}; choose from {', '.join(list_models())}")
     if args.model in PORTRAIT_MODELS:
-        return run_portrait(args)
-    low, _, high = args.images.partition("-")
+        from ..training import train_portrait as trainer
+
+        config = trainer.PortraitTrainConfig(size=args.size, **_common(args))
+    else:
+        from ..training import train_multilight as trainer
+
+        config = trainer.TrainConfig(
+            images=_image_range(args.images), crop=args.crop,
+            overrides={"light_size": args.light_size} if args.light_size else {}, **_common(args),
+        )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = trainer.train(config)
+    print(f"{args.model}: step {result['step']}, checkpoint {result['checkpoint']}")
+    if args.export:
+        trainer.export(Path(result["checkpoint"]), args.export)
+        print(f"exported weights to {args.export}")
+    return 0
+
+
+def _common(args) -> dict:
+    """The options both trainers share."""
+    return dict(
+        model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, lr=args.lr,
+        device=args.device, seed=args.seed,
+        **({"bank_size": args.bank_size} if args.bank_size else {}),
+        faces=str(args.faces) if args.faces and args.faces.is_file() else None,
+        run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
+    )
+
+
+def _image_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
     try:
         images = (int(low), int(high or low))
     except ValueError:
-        raise UserError(f"--images takes K or KMIN-KMAX, got {args.images!r}") from None
+        raise UserError(f"--images takes K or KMIN-KMAX, got {text!r}") from None
     if not 1 <= images[0] <= images[1]:
-        raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {args.images!r}")
-    config = TrainConfig(
-        model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, images=images,
-        crop=args.crop, lr=args.lr, device=args.device, seed=args.seed, bank_size=args.bank_size,
-        faces=str(args.faces) if args.faces and args.faces.is_file() else None,
-        run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
-        overrides={"light_size": args.light_size} if args.light_size else {},
-    )
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    result = train(config)
-    print(f"{args.model}: step {result['step']}, checkpoint {result['checkpoint']}")
-    if args.export:
-        export(Path(result["checkpoint"]), args.export)
-        print(f"exported weights to {args.export}")
-    return 0
-
-
-def run_portrait(args) -> int:
-    from ..training.train_portrait import PortraitTrainConfig, export, train
-
-    config = PortraitTrainConfig(
-        model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, size=args.size,
-        lr=args.lr, device=args.device, seed=args.seed, bank_size=args.bank_size,
-        faces=str(args.faces) if args.faces and args.faces.is_file() else None,
-        run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
-    )
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    result = train(config)
-    print(f"{args.model}: step {result['step']}, checkpoint {result['checkpoint']}")
-    if args.export:
-        export(Path(result["checkpoint"]), args.export)
-        print(f"exported weights to {args.export}")
-    return 0
+        raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {text!r}")
+    return images

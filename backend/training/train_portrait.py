@@ -55,7 +55,7 @@ class PortraitTrainConfig:
     flip_prob: float = 0.5  # horizontal flips, with normal x negated
     device: str = "auto"
     seed: int = 0
-    bank_size: int = 600
+    bank_size: int = 800
     bank_resolution: int = 256
     faces: str | None = None
     run_dir: str = str(Path.home() / ".cache" / "photonormals" / "runs")  # outlives the work tree
