@@ -40,13 +40,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def make_weights(folder: Path) -> Path:
+    """A weights folder with a small untrained multi-light model and no portrait model, so the
+    tests do not depend on which weights ship."""
+    from photonormals.models import create_model
+    from photonormals.training.checkpoint import save_weights
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(folder / "multi.safetensors", create_model("fused_fast"), steps=0)
+    (folder / "index.json").write_text(json.dumps({"multi": "multi.safetensors"}))
+    return folder
+
+
 def start_server(tmp: Path, *extra, env=None):
     """(process, base url); waits until /v1/health answers."""
     port = free_port()
+    weights = {"PHOTONORMALS_WEIGHTS": str(make_weights(tmp / "weights"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "photonormals", "serve", "--port", str(port), "--results-dir", str(tmp / "results"),
          *extra],
-        env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, **weights, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -169,7 +182,7 @@ def test_health_needs_no_token_and_describes_the_server(server):
     health = json.loads(body)
     assert status == 200 and health["status"] == "ok"
     assert health["api_version"] == "1" and health["device"] == "cpu" and health["gpu_memory"] is None
-    assert health["models"]["multi"] == {"available": True, "weights": "fused.safetensors"}
+    assert health["models"]["multi"] == {"available": True, "weights": "multi.safetensors"}
     assert health["models"]["single"]["available"] is False
     assert health["memory"]["peak_rss_mib"] > 0
 
@@ -225,7 +238,7 @@ def test_uncalibrated_job_runs_the_warm_shipped_model(server, photos):
     job_id = json.loads(body)["id"]
     assert wait_done(server, job_id)["state"] == "done"
     report = json.loads(call(f"{server}/v1/jobs/{job_id}/files/report.json")[2])
-    assert report["method"] == "uncalibrated_photometric_stereo" and report["model"] == "fused"
+    assert report["method"] == "uncalibrated_photometric_stereo" and report["model"] == "fused_fast"
     assert "multi@cpu" in json.loads(call(server + "/v1/health")[2])["models"]["loaded"]
 
 
