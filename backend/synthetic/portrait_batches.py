@@ -38,7 +38,8 @@ from .render import cast_shadow_visibility
 from .skin import portrait_albedo
 
 ROTATIONS = 64  # HDRI rotations tabulated (5.6 degree steps)
-ENV_ROWS = 32  # rows of the reduced HDRI used for SH projection and backplates
+ENV_ROWS = 32  # rows of the reduced HDRI used for SH projection and blurred backplates
+PLATE_ROWS = 256  # rows of the HDRI copy used for sharp backplates
 MAX_LIGHTS = 2
 KEYS = ("image", "normal", "shading", "albedo", "mask", "face")
 
@@ -163,6 +164,11 @@ class PortraitBatches:
         self.geo = {k: v.to(self.device) for k, v in geo.items()}
         sh, small = prepare_envs(list(envs))
         self.env_sh, self.env_small = sh.to(self.device), small.to(self.device)
+        self.env_plates = torch.stack([
+            torch.from_numpy(cv2.resize(np.ascontiguousarray(np.maximum(e[..., :3], 0), np.float32),
+                                        (2 * PLATE_ROWS, PLATE_ROWS), interpolation=cv2.INTER_AREA)).permute(2, 0, 1)
+            for e in envs
+        ]).to(self.device) if len(envs) else self.env_small
         self.camera, self.specular, self.subsurface = camera, specular, subsurface
 
     def __len__(self) -> int:
@@ -231,9 +237,39 @@ class PortraitBatches:
         kind = _rand((B, 1, 1, 1), g)
         bg = torch.where(kind < 0.6, tex, plain) * level[..., None, None]
         if self.env_small.shape[0] > 0:
-            plate = env_lookup(self.env_small[env_idx.clamp_min(0)], -view, rot)
+            # Real places behind the head: the HDRI seen through a lens 1-4x wider than the
+            # portrait's, so buildings, trees and windows show up as in-focus structure, and
+            # blended toward the blurred copy for depth of field.
+            idx = env_idx.clamp_min(0)
+            widen = 1 + 3 * _rand((B, 1, 1, 1), g)
+            wide = _unit(torch.cat([-view[:, :2] * widen, -view[:, 2:]], 1))
+            sharp = env_lookup(self.env_plates[idx], wide, rot)
+            blurry = env_lookup(self.env_small[idx], -view, rot)
+            plate = torch.lerp(sharp, blurry, _rand((B, 1, 1, 1), g) ** 2)
             plate = plate * self._env_scale.view(B, 1, 1, 1)
             bg = torch.where((env_idx >= 0).view(B, 1, 1, 1) & (_rand((B, 1, 1, 1), g) < 0.7), plate, bg)
+        return self._clutter(bg, g, level)
+
+    def _clutter(self, bg, g, level, boxes: int = 3):
+        """Up to ``boxes`` textured panels in front of the backdrop (curtains with folds, flags,
+        furniture, doors), so the mask cannot be learned as 'whatever is not smooth'."""
+        B, _, S, _ = bg.shape
+        dev = self.device
+        x = (torch.arange(S, device=dev) + 0.5).view(1, 1, S) / S
+        y = (torch.arange(S, device=dev) + 0.5).view(1, S, 1) / S
+        for _ in range(boxes):
+            lo = _rand((B, 2), g) * 1.2 - 0.2
+            hi = lo + 0.1 + 0.9 * _rand((B, 2), g)
+            inside = ((x > lo[:, 0, None, None]) & (x < hi[:, 0, None, None])
+                      & (y > lo[:, 1, None, None]) & (y < hi[:, 1, None, None])).unsqueeze(1)
+            present = (_rand((B, 1, 1, 1), g) < 0.35)
+            freq = 6 + 40 * _rand((B, 1, 1, 1), g)
+            folds = 0.75 + 0.25 * torch.sin(2 * math.pi * freq * x.unsqueeze(1) + 6 * _rand((B, 1, 1, 1), g))
+            folds = torch.where(_rand((B, 1, 1, 1), g) < 0.5, folds, torch.ones_like(folds))
+            texture = F.interpolate(random_albedo(B, S // 4, S // 4, g), (S, S), mode="bilinear", align_corners=False)
+            panel = texture * folds * level[..., None, None] * (0.5 + _rand((B, 1, 1, 1), g))
+            bg = torch.where(inside & present, panel, bg)
+        return bg
         return bg
 
     def _camera(self, x, face, g):
