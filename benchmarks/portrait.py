@@ -1,0 +1,492 @@
+"""Single-portrait benchmark: synthetic metrics, CPU latency and a real-photo gallery.
+
+    python benchmarks/portrait.py --weights weights/portrait_lite.safetensors --out docs/portrait --cards weights
+
+1. Metrics of each weight file on the fixed synthetic validation set (64 held-out faces, the
+   bundled HDRIs at unseen rotations, rendered at the weights' working size, cached beside the
+   geometry): normal mean error in the face region, mask IoU, scale-invariant shading error;
+   all samples, and split into tight crops (the face fills the frame) and normal framing.
+2. CPU latency, `portrait` next to `portrait_lite` (untrained `portrait` weights from the
+   registry unless given): the network alone at the working size, and `PortraitModel.estimate`
+   end to end (face detection, crop, network, paste-back) on a 512^2 and a 1024^2 photo.
+3. A gallery on the real portraits in ../shared/data/portraits, made with the first weights:
+   photo, normal, shading, albedo, mask and the relit result under three bundled HDRIs, cropped
+   to the square the network saw; plus the full photos with the detected face boxes.
+
+Writes results.json, README.md and PNGs into --out. The README's "Failure cases" section is
+written by a person looking at the images; a re-run keeps it (between its markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from photonormals.errors import UserError
+from photonormals.evaluation.portrait import portrait_metrics
+from photonormals.inference.face_crop import CropBox, crop_to_box
+from photonormals.inference.portrait import PortraitModel, predict_maps
+from photonormals.io.colorspace import linear_to_srgb
+from photonormals.io.images import read_image
+from photonormals.models import create_model
+from photonormals.models.portrait import normalise_portrait_exposure
+from photonormals.predict import PredictOptions, predict, save_prediction
+from photonormals.relight.envmap import bundled_hdris, load_hdri
+from photonormals.relight.relight import relight_dir
+from photonormals.synthetic.portrait_validation import portrait_validation_set
+from photonormals.training.checkpoint import save_weights
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FAMILIES = ("portrait", "portrait_lite")
+TIGHT_EXTENT = 0.8  # face region spanning more of the frame than this -> a tight crop (the engine
+#                     draws face fills of 0.35-0.75 normally, 0.9-1.4 for its ~15 % tight crops)
+PHOTO_SIDES = (512, 1024)
+PANEL = 256  # gallery panel side, pixels
+FAILURE_START, FAILURE_END = "<!-- failure-cases:start -->", "<!-- failure-cases:end -->"
+
+
+# ----------------------------------------------------------------------------- synthetic metrics
+
+
+def is_tight(face: np.ndarray) -> np.ndarray:
+    """(N, 1, S, S) face regions -> (N,) bool: the face spans more than TIGHT_EXTENT of the frame."""
+    tight = []
+    for region in face[:, 0] > 0.5:
+        ys, xs = np.nonzero(region)
+        extent = max(np.ptp(xs) + 1, np.ptp(ys) + 1) / region.shape[0] if xs.size else 0.0
+        tight.append(extent > TIGHT_EXTENT)
+    return np.array(tight)
+
+
+@torch.inference_mode()
+def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16) -> dict:
+    """The network's maps on the validation images, as `inference.portrait` computes them."""
+    model.eval()
+    out = {"normal": [], "shading": [], "mask": []}
+    for i in range(0, len(val["image"]), batch):
+        x, level = normalise_portrait_exposure(torch.from_numpy(val["image"][i : i + batch]).float())
+        maps = predict_maps(model, x, flip_tta)
+        out["normal"].append(maps["normal"].numpy())
+        out["shading"].append((maps["shading"] * level.view(-1, 1, 1, 1)).numpy())
+        out["mask"].append((maps["mask_logits"] > 0).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def split_metrics(predicted: dict, val: dict, tight: np.ndarray) -> dict:
+    rows = {}
+    for name, select in (("all", np.ones_like(tight)), ("normal_framing", ~tight), ("tight_crop", tight)):
+        if select.any():
+            rows[name] = {**portrait_metrics({k: v[select] for k, v in predicted.items()},
+                                             {k: v[select] for k, v in val.items()}),
+                          "count": int(select.sum())}
+    return rows
+
+
+def synthetic_scores(estimator: PortraitModel, val: dict, tight: np.ndarray) -> dict:
+    return {tta: split_metrics(predict_validation(estimator.model, val, tta == "flip_tta"), val, tight)
+            for tta in ("plain", "flip_tta")}
+
+
+def flat_baseline(val: dict, tight: np.ndarray) -> dict:
+    """What a constant frontal normal (0, 0, 1), the true mask and a constant shading score:
+    the floor a network has to beat."""
+    flat = np.zeros_like(val["normal"])
+    flat[:, 2] = 1.0
+    return split_metrics({"normal": flat, "shading": np.ones_like(val["shading"]), "mask": val["mask"] > 0.5},
+                         val, tight)
+
+
+# ----------------------------------------------------------------------------- latency
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def latency_photos() -> dict[int, np.ndarray]:
+    """A real portrait (the top square of obama.jpg, face included) at each PHOTO_SIDES side."""
+    image = read_image(SHARED / "portraits" / "obama.jpg").rgb
+    side = min(image.shape[:2])
+    square = np.ascontiguousarray(image[:side, (image.shape[1] - side) // 2 :][:, :side])
+    return {s: cv2.resize(square, (s, s), interpolation=cv2.INTER_AREA) for s in PHOTO_SIDES}
+
+
+@torch.inference_mode()
+def latency(estimator: PortraitModel, photos: dict, repeats: int = 5) -> dict:
+    model = estimator.model.eval()
+    sizes = sorted({estimator.size, 256})
+    model_only = {}
+    for s in sizes:
+        x = torch.rand(1, 3, s, s)
+        model_only[str(s)] = median_time(lambda x=x: model(x), repeats)
+    end_to_end = {}
+    for side, photo in photos.items():
+        total = median_time(lambda photo=photo: estimator.estimate(photo), 3)
+        est = estimator.estimate(photo)
+        end_to_end[str(side)] = {"total_s": total, "face_found": est.face_found,
+                                 **{k: round(v, 4) for k, v in est.timings.items()}}
+    return {"working_size": estimator.size, "steps": estimator.metadata.get("steps"),
+            "params": sum(p.numel() for p in model.parameters()),
+            "model_only_s": model_only, "end_to_end": end_to_end}
+
+
+def latency_models(given: dict[str, PortraitModel], size: int, folder: Path) -> dict:
+    """One estimator per family: the given weights, else untrained weights from the registry."""
+    out = {}
+    for family in FAMILIES:
+        estimator = given.get(family)
+        if estimator is None:
+            path = folder / f"{family}_untrained.safetensors"
+            save_weights(path, create_model(family), input_size=size, steps=0)
+            estimator = PortraitModel(path, "cpu")
+        out[family] = (estimator, family in given)
+    return out
+
+
+# ----------------------------------------------------------------------------- gallery
+
+
+def srgb8(linear: np.ndarray) -> np.ndarray:
+    return np.round(linear_to_srgb(linear) * 255).astype(np.uint8)
+
+
+def label(panel: np.ndarray, text: str) -> np.ndarray:
+    bar = np.full((22, panel.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([bar, panel])
+
+
+def gallery_panels(photo: np.ndarray, prediction, relit: dict[str, np.ndarray], box) -> list[tuple[str, np.ndarray]]:
+    """(title, PANEL x PANEL 8-bit RGB) for each map, cropped to the square the network saw."""
+    mask = prediction.mask.astype(np.float32)
+    normal = np.where(prediction.mask[..., None], (prediction.normals + 1) / 2, [0.5, 0.5, 1.0])
+    shading = prediction.shading if prediction.shading.ndim == 3 else np.repeat(prediction.shading[..., None], 3, 2)
+
+    def crop(values):
+        return crop_to_box(values.astype(np.float32), box, PANEL)
+
+    panels = [("photo", srgb8(crop(photo))),
+              ("normal (OpenGL)", np.round(crop(normal) * 255).astype(np.uint8)),
+              ("shading", srgb8(crop(shading))),
+              ("albedo", srgb8(crop(prediction.albedo))),
+              ("mask", np.round(np.repeat(crop(mask)[..., None], 3, 2) * 255).astype(np.uint8))]
+    panels += [(f"relit: {name}", srgb8(crop(rgba[..., :3]))) for name, rgba in relit.items()]
+    return panels
+
+
+def grid(panels: list[tuple[str, np.ndarray]], columns: int = 4) -> np.ndarray:
+    cells = [label(p, t) for t, p in panels]
+    blank = np.full_like(cells[0], 255)
+    cells += [blank] * (-len(cells) % columns)
+    rows = [np.concatenate(cells[i : i + columns], 1) for i in range(0, len(cells), columns)]
+    return np.concatenate(rows, 0)
+
+
+def write_rgb_png(path: Path, rgb: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise OSError(f"PNG encoding failed for {path}")
+    path.write_bytes(buf.tobytes())
+
+
+def detections_image(entries: list[dict], photos: dict[str, np.ndarray], height: int = 360) -> np.ndarray:
+    """The full photos side by side with the detector's box (green) and the crop (yellow)."""
+    cells = []
+    for entry in entries:
+        image = photos[entry["photo"]]
+        scale = height / image.shape[0]
+        small = cv2.resize(srgb8(image), (round(image.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+        if entry["face_box"]:
+            x, y, w, h = (round(v * scale) for v in entry["face_box"])
+            cv2.rectangle(small, (x, y), (x + w, y + h), (0, 200, 0), 2)
+        x, y, s = (round(v * scale) for v in entry["crop_box"])
+        cv2.rectangle(small, (x, y), (x + s, y + s), (240, 200, 0), 2)
+        cells.append(label(small, entry["photo"]))
+        cells.append(np.full((height + 22, 8, 3), 255, np.uint8))
+    return np.concatenate(cells[:-1], 1)
+
+
+def gallery(estimator: PortraitModel, photos: list[Path], hdris: list[str], out: Path, work: Path) -> list[dict]:
+    entries = []
+    images = {}
+    for path in photos:
+        start = time.perf_counter()
+        try:
+            prediction = predict([path], PredictOptions(mode="single", device="cpu"),
+                                 load_model=lambda _mode, _device: estimator)
+        except UserError as error:  # e.g. an empty mask: that is a result too
+            entries.append({"photo": path.name, "error": str(error)})
+            print(f"gallery {path.name}: {error}", flush=True)
+            continue
+        folder = work / path.stem
+        save_prediction(prediction, folder, [path.name], overwrite=True)
+        relit = {name: relight_dir(folder, name, background="keep", photo=path) for name in hdris}
+        seconds = time.perf_counter() - start
+        report = prediction.report
+        photo = read_image(path).rgb
+        images[path.name] = photo
+        box = CropBox(*report["crop_box"])
+        image_name = f"gallery_{path.stem}.png"
+        write_rgb_png(out / image_name, grid(gallery_panels(photo, prediction, relit, box)))
+        entries.append({
+            "photo": path.name, "size": report["size"], "face_found": report["face_found"],
+            "face_box": report["face_box"], "crop_box": report["crop_box"], "crop_note": report["crop_note"],
+            "timings": {k: round(v, 3) for k, v in report["timings"].items()},
+            "predict_and_relight_s": round(seconds, 2), "image": image_name,
+            "checks": map_checks(prediction, relit, report),
+        })
+        print(f"gallery {path.name}: {report['crop_note']}, {seconds:.1f} s", flush=True)
+    shown = [e for e in entries if "error" not in e]
+    if shown:
+        write_rgb_png(out / "detections.png", detections_image(shown, images))
+    return entries
+
+
+def map_checks(prediction, relit: dict, report: dict) -> dict:
+    """Numbers that flag the usual failures: a mask that misses or overflows the face, albedo
+    clipped (shading predicted too dark or too bright), relit skin clipped or nearly black."""
+    mask = prediction.mask
+    x, y, w, h = report["face_box"] or (0, 0, 0, 0)
+    face_area = max(w * h, 1)
+    inside = mask[y : y + h, x : x + w].mean() if w and h else float("nan")
+    albedo = prediction.albedo[mask]
+    checks = {
+        "mask_px_over_face_box_px": round(float(mask.sum()) / face_area, 2),
+        "face_box_covered_by_mask": round(float(inside), 3),
+        "albedo_clipped_white": round(float((albedo.max(axis=1) >= 0.999).mean()), 3) if albedo.size else None,
+        "albedo_median_srgb": [round(float(v), 3) for v in linear_to_srgb(np.median(albedo, axis=0))] if albedo.size else None,
+    }
+    for name, rgba in relit.items():
+        skin = rgba[..., :3][mask]
+        checks[f"relit_{name}_clipped"] = round(float((skin.max(axis=1) >= 1.0).mean()), 3)
+        checks[f"relit_{name}_median_srgb"] = round(float(linear_to_srgb(np.median(skin.mean(axis=1)))), 3)
+    return checks
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+            "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", nargs="+", type=Path, required=True,
+                        help="portrait weight files; the first one makes the gallery")
+    parser.add_argument("--out", type=Path, default=Path("docs/portrait"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cards", type=Path, help="also write a model card per weight file into this folder")
+    parser.add_argument("--photos", nargs="+", type=Path,
+                        default=[SHARED / "portraits" / n for n in ("obama.jpg", "biden.jpg", "obama2.jpg")])
+    parser.add_argument("--hdris", nargs="+", default=["studio", "sunset", "forest"])
+    parser.add_argument("--val-count", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+
+    estimators = [PortraitModel(path, "cpu") for path in args.weights]
+    results = {"threads": args.threads, "machine": machine(), "out": str(args.out), "models": {}}
+    envs = [load_hdri(path) for path in bundled_hdris().values()]  # as training lights its validation
+    val_sets = {}
+    for estimator, path in zip(estimators, args.weights, strict=True):
+        size = estimator.size
+        if size not in val_sets:
+            val = portrait_validation_set(count=args.val_count, size=size, envs=envs)
+            val_sets[size] = (val, is_tight(val["face"]))
+        val, tight = val_sets[size]
+        print(f"== {estimator.name} ({path}): {len(tight)} validation portraits at {size}^2, {int(tight.sum())} tight",
+              flush=True)
+        results["models"][estimator.name] = {
+            "weights": str(path), "steps": estimator.metadata.get("steps"), "input_size": size,
+            "params": sum(p.numel() for p in estimator.model.parameters()),
+            "synthetic": synthetic_scores(estimator, val, tight),
+        }
+        print(json.dumps(results["models"][estimator.name]["synthetic"]["plain"]["all"]), flush=True)
+    size = estimators[0].size
+    results["flat_baseline"] = flat_baseline(*val_sets[size])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        given = {e.name: e for e in estimators}
+        photos = latency_photos()
+        results["latency"] = {}
+        for family, (estimator, trained) in latency_models(given, size, Path(tmp)).items():
+            results["latency"][family] = {"trained": trained, **latency(estimator, photos)}
+            print(f"latency {family}: {json.dumps(results['latency'][family])}", flush=True)
+        results["gallery"] = gallery(estimators[0], args.photos, args.hdris, args.out, Path(tmp))
+    results["gallery_model"] = estimators[0].name
+    results["hdris"] = args.hdris
+    results["run_s"] = round(time.perf_counter() - start, 1)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, args.out)
+    if args.cards:
+        for estimator in estimators:
+            write_card(estimator, results, args.cards)
+    print(f"done in {results['run_s']} s", flush=True)
+
+
+def metrics_rows(name: str, table: dict) -> list[str]:
+    rows = []
+    for split in ("all", "normal_framing", "tight_crop"):
+        m = table.get(split)
+        if m:
+            rows.append(f"| {name} | {split.replace('_', ' ')} ({m['count']}) | {m['normal_face_deg']:.2f} "
+                        f"| {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |")
+    return rows
+
+
+def latency_table(latency: dict) -> list[str]:
+    sizes = sorted({int(s) for e in latency.values() for s in e["model_only_s"]})
+    lines = ["| model | weights | params | " + " | ".join(f"network only {s}²" for s in sizes)
+             + " | " + " | ".join(f"end to end {s}² photo" for s in PHOTO_SIDES) + " |",
+             "|---|---|---|" + "---|" * (len(sizes) + len(PHOTO_SIDES))]
+    for family, e in latency.items():
+        cells = [f"{e['model_only_s'][str(s)] * 1e3:.0f} ms" if str(s) in e["model_only_s"] else "—" for s in sizes]
+        for side in PHOTO_SIDES:
+            t = e["end_to_end"][str(side)]
+            cells.append(f"{t['total_s'] * 1e3:.0f} ms (detect+crop {t['crop_s'] * 1e3:.0f}, "
+                         f"net {t['network_s'] * 1e3:.0f}, paste {t['paste_s'] * 1e3:.0f})")
+        weights = f"given, {e['steps']} steps" if e["trained"] else "untrained (registry)"
+        lines.append(f"| {family} | {weights} "
+                     f"| {e['params'] / 1e6:.2f} M | " + " | ".join(cells) + " |")
+    return lines
+
+
+def kept_failure_section(readme: Path) -> str:
+    text = readme.read_text() if readme.is_file() else ""
+    if FAILURE_START in text and FAILURE_END in text:
+        return text[text.index(FAILURE_START) : text.index(FAILURE_END) + len(FAILURE_END)]
+    return f"{FAILURE_START}\n_Not written yet: look at the gallery images and describe what goes wrong._\n{FAILURE_END}"
+
+
+def write_report(results: dict, out: Path) -> None:
+    m = results["machine"]
+    models = results["models"]
+    gallery_model = models[results["gallery_model"]]
+    lines = [
+        "# Single-portrait model: benchmark and real-photo gallery", "",
+        (f"One run of `python benchmarks/portrait.py --weights {' '.join(e['weights'] for e in models.values())} "
+        f"--out {out}` ({results['run_s']:.0f} s): {m['cpu']}, {m['cores']} cores, torch {m['torch']} on CPU, "
+        f"{results['threads']} thread(s), load average {m['load_average_at_start'][0]} at the start "
+        "(other jobs on the machine slow every number here)."), "",
+        "## Synthetic validation", "",
+        (f"{gallery_model['synthetic']['plain']['all']['count']} held-out faces from the synthetic portrait engine "
+        "(a face-bank seed no training run uses, the bundled HDRIs at rotations the training draw does not tie to "
+        f"these faces), rendered at each model's working size. A sample is a *tight crop* when its face region "
+        f"spans more than {TIGHT_EXTENT:.0%} of the frame (the engine draws ~15 % of them). Normal error: mean "
+        "angle inside the face region (skin, eyes, mouth; not hair, ears or neck). Mask IoU pooled over the set. "
+        "Shading: relative squared error after the best per-image scale (0 is perfect, 1 is as bad as predicting "
+        "zero). *Flip TTA* averages the prediction with that of the mirrored photo (`PortraitModel(flip_tta=True)`, "
+        "twice the network time)."), "",
+        "| model | samples | normal error in face (deg) | mask IoU | shading SI error |", "|---|---|---|---|---|",
+    ]
+    for name, e in models.items():
+        lines += metrics_rows(f"{name} ({e['steps']} steps)", e["synthetic"]["plain"])
+        lines += metrics_rows(f"{name}, flip TTA", e["synthetic"]["flip_tta"])
+    lines += metrics_rows("baseline: flat (0,0,1) normal, true mask, constant shading", results["flat_baseline"])
+    lines += ["", "## CPU latency", "",
+              (f"Median of 5 runs (3 end to end) after a warm-up, {results['threads']} thread(s). *Network only*: one "
+              "forward pass on a random crop. *End to end*: `PortraitModel.estimate` on a real portrait (the top "
+              "square of obama.jpg, resized) - face detection on a ≤320 px grey copy, crop and resize to the "
+              "working size, network, paste-back of the maps into the photo and albedo division. Both families run "
+              f"at the same working size ({next(iter(results['latency'].values()))['working_size']}²); untrained "
+              "weights time the same as trained ones. The stage breakdown in brackets is from one extra run."), ""]
+    lines += latency_table(results["latency"])
+    lines += ["", "## Real photos", "",
+              (f"Model: `{results['gallery_model']}` ({gallery_model['steps']} steps). The photos are public-domain "
+              "official portraits (`../shared/data/portraits`, see its README); the faces are small in the frame, "
+              "so the detector has to find them and the maps are pasted back into the full photo. Each panel shows "
+              "the square the network saw (twice the detector's box; black where it runs past the photo). "
+              "Relit: `photonormals relight --shader diffuse --background keep` under Blender's bundled HDRIs, no exposure change; shading is shown sRGB-encoded."),
+              "", "![detections](detections.png)", "",
+              "Green: the detector's face box; yellow: the crop the network saw.", ""]
+    for entry in results["gallery"]:
+        if "error" in entry:
+            lines += [f"### {entry['photo']}", "", f"No result: {entry['error']}", ""]
+            continue
+        c = entry["checks"]
+        lines += [f"### {entry['photo']} ({entry['size'][0]}x{entry['size'][1]})", "",
+                  f"![{entry['photo']}]({entry['image']})", "",
+                  f"{entry['crop_note']}; face box {entry['face_box']}; predict {entry['timings'].get('solve_s', 0):.2f} s "
+                  f"of {entry['predict_and_relight_s']:.1f} s with {len(results['hdris'])} relights. Mask area "
+                  f"{c['mask_px_over_face_box_px']}x the face box, covering {c['face_box_covered_by_mask']:.0%} of it; "
+                  f"albedo clipped white on {c['albedo_clipped_white']:.1%} of the mask, median albedo (sRGB) "
+                  f"{c['albedo_median_srgb']}; relit skin clipped on "
+                  + ", ".join(f"{c[f'relit_{h}_clipped']:.0%} ({h})" for h in results["hdris"]) + ".", ""]
+    lines += ["## Failure cases", "", kept_failure_section(out / "README.md"), ""]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
+    """weights/<name>.md: what the model is, how it was trained, and what it scores."""
+    name, meta = estimator.name, estimator.metadata
+    entry = results["models"][name]
+    config = meta.get("train_config") or {}
+    latency = results["latency"].get(name, {})
+    lines = [
+        f"# Model card: `{name}`", "",
+        f"- **Weights:** `{Path(entry['weights']).name}` (safetensors, float32; config in its metadata).",
+        ("- **Task:** one portrait photo -> camera-frame normals, RGB shading and a person mask "
+        "(albedo = photo / shading); `photonormals predict --mode single`."),
+        f"- **Parameters:** {entry['params']:,}.",
+        f"- **Model config:** `{json.dumps(meta.get('config'))}`",
+        f"- **Working size:** {entry['input_size']}² crops around the detected face (2x the detector's box).",
+        (f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, {config.get('size')} px, AdamW lr "
+        f"{config.get('lr')} with cosine decay, horizontal flips, on {meta.get('hardware') or 'a CPU'}; last run capped "
+        f"at {config.get('minutes')} minutes (runs resume, so the steps are the total). "
+        f"`photonormals train --model {name}` resumes it."),
+        (f"- **Data:** {meta.get('data', 'the synthetic portrait engine')}: a bank of {config.get('bank_size')} "
+        "rasterised ICT-FaceKit heads (identity, expression, pose, procedural hair, shoulders; perspective camera), "
+        "procedural skin albedo and gloss, lighting from Blender's bundled HDRIs / random SH / studio set-ups plus "
+        "directional lights with cast shadows, subsurface-like shading blur, GGX specular, and a camera model "
+        "(white balance, noise, tone curve, 8-bit sRGB, JPEG). No real photos."),
+        "",
+        f"## Metrics (same run as `{results.get('out', 'docs/portrait')}`)", "",
+        "| samples | normal error in face (deg) | mask IoU | shading SI error |", "|---|---|---|---|",
+    ]
+    for label_, table in (("", entry["synthetic"]["plain"]), (", flip TTA", entry["synthetic"]["flip_tta"])):
+        for split in ("all", "normal_framing", "tight_crop"):
+            m = table.get(split)
+            if m:
+                lines.append(f"| synthetic validation, {split.replace('_', ' ')} ({m['count']}){label_} "
+                             f"| {m['normal_face_deg']:.2f} | {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |")
+    if latency:
+        e2e = latency["end_to_end"]
+        lines += ["", (f"CPU latency ({results['threads']} thread(s), {results['machine']['cpu']}): network "
+                  f"{latency['model_only_s'][str(latency['working_size'])] * 1e3:.0f} ms at {latency['working_size']}²; "
+                  f"end to end {e2e['512']['total_s'] * 1e3:.0f} ms for a 512² photo, "
+                  f"{e2e['1024']['total_s'] * 1e3:.0f} ms for 1024².")]
+    lines += ["", ("**Limitations:** trained only on synthetic faces, for minutes to hours on a CPU; one face per "
+              "photo (the largest the Haar detector finds; none found -> the whole frame); the working size limits "
+              "detail, maps are upsampled into the photo; the absolute shading/albedo level is ambiguous from one "
+              "photo. See `docs/portrait/README.md` for real-photo results and failure cases.")]
+    (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
