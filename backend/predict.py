@@ -160,7 +160,8 @@ def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
 
 def _single_portrait(stack, mask, _directions, _intensities, estimator) -> dict:
     estimate = estimator.estimate(stack[0])
-    solved = estimate.mask if mask is None else mask  # a given mask overrides the predicted one
+    # A given mask can only trim the predicted one: outside it the network gave no normals.
+    solved = estimate.mask if mask is None else estimate.mask & mask
     # shading.png is a 16-bit texture in [0, 1]: scale down only, and record by how much.
     level = float(np.percentile(estimate.shading[solved], 99.5)) if solved.any() else 1.0
     shading_scale = 1.0 / level if level > 1.0 else 1.0
