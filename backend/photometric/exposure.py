@@ -24,6 +24,9 @@ def normalise_exposure(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.
         if values.numel() > MAX_SAMPLES:
             step = values.numel() // MAX_SAMPLES + 1
             values = values[::step]
-        levels.append(torch.quantile(values.float(), QUANTILE).clamp_min(1e-6))
+        # The order statistic by selection (linear time), not torch.quantile's full sort: the
+        # same level to within one rank, several times faster on a large photo set.
+        rank = min(values.numel(), int(QUANTILE * (values.numel() - 1)) + 1)
+        levels.append(torch.kthvalue(values.float(), rank).values.clamp_min(1e-6))
     level = torch.stack(levels).to(images.dtype)
     return images / level.view(-1, 1, 1, 1, 1), level
