@@ -89,3 +89,24 @@ def _save_atomic(path, tensors, meta) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
+
+
+def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, device,
+              init: str | None = None):
+    """(model, AdamW optimizer, step, checkpoint path) for a training run: resumed from
+    ``run_dir/name/last.safetensors`` when it exists, else fresh or warm-started from ``init``."""
+    from ..models import create_model
+
+    run = Path(run_dir) / name
+    run.mkdir(parents=True, exist_ok=True)
+    checkpoint = run / "last.safetensors"
+    model = create_model(model_name, **overrides).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    step = 0
+    if checkpoint.is_file():
+        step, _ = load_checkpoint(checkpoint, model, optimizer)
+        print(f"resumed {model_name} at step {step} from {checkpoint}")
+    elif init:
+        model.load_state_dict(load_model(init).state_dict())
+        print(f"initialised {model_name} from {init}")
+    return model, optimizer, step, checkpoint

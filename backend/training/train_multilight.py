@@ -19,7 +19,7 @@ import torch
 from ..device import pick_device
 from ..models import create_model
 from ..synthetic.ps_batches import PhotometricBatches
-from .checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint, save_weights
+from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_weights, start_run
 from .losses import light_losses, normal_loss
 
 # Two-stage models learn NENet on the true lights (jittered, as LCNet's errors will be) while
@@ -64,19 +64,10 @@ def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) ->
 def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dict:
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    run = Path(config.run_dir) / config.model
-    run.mkdir(parents=True, exist_ok=True)
-    checkpoint = run / "last.safetensors"
-
-    model = create_model(config.model, **config.overrides).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    step = 0
-    if checkpoint.is_file():
-        step, _ = load_checkpoint(checkpoint, model, optimizer)
-        print(f"resumed {config.model} at step {step} from {checkpoint}")
-    elif config.init:
-        model.load_state_dict(load_model(config.init).state_dict())
-        print(f"initialised {config.model} from {config.init}")
+    model, optimizer, step, checkpoint = start_run(
+        config.model, config.run_dir, config.model, config.overrides, config.lr, device, config.init
+    )
+    run = checkpoint.parent
     if batches is None:
         batches = PhotometricBatches.from_cache(
             config.bank_size, config.bank_resolution, config.seed, config.faces, device=device

@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..evaluation.portrait import portrait_metrics
 from ..models import create_model
 from ..models.portrait import normalise_portrait_exposure
-from .checkpoint import load_checkpoint, load_model, read_metadata, save_checkpoint, save_weights
+from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_weights, start_run
 from .losses import normal_loss
 from .train_multilight import learning_rate
 
@@ -118,19 +118,10 @@ def hflip_batch(sample: dict, which: torch.Tensor) -> dict:
 def train(config: PortraitTrainConfig, batches=None, validation: dict | None = None) -> dict:
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    run = Path(config.run_dir) / (config.name or config.model)
-    run.mkdir(parents=True, exist_ok=True)
-    checkpoint = run / "last.safetensors"
-
-    model = create_model(config.model, **config.overrides).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    step = 0
-    if checkpoint.is_file():
-        step, _ = load_checkpoint(checkpoint, model, optimizer)
-        print(f"resumed {config.model} at step {step} from {checkpoint}")
-    elif config.init:
-        model.load_state_dict(load_model(config.init).state_dict())
-        print(f"initialised {config.model} from {config.init}")
+    model, optimizer, step, checkpoint = start_run(
+        config.name or config.model, config.run_dir, config.model, config.overrides, config.lr, device, config.init
+    )
+    run = checkpoint.parent
     if batches is None:
         batches, validation = engine_data(config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
