@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import struct
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,17 +24,13 @@ import numpy as np
 import pytest
 from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.io.images import write_linear_png, write_srgb_png
+from photonormals.service import launch
+from photonormals.service.launch import free_port, stop_server  # noqa: F401 (test_client imports them from here)
 
 TOKEN = "test-token"
 COUNT = 6
 MAX_QUEUE = 3
 CRASH_NAME = "crash-me.png"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_weights(folder: Path) -> Path:
@@ -53,34 +46,9 @@ def make_weights(folder: Path) -> Path:
 
 
 def start_server(tmp: Path, *extra, env=None):
-    """(process, base url); waits until /v1/health answers."""
-    port = free_port()
+    """A real server on a free loopback port with the tests' own weights folder."""
     weights = {"PHOTONORMALS_WEIGHTS": str(make_weights(tmp / "weights"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "photonormals", "serve", "--port", str(port), "--results-dir", str(tmp / "results"),
-         *extra],
-        env={**os.environ, **weights, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stdout.read().decode()}")
-        try:
-            urllib.request.urlopen(url + "/v1/health", timeout=1).read()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start")
-
-
-def stop_server(process) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    return launch.start_server(tmp, *extra, env={**weights, **(env or {})}, timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +21,7 @@ import numpy as np
 from ..client import Client
 from ..inference.weights import weights_dir
 from ..io.images import write_srgb_png
+from .launch import start_server, stop_server
 
 TARGETS = {"portrait_512_s": 0.5, "multi_9x612x512_s": 2.0, "speedup_vs_sdps": 3.0}
 
@@ -32,7 +29,7 @@ TARGETS = {"portrait_512_s": 0.5, "multi_9x612x512_s": 2.0, "speedup_vs_sdps": 3
 def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="photonormals-bench-") as tmp:
         tmp = Path(tmp)
-        process, url = _start_server(tmp, device)
+        process, url = start_server(tmp, "--device", device, "--max-queue", "64")
         try:
             client = Client(url, timeout=600)
             health = client.health()
@@ -50,8 +47,7 @@ def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=pri
             portrait = _portrait(client, tmp, repeat) if health["models"]["single"]["available"] else None
             server_memory = client.health()
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_server(process, timeout=30)
         largest = max(sizes, key=lambda s: s[0] * s[1])
         comparison = compare_models(_stack(largest, max(counts)), device, log)
     return {
@@ -181,29 +177,6 @@ def _photo_set(folder: Path, size, count) -> list[Path]:
         paths.append(folder / f"{k + 1:03d}.png")
         write_srgb_png(paths[-1], image)  # 8-bit sRGB, as a camera would give
     return paths
-
-
-def _start_server(tmp: Path, device: str):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "photonormals", "serve", "--port", str(port), "--device", device,
-         "--results-dir", str(tmp / "results"), "--max-queue", "64"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server did not start: {process.stderr.read().decode().strip()}")
-        try:
-            urllib.request.urlopen(url + "/v1/health", timeout=1).read()
-            return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the server did not answer within 120 s")
 
 
 def _torch_threads() -> int:
