@@ -130,3 +130,32 @@ def test_validation_set_is_cached_and_seeded(tmp_path):
     assert a["image"].shape == (2, 3, 16, 16) and a["mask"].shape == (2, 1, 16, 16)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_bystanders_change_only_the_background(bank, monkeypatch):
+    from photonormals.synthetic import portrait_batches
+
+    batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False)
+    bg = torch.full((4, 3, BANK, BANK), 0.3)
+    coeffs = torch.zeros(4, 9, 3)
+    coeffs[:, 0] = 3.0
+    monkeypatch.setattr(portrait_batches, "BYSTANDER_SHARE", 1.0)
+    crowded = batches._bystanders(bg, torch.Generator().manual_seed(0), coeffs)
+    changed = (crowded != bg).any(1)
+    assert changed.flatten(1).any(1).all(), "every sample gets someone behind"
+    # Smaller and off to one side: the bystander never fills the frame.
+    assert (changed.flatten(1).float().mean(1) < 0.6).all()
+    monkeypatch.setattr(portrait_batches, "BYSTANDER_SHARE", 0.0)
+    assert torch.equal(batches._bystanders(bg, torch.Generator().manual_seed(0), coeffs), bg)
+
+
+def test_suits_are_dark_with_a_light_shirt_opening():
+    from photonormals.synthetic.skin import _suit
+
+    y, x = torch.meshgrid(torch.linspace(15, -15, 64), torch.linspace(-20, 20, 64), indexing="ij")
+    c = torch.stack([x, y, torch.ones_like(x)])[None].expand(8, -1, -1, -1)
+    suit = _suit(8, c, torch.Generator().manual_seed(0))
+    jacket = suit[:, :, -1, 0]  # bottom corner: jacket everywhere
+    neck = suit[:, :, 0, 32]  # top centre: shirt or tie
+    assert (jacket.mean(1) < 0.06).all()  # below sRGB ~0.27
+    assert (neck.mean(1) > jacket.mean(1)).float().mean() >= 0.5

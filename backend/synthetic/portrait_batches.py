@@ -12,7 +12,9 @@ training size and kept on the device. Per sample, in torch:
   wider in red than in blue), GGX specular for the directional lights and an SH-blurred
   environment reflection, both scaled by the gloss map (oily T-zone);
 * background: the same HDRI seen behind the head (blurred, consistent with the light), or a
-  procedural texture, or a plain/gradient backdrop; composited with the antialiased coverage;
+  procedural texture, or a plain/gradient backdrop, with textured panels and, in some
+  samples, another person behind to one side (not in the mask); composited with the
+  antialiased coverage;
 * camera: white balance, exposure on the face, shot/read noise, a mild tone curve, sRGB,
   8-bit codes, JPEG at a random quality, decoded back exactly as our reader decodes 8-bit
   files.
@@ -41,6 +43,7 @@ ROTATIONS = 64  # HDRI rotations tabulated (5.6 degree steps)
 ENV_ROWS = 32  # rows of the reduced HDRI used for SH projection and blurred backplates
 PLATE_ROWS = 256  # rows of the HDRI copy used for sharp backplates
 MAX_LIGHTS = 2
+BYSTANDER_SHARE = 0.25  # samples with another person in the background
 KEYS = ("image", "normal", "shading", "albedo", "mask", "face")
 
 
@@ -270,7 +273,33 @@ class PortraitBatches:
             panel = texture * folds * level[..., None, None] * (0.5 + _rand((B, 1, 1, 1), g))
             bg = torch.where(inside & present, panel, bg)
         return bg
-        return bg
+
+    def _bystanders(self, bg, g, coeffs):
+        """Another person behind, off to one side and smaller, in some samples: group photos
+        and podiums put faces and suits next to the subject, and the mask must leave them out."""
+        B, S = bg.shape[0], self.size
+        present = _rand((B,), g) < BYSTANDER_SHARE
+        pick = torch.nonzero(present).flatten()
+        if pick.numel() == 0:
+            return bg
+        n = pick.numel()
+        other = (_rand((n,), g) * len(self)).long().clamp(max=len(self) - 1)
+        geo = {k: self.geo[k][other].float() for k in ("normals", "canonical", "labels", "coverage", "ao")}
+        albedo = portrait_albedo(geo["canonical"], geo["labels"], g)["albedo"]
+        irr = sh9_irradiance(geo["normals"].permute(0, 2, 3, 1), coeffs[pick]).permute(0, 3, 1, 2).clamp_min(0)
+        person = albedo * irr * geo["ao"] / math.pi * (0.3 + 0.9 * _rand((n, 1, 1, 1), g))
+        # Output -> source coordinates: smaller (further back), shifted sideways and down.
+        scale = 0.55 + 0.5 * _rand((n,), g)
+        side = torch.where(_rand((n,), g) < 0.5, -1.0, 1.0)
+        shift_x, shift_y = side * (0.5 + 0.4 * _rand((n,), g)), 0.35 * _rand((n,), g)
+        theta = torch.zeros(n, 2, 3, device=self.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+        theta[:, 0, 2], theta[:, 1, 2] = -shift_x / scale, -shift_y / scale
+        grid = F.affine_grid(theta, (n, 4, S, S), align_corners=False)
+        layer = F.grid_sample(torch.cat([person * geo["coverage"], geo["coverage"]], 1), grid, align_corners=False)
+        out = bg.clone()
+        out[pick] = bg[pick] * (1 - layer[:, 3:]) + layer[:, :3]
+        return out
 
     def _camera(self, x, face, g):
         """Returns (image, gain (B,3)): white balance, exposure, noise, tone, sRGB8, JPEG."""
@@ -346,7 +375,7 @@ class PortraitBatches:
             env_spec = sh9_irradiance(refl.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2).clamp_min(0) / math.pi
             spec = f0 * spec + fres * env_spec * ao
             radiance = radiance + app["gloss"] * spec
-        bg = self._background(B, g, env_idx, rot, view, coeffs)
+        bg = self._bystanders(self._background(B, g, env_idx, rot, view, coeffs), g, coeffs)
         scene = cov * radiance + (1 - cov) * bg
         face = geo["face"].float() * mask
         if self.camera:

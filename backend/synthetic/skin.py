@@ -29,6 +29,7 @@ HAIR_COLOURS = torch.tensor(
 ) / 255.0
 HAIR_WEIGHTS = torch.tensor([0.35, 0.25, 0.15, 0.06, 0.09, 0.04, 0.06])
 EYEBALL_CENTRES = ((3.1, 3.6), (-3.1, 3.6))  # xy of each eyeball in the neutral mesh (cm)
+SUIT_SHARE = 0.3  # torsos in a dark suit and light shirt
 
 
 def _rand(shape, g):
@@ -124,7 +125,26 @@ def _cloth(B, c, g, grain):
     kind = _rand((B, 1, 1, 1), g)
     pattern = torch.where(kind < 0.2, stripes, torch.zeros_like(stripes))
     out = base[..., None, None] * (1 - pattern) + second[..., None, None] * pattern
+    out = torch.where(_rand((B, 1, 1, 1), g) < SUIT_SHARE, _suit(B, c, g), out)
     return out * (0.85 + 0.3 * grain)
+
+
+def _suit(B, c, g):
+    """(B,3,H,W) a dark jacket, open in a V over a light shirt, with a tie half the time: the
+    clothing of official portraits, which a mask trained on plain colours drops as background."""
+    u = _rand((B, 5), g)
+    tint = torch.stack([1 + 0.2 * (u[:, 0] - 0.5), torch.ones(B, device=g.device), 1 + 0.5 * u[:, 1]], 1)
+    jacket = srgb_to_linear((0.04 + 0.22 * u[:, 2:3] ** 1.5) * tint)
+    shirt = srgb_to_linear(torch.where(u[:, 3:4] < 0.7, torch.full((B, 3), 0.92, device=g.device),
+                                       0.6 + 0.35 * _rand((B, 3), g)))
+    tie = srgb_to_linear(0.1 + 0.7 * _rand((B, 3), g))
+    # Torso frame (cm): x across, y up (the neckline near y = +12..16), z forward.
+    x, y, front = c[:, 0:1], c[:, 1:2], c[:, 2:3] > 0
+    depth = 2 + 6 * _rand((B, 1, 1, 1), g)  # where the lapels meet, cm above the torso's centre
+    opening = front & (x.abs() < 0.5 * (y - depth))
+    tie_strip = front & (x.abs() < 0.9 + 0.08 * (14 - y).clamp_min(0)) & (y > depth) & (u[:, 4:5, None, None] < 0.5)
+    out = torch.where(opening, shirt[..., None, None], jacket[..., None, None])
+    return torch.where(tie_strip, tie[..., None, None], out)
 
 
 def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Generator,
