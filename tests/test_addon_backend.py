@@ -147,13 +147,20 @@ def test_generate_normals_wires_the_maps(addon, scene, photo_set, tmp_path):
 
 
 def test_single_portrait_reports_model_not_available(addon, scene, photo_set, tmp_path):
+    """A backend whose weights folder has no portrait model (an older or trimmed install)."""
+    from test_service import make_weights  # a multi-light-only weights folder
+    from photonormals.service import launch
+
     photos, _ = photo_set
-    local = addon.backend.server.shared_server(sys.executable, "cpu")
-    health = addon.backend.client_loader.load_client().Client(local.start(), token=local.token).health()
-    if health["models"]["single"]["available"]:
-        pytest.skip("the single-portrait model has shipped: this error cannot happen any more")
-    _set_photos(scene, photos[:1], mode="single")
-    state = _generate(addon)
+    env = {"PHOTONORMALS_WEIGHTS": str(make_weights(tmp_path / "weights"))}
+    process, url = launch.start_server(tmp_path / "server", env=env, timeout=60)
+    try:
+        prefs = _prefs()
+        prefs.backend_mode, prefs.remote_url = "REMOTE", url
+        _set_photos(scene, photos[:1], mode="single")
+        state = _generate(addon)
+    finally:
+        launch.stop_server(process)
     assert "model not available" in state.last_error
     assert "multi-light" in state.last_hint.lower()
     assert not (tmp_path / "maps").exists()
