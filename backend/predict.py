@@ -278,6 +278,10 @@ def save_prediction(prediction: Prediction, out_dir: Path, files: list[str], ove
     prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
     prediction.report["outputs"] = [p.name for p in written] + ["report.json"]
     image_io.write_atomic(out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode())
+    # An overwritten folder must not keep maps from an earlier run in another mode (a portrait's
+    # shading.png beside multi-light normals); only now that every new file is in place.
+    for name in set(OUTPUT_FILES) - {p.name for p in written}:
+        (out_dir / name).unlink(missing_ok=True)
     return written
 
 

@@ -131,7 +131,11 @@ def test_existing_results_are_never_replaced_silently(cli, photo_set, tmp_path):
     code, _, stderr = cli(*_predict_args(folder, images[:4], out))
     assert code == 2 and "already holds results" in stderr
     assert (out / "normal.png").read_bytes() == before
+    (out / "shading.png").write_bytes(b"from an earlier single-portrait run")
+    (out / "notes.txt").write_text("the user's own file")
     assert cli(*_predict_args(folder, images, out, "--overwrite"))[0] == 0
+    assert not (out / "shading.png").exists()  # a stale map of another mode does not linger
+    assert (out / "notes.txt").exists()
 
 
 def test_eval_reports_angular_error(cli, photo_set, tmp_path):

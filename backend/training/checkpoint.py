@@ -94,7 +94,8 @@ def _save_atomic(path, tensors, meta) -> None:
 def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, device,
               init: str | None = None):
     """(model, AdamW optimizer, step, checkpoint path) for a training run: resumed from
-    ``run_dir/name/last.safetensors`` when it exists, else fresh or warm-started from ``init``."""
+    ``run_dir/name/last.safetensors`` when it exists, else fresh or warm-started from ``init``
+    (whose step count it carries on)."""
     from ..models import create_model
 
     run = Path(run_dir) / name
@@ -108,5 +109,7 @@ def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, d
         print(f"resumed {model_name} at step {step} from {checkpoint}")
     elif init:
         model.load_state_dict(load_model(init).state_dict())
-        print(f"initialised {model_name} from {init}")
+        # Count the steps the shipped weights already had, so the model card stays true.
+        step = int(read_metadata(init).get("steps", 0))
+        print(f"initialised {model_name} from {init} (step {step})")
     return model, optimizer, step, checkpoint

@@ -52,11 +52,12 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)
 
 
-def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
+def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0, first_step: int = 0) -> float:
     """Warm-up, then cosine decay to 2 %. Progress is the larger of the step and the wall-time
-    fractions, so a run capped by --minutes still anneals fully before its deadline."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
+    fractions, so a run capped by --minutes still anneals fully before its deadline. Every run
+    warms up from its own first step: a warm start or resume begins with fresh or stale moments."""
+    if step - first_step < config.warmup:
+        return config.lr * (step - first_step + 1) / config.warmup
     progress = min(1.0, max(time_fraction, (step - config.warmup) / max(1, config.steps - config.warmup)))
     return config.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
@@ -77,6 +78,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     start = last_save = time.monotonic()
+    first_step = step
     history = []
     model.train()
     while step < config.steps:
@@ -87,7 +89,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
             lights = (_jitter(sample["light_dirs"], config.light_jitter_deg, generator), sample["light_ints"])
         elapsed = time.monotonic() - start
         time_fraction = elapsed / (config.minutes * 60) if config.minutes else 0.0
-        lr = learning_rate(config, step, time_fraction)
+        lr = learning_rate(config, step, time_fraction, first_step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with autocast:

@@ -129,6 +129,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     extra = {"train_config": asdict(config), "hardware": hardware(device)}
 
     start = last_save = time.monotonic()
+    first_step = step
     history, metrics = [], {}
     model.train()
     while step < config.steps:
@@ -136,7 +137,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         which = torch.rand(config.batch, generator=generator, device=device) < config.flip_prob
         image, truth = prepare(hflip_batch(sample, which.to(sample["image"].device)))
         elapsed = time.monotonic() - start
-        lr = learning_rate(config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0)
+        lr = learning_rate(config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0, first_step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with autocast:
