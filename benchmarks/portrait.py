@@ -33,7 +33,7 @@ import torch
 from photonormals.errors import UserError
 from photonormals.evaluation.portrait import portrait_metrics
 from photonormals.inference.face_crop import CropBox, crop_to_box
-from photonormals.inference.portrait import PortraitModel, predict_maps
+from photonormals.inference.portrait import PortraitModel, predict_maps, subject_mask
 from photonormals.io.colorspace import linear_to_srgb
 from photonormals.io.images import read_image
 from photonormals.models import create_model
@@ -76,7 +76,7 @@ def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16) -> dic
         maps = predict_maps(model, x, flip_tta)
         out["normal"].append(maps["normal"].numpy())
         out["shading"].append((maps["shading"] * level.view(-1, 1, 1, 1)).numpy())
-        out["mask"].append((maps["mask_logits"] > 0).numpy())
+        out["mask"].append(np.stack([subject_mask(m) for m in (maps["mask_logits"][:, 0] > 0).numpy()])[:, None])
     return {k: np.concatenate(v) for k, v in out.items()}
 
 

@@ -8,6 +8,7 @@ from photonormals.inference.portrait import (
     PortraitModel,
     albedo_from_shading,
     predict_maps,
+    subject_mask,
     unflip_outputs,
 )
 from photonormals.models import create_model
@@ -114,6 +115,18 @@ def test_albedo_floor_and_clip():
     image = np.array([[[0.5, 0.2, 0.0]]], np.float32)
     shading = np.array([[[1.0, 0.1, 0.0]]], np.float32)
     assert np.allclose(albedo_from_shading(image, shading, 0.01), [[[0.5, 1.0, 0.0]]])
+
+
+def test_subject_mask_keeps_the_largest_region_and_fills_only_small_holes():
+    mask = np.zeros((100, 100), bool)
+    mask[20:90, 20:80] = True  # the subject
+    mask[80, 30] = False  # a pinhole: filled
+    mask[30:60, 40:60] = False  # a gap of 600 px (> 2 % of the subject): kept as background
+    mask[2:6, 2:6] = True  # a stray blob: dropped
+    cleaned = subject_mask(mask)
+    assert cleaned[80, 30] and not cleaned[45, 50] and not cleaned[3, 3]
+    assert cleaned[20:90, 20:80].sum() == 70 * 60 - 600 and cleaned.sum() == 70 * 60 - 600
+    assert not subject_mask(np.zeros((8, 8), bool)).any()
 
 
 def test_flip_tta_makes_the_wrapper_mirror_symmetric(weights):
