@@ -399,7 +399,8 @@ def write_report(results: dict, out: Path) -> None:
         "(a face-bank seed no training run uses, the bundled HDRIs at rotations the training draw does not tie to "
         f"these faces), rendered at each model's working size. A sample is a *tight crop* when its face region "
         f"spans more than {TIGHT_EXTENT:.0%} of the frame (the engine draws ~15 % of them). Normal error: mean "
-        "angle inside the face region (skin, eyes, mouth; not hair, ears or neck). Mask IoU pooled over the set. "
+        "angle inside the face region (skin, eyes, mouth; not hair, ears or neck). Mask IoU pooled over the set, "
+        "of the mask inference writes (the network's, reduced to its largest region with small holes filled). "
         "Shading: relative squared error after the best per-image scale (0 is perfect, 1 is as bad as predicting "
         "zero). *Flip TTA* averages the prediction with that of the mirrored photo (`PortraitModel(flip_tta=True)`, "
         "twice the network time)."), "",
