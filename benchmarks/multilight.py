@@ -132,6 +132,27 @@ def main():
             write_card(name, entry, MultiLightModel(Path(entry["weights"]), "cpu").metadata, args.cards)
 
 
+ARCHITECTURE = {
+    "fused_fast": "the `fused` network (shared encoder, LCNet-style light classifier, light-conditioned normal "
+    "branch, trained end to end) built from narrow dense 3x3 convs instead of separable residual blocks, with the "
+    "image set max-pooled at 1/4 resolution; depthwise convs are cheap in FLOPs but slow on CPUs, so this layout "
+    "is several times faster than `fused` there. It is the shipped multi-light model (`weights/index.json`).",
+}
+
+
+def resume_command(name: str, config: dict, model_config: dict) -> str:
+    """The train command that continues this model with the data settings it was trained with."""
+    parts = [f"photonormals train --model {name}"]
+    images = config.get("images")
+    if images:
+        parts.append(f"--images {images[0]}-{images[1]}" if images[0] != images[1] else f"--images {images[0]}")
+    if config.get("crop"):
+        parts.append(f"--crop {config['crop']}")
+    if (config.get("overrides") or {}).get("light_size"):
+        parts.append(f"--light-size {model_config.get('light_size')}")
+    return " ".join(parts)
+
+
 def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
     """weights/<name>.md: what the model is, what it was trained on and how, and what it scores."""
     config = metadata.get("train_config") or {}
@@ -143,11 +164,12 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         f"- **Weights:** `{Path(entry['weights']).name}` (safetensors, float32; config in its metadata).",
         f"- **Parameters:** {p['total']:,} ({p['light']:,} light estimation + {p['normal']:,} normal estimation).",
         f"- **Model config:** `{json.dumps(metadata.get('config'))}`",
+        *([f"- **Architecture:** {ARCHITECTURE[name]}"] if name in ARCHITECTURE else []),
         f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, "
         f"{config.get('images')} images per sample, {config.get('crop')} px crops, AdamW lr {config.get('lr')} "
         "with cosine decay, on a 2-core CPU (no GPU was available), "
-        f"last run capped at {config.get('minutes')} minutes (runs resume, so the steps are the total). "
-        f"`photonormals train --model {name}` resumes it.",
+        f"last run capped at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, "
+        f"so the steps are the total). `{resume_command(name, config, metadata.get('config') or {})}` resumes it.",
         "- **Data:** the synthetic photometric-stereo engine only (`backend/synthetic/`): a cached bank of "
         f"{config.get('bank_size')} rasterised shapes (blobby, sculpture-like, height-field reliefs, "
         "ICT-FaceKit faces), procedural spatially varying albedo, GGX specular with varied roughness "
