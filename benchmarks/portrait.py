@@ -459,12 +459,13 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         f"- **Working size:** {entry['input_size']}² crops around the detected face (2x the detector's box).",
         (f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, {config.get('size')} px, AdamW lr "
         f"{config.get('lr')} with cosine decay, horizontal flips, on {meta.get('hardware') or 'a CPU'}; last run capped "
-        f"at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, so the steps are the total). "
-        f"`photonormals train --model {name}` resumes it."),
+        f"at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, so the steps are "
+        f"the total). `photonormals train --model {name} --size {config.get('size')}` resumes it."),
         (f"- **Data:** {meta.get('data', 'the synthetic portrait engine')}: a bank of {config.get('bank_size')} "
         "rasterised ICT-FaceKit heads (identity, expression, pose, procedural hair, shoulders; perspective camera), "
         "procedural skin albedo and gloss, light or dark clothes (suits with shirt and tie), backgrounds from HDRI "
-        "backplates, textures, clutter panels and bystanders (outside the mask), lighting from Blender's bundled HDRIs / random SH / studio set-ups plus "
+        "backplates, textures, clutter panels and bystanders (outside the mask), lighting from Blender's bundled "
+        "HDRIs / random SH / studio set-ups plus "
         "directional lights with cast shadows, subsurface-like shading blur, GGX specular, and a camera model "
         "(white balance, noise, tone curve, 8-bit sRGB, JPEG). No real photos."),
         "",
