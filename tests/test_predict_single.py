@@ -9,6 +9,7 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 from photonormals.models import create_model
 from photonormals.training.checkpoint import save_weights
 
@@ -17,7 +18,10 @@ from photonormals.training.checkpoint import save_weights
 def portrait_weights(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     folder.mkdir()
+    torch.manual_seed(0)
     model = create_model("portrait_lite", widths=[8, 16, 32])
+    with torch.no_grad():  # an untrained net's mask hovers at 0.5: bias it to "all subject"
+        model.heads.mask.tail[1].bias.fill_(5.0)
     save_weights(folder / "tiny.safetensors", model, input_size=32, steps=0)
     (folder / "index.json").write_text(json.dumps({"single": "tiny.safetensors"}))
     monkeypatch.setenv("PHOTONORMALS_WEIGHTS", str(folder))
@@ -51,6 +55,7 @@ def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "single_portrait" and report["model"] == "portrait_lite"
     assert report["face_found"] is False and "whole frame" in report["crop_note"]
+    assert report["flip_tta"] is True  # the pipeline averages with the mirrored photo
 
 
 def test_single_mode_takes_one_photo(cli, portrait_weights, photo, tmp_path):
