@@ -6,6 +6,8 @@
 Runs every model on the same inputs in one process: the fixed synthetic validation set
 (24 unseen shapes x 64 lights) and the real DiLiGenT ball (`../shared/data/diligent_ball`), for
 1, 2, 4, 8, 16, 32 and 64 inputs (and 96 on the ball), plus parameter counts and CPU latency.
+The validation set is also scored blown up 3x (objects ~250 px across instead of ~85 px), as
+real photos show objects at hundreds of pixels.
 Writes results.json, a Markdown report and plots.
 """
 
@@ -29,6 +31,7 @@ from photonormals.predict import load_image_set
 from photonormals.synthetic.validation import validation_set
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64)
+ZOOM, ZOOM_COUNTS = 3, (8, 32)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -66,6 +69,17 @@ def synthetic_scores(estimator, val, counts) -> dict:
             light_errors.append(direction_errors(est.light_dirs, val["light_dirs"][i, :k]).mean())
         rows[k] = {"normal_deg": float(np.mean(normal_errors)), "light_deg": float(np.mean(light_errors))}
     return rows
+
+
+def zoomed(val: dict, factor: int) -> dict:
+    """The validation set blown up ``factor`` times: bicubic images and normals, bilinear mask."""
+    up = lambda t, mode: torch.nn.functional.interpolate(t, scale_factor=factor, mode=mode, align_corners=False)
+    n, k = val["images"].shape[:2]
+    images = up(torch.from_numpy(val["images"]).float().flatten(0, 1), "bicubic").clamp_min(0)
+    normals = torch.nn.functional.normalize(up(torch.from_numpy(val["normals"]).float(), "bicubic"), dim=1)
+    mask = up(torch.from_numpy(val["mask"]).float(), "bilinear") > 0.5
+    return {**val, "images": images.unflatten(0, (n, k)).numpy(), "normals": (normals * mask).numpy(),
+            "mask": mask.numpy()}
 
 
 def ball_scores(estimator, dataset, stack, counts, encode=None) -> dict:
@@ -106,6 +120,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
 
     val = validation_set(faces=SHARED / "faces" / "ict_facekit.npz")
+    val_zoomed = zoomed(val, ZOOM)
     ball = load_dataset(SHARED / "diligent_ball")
     stack, _ = load_image_set(ball.images)
     results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
@@ -120,6 +135,7 @@ def main():
             "latency_s": {"8x128x128": latency(estimator, 8, 128, 128),
                           "9x512x612": latency(estimator, 9, 512, 612, repeats=1)},
             "synthetic": synthetic_scores(estimator, val, COUNTS),
+            f"synthetic_x{ZOOM}": synthetic_scores(estimator, val_zoomed, ZOOM_COUNTS),
             "ball": ball_scores(estimator, ball, stack, COUNTS + (96,)),
             "ball_srgb8": ball_scores(estimator, ball, stack, (8, 96), encode="srgb8"),
         }
@@ -179,8 +195,10 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         "## Metrics (same run as `docs/multilight/`)", "",
         "| set | inputs | normal mean error | light direction error |", "|---|---|---|---|",
     ]
-    for label, table, ks in (("synthetic validation", syn, (2, 8, 32, 64)), ("DiLiGenT ball, 16-bit", ball, (8, 96)),
-                             ("DiLiGenT ball, 8-bit sRGB", srgb8, (8, 96))):
+    big = entry.get(f"synthetic_x{ZOOM}", {})
+    for label, table, ks in (("synthetic validation", syn, (2, 8, 32, 64)),
+                             (f"synthetic validation at {ZOOM}x size", big, ZOOM_COUNTS),
+                             ("DiLiGenT ball, 16-bit", ball, (8, 96)), ("DiLiGenT ball, 8-bit sRGB", srgb8, (8, 96))):
         for k in ks:
             row = get(table, k)
             if row is None:
@@ -229,7 +247,10 @@ def write_report(results: dict, out: Path) -> None:
         lines.append(f"| {name} | {p['total'] / 1e6:.2f} M ({p['light'] / 1e6:.2f} + {p['normal'] / 1e6:.2f}) "
                      f"| {e['steps']} | {e['latency_s']['8x128x128'] * 1e3:.0f} ms | {e['latency_s']['9x512x612']:.2f} s |")
     for dataset, title in (("synthetic", "Synthetic validation (24 unseen shapes, mean over samples)"),
-                           ("ball", "DiLiGenT ball (real, 16-bit), uncalibrated")):
+                           (f"synthetic_x{ZOOM}", f"Synthetic validation blown up {ZOOM}x (large objects)"),
+                           ("ball", "DiLiGenT ball (real, 16-bit, 141 px across), uncalibrated")):
+        if not all(dataset in e for e in models.values()):
+            continue
         ks = sorted({int(k) for e in models.values() for k in e[dataset]})
         lines += ["", f"## {title}", "", "| model | metric | " + " | ".join(str(k) for k in ks) + " |",
                   "|---|---|" + "---|" * len(ks)]

@@ -16,6 +16,8 @@ def add_parser(commands):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--images", default="2-32", metavar="K or KMIN-KMAX", help="images per sample")
     parser.add_argument("--crop", type=int, default=64, help="training crop size in pixels")
+    parser.add_argument("--zoom", type=float, metavar="X",
+                        help="multi-light models: half the crops magnified 1..X times (default: the trainer's, 4)")
     parser.add_argument("--size", type=int, default=256,
                         help="portrait models: training crop size = inference working resolution")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -54,6 +56,7 @@ def run(args) -> int:
 
         config = trainer.TrainConfig(
             images=_image_range(args.images), crop=args.crop,
+            **({"max_zoom": args.zoom} if args.zoom else {}),
             overrides={"light_size": args.light_size} if args.light_size else {}, **_common(args),
         )
     if args.threads:

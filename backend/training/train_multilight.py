@@ -35,6 +35,7 @@ class TrainConfig:
     batch: int = 8
     images: tuple[int, int] = (2, 32)  # images per sample, drawn per batch
     crop: int = 64
+    max_zoom: float = 4.0  # half the crops magnified 1-4x: objects larger than the bank's
     lr: float = 1e-3
     warmup: int = 50
     light_jitter_deg: float = 3.0
@@ -83,7 +84,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
     model.train()
     while step < config.steps:
         count = int(torch.randint(config.images[0], config.images[1] + 1, (1,), generator=generator, device=device))
-        sample = batches.sample(config.batch, count, config.crop, generator)
+        sample = batches.sample(config.batch, count, config.crop, generator, config.max_zoom)
         lights = None
         if teacher:
             lights = (_jitter(sample["light_dirs"], config.light_jitter_deg, generator), sample["light_ints"])
