@@ -154,7 +154,8 @@ def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
         "normals": estimate.normals, "albedo": albedo, "mask": estimate.mask,
         "light_directions": estimate.light_dirs, "light_intensities": estimate.light_ints,
         "lights_source": "estimated", "timings": estimate.timings,
-        "report": {"method": "uncalibrated_photometric_stereo", "intensities_source": "estimated"},
+        "report": {"method": "uncalibrated_photometric_stereo", "intensities_source": "estimated",
+                   "coarse_shape_pass_px": estimate.coarse_size},
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..photometric.calibrated import foreground_mask
 from ..photometric.exposure import normalise_exposure
@@ -22,6 +23,7 @@ from .weights import weights_for
 
 PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
 TILE_OVERLAP = 32
+COARSE_SIZE = 64  # px across the object's box for the shape pass: the scale the net trained at
 
 
 @dataclass
@@ -31,11 +33,13 @@ class MultiLightEstimate:
     light_dirs: np.ndarray  # (K, 3) unit
     light_ints: np.ndarray  # (K, 3) relative RGB, mean 1
     timings: dict = field(default_factory=dict)
+    coarse_size: int | None = None  # px across of the coarse shape pass, None if it did not run
 
 
 class MultiLightModel:
-    def __init__(self, path=None, device: str = "cpu"):
+    def __init__(self, path=None, device: str = "cpu", coarse_size: int | None = COARSE_SIZE):
         self.path = Path(path) if path else weights_for("multi")
+        self.coarse_size = coarse_size  # None: the full-resolution pass alone
         self.device = torch.device(device)
         self.model = load_model(self.path, self.device)
         self.metadata = read_metadata(self.path)
@@ -60,6 +64,9 @@ class MultiLightModel:
         timings["lights_s"] = time.perf_counter() - start
         start = time.perf_counter()
         normal = _tiled(lambda xt, mt: self.model.estimate_normals(xt, mt, dirs, ints), x, m)
+        coarse = self.coarse_size if self.coarse_size and max(x.shape[-2:]) > 1.5 * self.coarse_size else None
+        if coarse:
+            normal = self._with_coarse_shape(normal, x, m, dirs, ints)
         timings["normals_s"] = time.perf_counter() - start
 
         normals = np.zeros(images.shape[1:], np.float32)
@@ -67,7 +74,27 @@ class MultiLightModel:
         normals *= mask[..., None]
         grey = ints[0].mean(-1).cpu().numpy()
         light_ints = (grey / grey.mean())[:, None] * light_colours(images, mask)
-        return MultiLightEstimate(normals, mask, dirs[0].cpu().numpy(), light_ints.astype(np.float32), timings)
+        return MultiLightEstimate(normals, mask, dirs[0].cpu().numpy(), light_ints.astype(np.float32), timings,
+                                  coarse)
+
+
+    def _with_coarse_shape(self, normal, x, m, dirs, ints) -> torch.Tensor:
+        """The full-resolution normals' detail on the shape of a pass at ``coarse_size``.
+
+        The network reads shape from local context at the scale it was trained at; across a
+        large object it sees gently curving surfaces and flattens them (the DiLiGenT ball, 141 px
+        across: 12 deg in one pass, 7 deg with the shape from a 64 px pass). The coarse pass
+        gives the low frequencies, the full pass what they lack.
+        """
+        h, w = x.shape[-2:]
+        scale = self.coarse_size / max(h, w)
+        size = (max(8, round(h * scale)), max(8, round(w * scale)))
+        small = F.interpolate(x[0], size=size, mode="area")[None]
+        small_mask = (F.interpolate(m, size=size, mode="area") > 0.5).float()
+        coarse = self.model.estimate_normals(small * small_mask[:, None], small_mask, dirs, ints)
+        up = lambda t: F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
+        detail = normal - up(F.interpolate(normal, size=size, mode="area"))
+        return F.normalize(up(coarse) + detail, dim=1)
 
 
 def light_colours(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
