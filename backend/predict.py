@@ -155,7 +155,9 @@ def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
         "light_directions": estimate.light_dirs, "light_intensities": estimate.light_ints,
         "lights_source": "estimated", "timings": estimate.timings,
         "report": {"method": "uncalibrated_photometric_stereo", "intensities_source": "estimated",
-                   "coarse_shape_pass_px": estimate.coarse_size},
+                   "coarse_shape_pass_px": estimate.coarse_size,
+                   "lights_fitted_to_normals": estimate.lights_fitted,
+                   "light_fit_residual": estimate.light_fit_residual},
     }
 
 
