@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from conftest import sphere_normals, spread_lights
+from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.models import create_model
@@ -72,3 +73,35 @@ def test_small_objects_run_in_one_pass(tmp_path):
     estimator = _estimator(tmp_path, coarse_size=64)
     estimate = estimator.estimate(images.astype(np.float32), mask)
     assert len(estimator.model.sizes) == 1 and estimate.coarse_size is None
+
+
+class KnownShapeNet:
+    """Returns the true normals and lights tilted 15 degrees: a network with a light bias."""
+
+    def __init__(self, normals, directions):
+        self.normals, self.directions = normals, directions
+
+    def estimate_lights(self, images, mask):
+        tilted = F.normalize(torch.from_numpy(self.directions) + torch.tensor([0.0, 0.27, 0.0]), dim=-1)
+        return tilted[None], torch.ones(1, len(self.directions), 3)
+
+    def estimate_normals(self, images, mask, dirs, ints):
+        return torch.from_numpy(self.normals).permute(2, 0, 1)[None]
+
+
+def test_lights_are_refitted_when_the_images_are_lambertian(tmp_path):
+    normals, mask = sphere_normals(80, radius_fraction=0.5)
+    directions = spread_lights(6, seed=1)
+    shading = np.clip(normals @ directions.T, 0, None).transpose(2, 0, 1)[..., None].repeat(3, -1)
+    estimator = _estimator(tmp_path, coarse_size=None)
+    estimator.model = KnownShapeNet(normals, directions)
+    estimate = estimator.estimate((0.6 * shading).astype(np.float32), mask)
+    assert estimate.lights_fitted and estimate.light_fit_residual < 0.05
+    assert direction_errors(estimate.light_dirs, directions).mean() < 1.0
+
+    halfway = F.normalize(torch.from_numpy(directions) + torch.tensor([0.0, 0.0, 1.0]), dim=-1).numpy()
+    gloss = np.clip(normals @ halfway.T, 0, None).transpose(2, 0, 1)[..., None] ** 8 * mask[..., None]
+    glossy = estimator.estimate((0.6 * shading + 2 * gloss).astype(np.float32), mask)
+    assert not glossy.lights_fitted and glossy.light_fit_residual > 0.1
+    network = estimator.model.estimate_lights(None, None)[0][0].numpy()
+    assert np.allclose(glossy.light_dirs, network)

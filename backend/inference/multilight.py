@@ -86,7 +86,7 @@ class MultiLightModel:
         if self.fit_lights and len(images) >= 3:
             start = time.perf_counter()
             fit = fit_lights(images, normals, mask, dirs, grey)
-            residual, fitted = fit.residual, fit.residual < LAMBERTIAN_RESIDUAL
+            residual, fitted = fit.residual, fit.residual < LAMBERTIAN_RESIDUAL and bool(fit.fitted.all())
             if fitted:
                 dirs, grey = fit.directions, fit.intensities
             timings["light_fit_s"] = time.perf_counter() - start
