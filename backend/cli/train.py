@@ -17,7 +17,8 @@ def add_parser(commands):
     parser.add_argument("--images", default="2-32", metavar="K or KMIN-KMAX", help="images per sample")
     parser.add_argument("--crop", type=int, default=64, help="training crop size in pixels")
     parser.add_argument("--zoom", type=float, metavar="X",
-                        help="multi-light models: half the crops magnified 1..X times (default: the trainer's, 4)")
+                        help="multi-light models: half the crops magnified 1..X times past the bank's scale "
+                             "(default 1: none; inference's coarse pass handles large objects)")
     parser.add_argument("--size", type=int, default=256,
                         help="portrait models: training crop size = inference working resolution")
     parser.add_argument("--lr", type=float, default=1e-3)

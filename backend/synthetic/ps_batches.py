@@ -50,6 +50,9 @@ class PhotometricBatches:
         past 1:1 (max_zoom > 1) shows surfaces smoother per pixel than any bank shape: real
         photos put an object across hundreds of pixels, and a network that has only seen
         ~100 px objects flattens them (the DiLiGenT ball: 12 deg at 141 px, 6 deg at 47 px).
+        Measured (6,400 CPU steps of `fused_fast` with max_zoom 4): one-pass errors on large
+        objects fell 1-1.6 deg, but with inference's coarse shape pass the unzoomed weights did
+        as well or better, so the default stays 1.
         """
         index = torch.randint(len(self), (batch,), generator=generator, device=self.device)
         normals = self.normals[index].float()

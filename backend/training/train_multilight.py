@@ -35,7 +35,7 @@ class TrainConfig:
     batch: int = 8
     images: tuple[int, int] = (2, 32)  # images per sample, drawn per batch
     crop: int = 64
-    max_zoom: float = 4.0  # half the crops magnified 1-4x: objects larger than the bank's
+    max_zoom: float = 1.0  # > 1: half the crops magnified up to this (see PhotometricBatches.geometry)
     lr: float = 1e-3
     warmup: int = 50
     light_jitter_deg: float = 3.0
