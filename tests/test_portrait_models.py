@@ -127,6 +127,9 @@ def test_subject_mask_keeps_the_largest_region_and_fills_only_small_holes():
     assert cleaned[80, 30] and not cleaned[45, 50] and not cleaned[3, 3]
     assert cleaned[20:90, 20:80].sum() == 70 * 60 - 600 and cleaned.sum() == 70 * 60 - 600
     assert not subject_mask(np.zeros((8, 8), bool)).any()
+    # A face has no holes: inside the detector's box (x, y, w, h) even a large gap is filled.
+    assert subject_mask(mask, face_box=(35, 25, 30, 40))[45, 50]
+    assert not subject_mask(mask, face_box=(60, 60, 10, 10))[45, 50]
 
 
 def test_flip_tta_makes_the_wrapper_mirror_symmetric(weights):

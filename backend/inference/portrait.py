@@ -83,7 +83,7 @@ class PortraitModel:
 
         start = time.perf_counter()
         full = paste_back(small, crop.box, image.shape)
-        mask = subject_mask(full["mask"] > MASK_THRESHOLD)
+        mask = subject_mask(full["mask"] > MASK_THRESHOLD, crop.face_box)
         normals = full["normal"]
         normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-8)
         normals *= mask[..., None]
@@ -118,20 +118,25 @@ def unflip_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return flipped
 
 
-def subject_mask(mask: np.ndarray) -> np.ndarray:
+def subject_mask(mask: np.ndarray, face_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """The portrait's one subject: the largest 8-connected region of a binary mask, with its
     small holes filled. Stray blobs are background people or skin-toned clutter the network
     half-believed (on held-out synthetic portraits this lifts the IoU by about 0.02); large
-    enclosed gaps, such as between an arm and the body, stay background."""
+    enclosed gaps, such as between an arm and the body, stay background. A face has no holes,
+    so any enclosed gap centred in the detector's ``face_box`` (x, y, w, h) is filled too: a
+    shadowed eye socket the network doubted (4 % of the subject in one real photo)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count <= 1:
         return mask.astype(bool)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     subject = labels == largest
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((~subject).astype(np.uint8), connectivity=4)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats((~subject).astype(np.uint8), connectivity=4)
     outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     holes = stats[:, cv2.CC_STAT_AREA] < HOLE_SHARE * subject.sum()
-    holes[0] = False
+    if face_box is not None:
+        x, y, w, h = face_box
+        cx, cy = centroids[:, 0], centroids[:, 1]
+        holes |= (cx >= x) & (cx < x + w) & (cy >= y) & (cy < y + h)
     holes[outside] = False
     return subject | holes[labels]
 
