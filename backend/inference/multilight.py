@@ -94,7 +94,6 @@ class MultiLightModel:
         return MultiLightEstimate(normals, mask, dirs, light_ints.astype(np.float32), timings, coarse,
                                   residual, fitted)
 
-
     def _with_coarse_shape(self, normal, x, m, dirs, ints) -> torch.Tensor:
         """The full-resolution normals' detail on the shape of a pass at ``coarse_size``.
 

@@ -9,7 +9,6 @@ normalisation as real photos.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -60,13 +59,14 @@ class PhotometricBatches:
         mask = self.mask[index].float()
         size = normals.shape[-1]
 
-        # Magnification (crop px per bank px), log-uniform: half the crops between the whole
-        # frame and 1:1, half between 1:1 and max_zoom; the window centred on a random object pixel.
-        low, high = math.log(min(1.0, crop / size)), math.log(max(1.0, max_zoom))
-        u = torch.rand(batch, generator=generator, device=self.device)
-        zoom_in = torch.rand(batch, generator=generator, device=self.device) < 0.5
-        magnification = torch.exp(torch.where(zoom_in, high * u, low * u))
-        scale = crop / size / magnification
+        # A random window between `crop` px and the whole frame, centred on a random object pixel;
+        # with max_zoom > 1, half the windows shrink instead to crop / m px, m log-uniform in
+        # [1, max_zoom] (magnified past 1:1).
+        scale = crop / size + (1 - crop / size) * torch.rand(batch, generator=generator, device=self.device)
+        if max_zoom > 1:
+            zoom_in = torch.rand(batch, generator=generator, device=self.device) < 0.5
+            magnification = max_zoom ** torch.rand(batch, generator=generator, device=self.device)
+            scale = torch.where(zoom_in, crop / size / magnification, scale)
         weights = mask.flatten(1) + 1e-6
         centre = torch.multinomial(weights, 1, generator=generator)[:, 0]
         cy = (centre // size).float() + 0.5
