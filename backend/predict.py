@@ -157,7 +157,9 @@ def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
         "report": {"method": "uncalibrated_photometric_stereo", "intensities_source": "estimated",
                    "coarse_shape_pass_px": estimate.coarse_size,
                    "lights_fitted_to_normals": estimate.lights_fitted,
-                   "light_fit_residual": estimate.light_fit_residual},
+                   "light_fit_residual": estimate.light_fit_residual,
+                   # set when highlights fixed the bas-relief ambiguity (normals: least squares)
+                   "specular_gbr_error_deg": estimate.gbr_highlight_error},
     }
 
 

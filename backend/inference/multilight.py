@@ -16,9 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..photometric.calibrated import foreground_mask
+from ..photometric.calibrated import foreground_mask, solve_calibrated
 from ..photometric.exposure import normalise_exposure
 from ..photometric.light_fit import fit_lights
+from ..photometric.specular_gbr import resolve_gbr
 from ..training.checkpoint import load_model, read_metadata
 from .weights import weights_for
 
@@ -40,14 +41,17 @@ class MultiLightEstimate:
     coarse_size: int | None = None  # px across of the coarse shape pass, None if it did not run
     light_fit_residual: float | None = None  # of the Lambertian light fit, None if not tried
     lights_fitted: bool = False  # the lights come from that fit, not from the network
+    gbr_highlight_error: float | None = None  # deg; set when highlights resolved the bas-relief
+    # ambiguity, and then the normals are least squares on those lights (see `_specular_gbr`)
 
 
 class MultiLightModel:
     def __init__(self, path=None, device: str = "cpu", coarse_size: int | None = COARSE_SIZE,
-                 fit_lights: bool = True):
+                 fit_lights: bool = True, specular_gbr: bool = True):
         self.path = Path(path) if path else weights_for("multi")
         self.coarse_size = coarse_size  # None: the full-resolution pass alone
         self.fit_lights = fit_lights
+        self.specular_gbr = specular_gbr
         self.device = torch.device(device)
         self.model = load_model(self.path, self.device)
         self.metadata = read_metadata(self.path)
@@ -82,7 +86,7 @@ class MultiLightModel:
         normals *= mask[..., None]
         grey = ints[0].mean(-1).cpu().numpy()
         grey, dirs = grey / grey.mean(), dirs[0].cpu().numpy()
-        residual, fitted = None, False
+        residual, fitted, gbr_error = None, False, None
         if self.fit_lights and len(images) >= 3:
             start = time.perf_counter()
             fit = fit_lights(images, normals, mask, dirs, grey)
@@ -90,9 +94,15 @@ class MultiLightModel:
             if fitted:
                 dirs, grey = fit.directions, fit.intensities
             timings["light_fit_s"] = time.perf_counter() - start
+        if fitted and self.specular_gbr and len(images) >= 4:
+            start = time.perf_counter()
+            resolved = _specular_gbr(images, normals, mask, dirs, grey)
+            if resolved:
+                normals, dirs, grey, gbr_error = resolved
+            timings["specular_gbr_s"] = time.perf_counter() - start
         light_ints = grey[:, None] * light_colours(images, mask)
         return MultiLightEstimate(normals, mask, dirs, light_ints.astype(np.float32), timings, coarse,
-                                  residual, fitted)
+                                  residual, fitted, gbr_error)
 
     def _with_coarse_shape(self, normal, x, m, dirs, ints) -> torch.Tensor:
         """The full-resolution normals' detail on the shape of a pass at ``coarse_size``.
@@ -111,6 +121,27 @@ class MultiLightModel:
         up = lambda t: F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
         detail = normal - up(F.interpolate(normal, size=size, mode="area"))
         return F.normalize(up(coarse) + detail, dim=1)
+
+
+def _specular_gbr(images, normals, mask, dirs, grey):
+    """Normals and lights with the bas-relief bias removed by the highlights, or None.
+
+    Lights fitted to the network's normals explain the images but share the normals' GBR bias.
+    Least squares on those lights gives a Lambertian factorisation; the highlights then fix its
+    three free parameters (see `specular_gbr`), and least squares on the corrected lights gives
+    the normals. On the ball: 6.3 -> 2.7 deg with 8 photos, 7.2 -> 2.5 with 96 (least squares on
+    the true lights: 2.7 and 2.1). Pixels least squares cannot solve keep the network's normals,
+    carried through the same transform.
+    """
+    ones = np.ones((len(images), 3), np.float32)
+    first = solve_calibrated(images, dirs, grey[:, None] * ones, mask)
+    pseudo = first.normals[mask] * first.albedo[mask].mean(-1, keepdims=True)
+    fit = resolve_gbr(images[:, mask].mean(-1), pseudo, dirs * grey[:, None])
+    if fit is None:
+        return None
+    solved = solve_calibrated(images, fit.directions, fit.intensities[:, None] * ones, mask)
+    out = np.where(solved.mask[..., None], solved.normals, fit.normals(normals)) * mask[..., None]
+    return out.astype(np.float32), fit.directions, fit.intensities, fit.highlight_error_deg
 
 
 def light_colours(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
