@@ -209,6 +209,8 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         "with per-channel intensities in [0.2, 2.0], camera noise and 8-bit sRGB / 16-bit linear / float imaging.",
         "",
         "## Metrics (same run as `docs/multilight/`)", "",
+        "As `predict` runs the model: the network plus the steps around it in `inference/multilight.py` "
+        "(coarse shape pass, light fit, specular bas-relief correction).", "",
         "| set | inputs | normal mean error | light direction error |", "|---|---|---|---|",
     ]
     big = entry.get(f"synthetic_x{ZOOM}", {})

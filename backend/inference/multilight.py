@@ -129,7 +129,7 @@ def _specular_gbr(images, normals, mask, dirs, grey):
     Lights fitted to the network's normals explain the images but share the normals' GBR bias.
     Least squares on those lights gives a Lambertian factorisation; the highlights then fix its
     three free parameters (see `specular_gbr`), and least squares on the corrected lights gives
-    the normals. On the ball: 6.3 -> 2.7 deg with 8 photos, 7.2 -> 2.5 with 96 (least squares on
+    the normals. On the ball: 6.3 -> 3.3 deg with 8 photos, 7.2 -> 2.5 with 96 (least squares on
     the true lights: 2.7 and 2.1). Pixels least squares cannot solve keep the network's normals,
     carried through the same transform.
     """
