@@ -26,6 +26,7 @@ from .weights import weights_for
 PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
 TILE_OVERLAP = 32
 COARSE_SIZE = 64  # px across the object's box for the shape pass: the scale the net trained at
+GBR_PIXELS = 40000  # sampled for the highlights' bas-relief fit: the ball has 15,700
 LAMBERTIAN_RESIDUAL = 0.1  # a light fit on the estimated normals that explains the images this
 # well replaces the network's lights (see `light_fit`); on the ball it scores 0.05, on glossy or
 # shadowed synthetic objects 0.12-0.5, where the network's classifier is the safer estimate
@@ -134,9 +135,15 @@ def _specular_gbr(images, normals, mask, dirs, grey):
     carried through the same transform.
     """
     ones = np.ones((len(images), 3), np.float32)
-    first = solve_calibrated(images, dirs, grey[:, None] * ones, mask)
-    pseudo = first.normals[mask] * first.albedo[mask].mean(-1, keepdims=True)
-    fit = resolve_gbr(images[:, mask].mean(-1), pseudo, dirs * grey[:, None])
+    # The factorisation only needs a sample of pixels (as the light fit does); dense enough that
+    # a highlight's peak is within a pixel or two, and cheap when no highlight turns up.
+    pixels = np.flatnonzero(mask)
+    if len(pixels) > GBR_PIXELS:
+        pixels = np.sort(np.random.default_rng(0).choice(pixels, GBR_PIXELS, replace=False))
+    sample = images.reshape(len(images), -1, 1, 3)[:, pixels]  # (K, P, 1, 3): a one-column image
+    first = solve_calibrated(sample, dirs, grey[:, None] * ones, np.ones(sample.shape[1:3], bool))
+    pseudo = first.normals[:, 0] * first.albedo[:, 0].mean(-1, keepdims=True)
+    fit = resolve_gbr(sample[:, :, 0].mean(-1), pseudo, dirs * grey[:, None])
     if fit is None:
         return None
     solved = solve_calibrated(images, fit.directions, fit.intensities[:, None] * ones, mask)
