@@ -128,6 +128,9 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("docs/multilight"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cards", type=Path, help="also write a model card per model into this folder")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other models' entries of an existing results.json (re-measure some models "
+                             "only; the report says when each was measured)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +140,8 @@ def main():
     ball = load_dataset(SHARED / "diligent_ball")
     stack, _ = load_image_set(ball.images)
     results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
+    if args.update and (args.out / "results.json").is_file():
+        results["models"] = json.loads((args.out / "results.json").read_text())["models"]
     shipped = weights_for("multi").resolve()
     for path in args.weights:
         estimator = MultiLightModel(path, "cpu")
@@ -144,6 +149,8 @@ def main():
         print(f"== {name} ({path})", flush=True)
         entry = {
             "weights": str(path),
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "threads": args.threads,
             "steps": estimator.metadata.get("steps"),
             "params": parameter_counts(estimator.model),
             "latency_s": {"8x128x128": latency(estimator, 8, 128, 128),
@@ -209,8 +216,8 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         "with per-channel intensities in [0.2, 2.0], camera noise and 8-bit sRGB / 16-bit linear / float imaging.",
         "",
         "## Metrics (same run as `docs/multilight/`)", "",
-        "As `predict` runs the model: the network plus the steps around it in `inference/multilight.py` "
-        "(coarse shape pass, light fit, specular bas-relief correction).", "",
+        ("As `predict` runs the model: the network plus the steps around it in `inference/multilight.py` "
+         "(coarse shape pass, light fit, specular bas-relief correction)."), "",
         "| set | inputs | normal mean error | light direction error |", "|---|---|---|---|",
     ]
     big = entry.get(f"synthetic_x{ZOOM}", {})
@@ -228,6 +235,15 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
               "orthographic, directional lights only; intensities are relative (mean 1) and per-light colour "
               "comes from channel ratios, not from the network."]
     (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def _measured_note(models: dict) -> list[str]:
+    """A line saying when each model was measured, if ``--update`` mixed runs."""
+    runs = {(e.get("measured"), e.get("threads")) for e in models.values()}
+    if len(runs) <= 1:
+        return []
+    when = "; ".join(f"{name}: {e.get('measured', 'earlier')} ({e.get('threads', '?')} threads)" for name, e in models.items())
+    return [f"**Not one run:** models were re-measured separately ({when}). Compare latencies within a run only.", ""]
 
 
 def write_report(results: dict, out: Path) -> None:
@@ -257,6 +273,7 @@ def write_report(results: dict, out: Path) -> None:
     lines = ["# Multi-light models: error versus number of inputs", "",
              f"One run, CPU, {results['threads']} threads, torch {results['torch']}. "
              "Reproduce with `python benchmarks/multilight.py --weights ...` (see its docstring).", "",
+             *_measured_note(models),
              "![error vs inputs](error_vs_inputs.png)", "",
              "| model | params (light + normal) | train steps | latency 8x128² | latency 9x612x512 |",
              "|---|---|---|---|---|"]

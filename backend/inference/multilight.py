@@ -29,8 +29,9 @@ COARSE_SIZE = 64  # px across the object's box for the shape pass: the scale the
 GBR_PIXELS = 40000  # sampled for the highlights' bas-relief fit: the ball has 15,700
 # Least squares on an object known to show highlights drops each pixel's brightest fifth of the
 # samples (from five photos up), not a tenth: with 8 photos the default drops none, and a
-# highlight pulls the peak's normal toward its light (ball, 10 random sets of 8: 3.8 deg with
-# one sample dropped in the factorisation and 3.4 in the final solve, against 6.1 without).
+# highlight pulls the peak's normal toward its light (ball, 10 random sets of 8, measured on an
+# earlier version of the fit: 6.1 deg without, 3.8 dropping one in the factorisation, 3.4 also
+# in the final solve).
 HIGHLIGHT_OPTIONS = RobustOptions(bright_fraction=0.2)
 LAMBERTIAN_RESIDUAL = 0.1  # a light fit on the estimated normals that explains the images this
 # well replaces the network's lights (see `light_fit`); on the ball it scores 0.05, on glossy or
@@ -135,7 +136,7 @@ def _specular_gbr(images, normals, mask, dirs, grey):
     Lights fitted to the network's normals explain the images but share the normals' GBR bias.
     Least squares on those lights gives a Lambertian factorisation; the highlights then fix its
     three free parameters (see `specular_gbr`), and least squares on the corrected lights gives
-    the normals. On the ball: 6.3 -> 3.3 deg with 8 photos, 7.2 -> 2.5 with 96 (least squares on
+    the normals. On the ball: 6.3 -> 2.2 deg with 8 photos, 7.2 -> 2.5 with 96 (least squares on
     the true lights: 2.7 and 2.1). Pixels least squares cannot solve keep the network's normals,
     carried through the same transform.
     """

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-VIEW = np.array([0.0, 0.0, 1.0])  # orthographic camera looking down -z
+VIEW = np.array([0.0, 0.0, 1.0])  # toward the (orthographic) camera
 PEAK_PIXELS = 5  # per light: the top of its lobe, where the half-vector condition holds
 HIGHLIGHT_RATIO = 1.5  # a peak pixel must be this much brighter than its Lambertian prediction
 MIN_LIGHTS = 4  # lights whose highlight agrees with the fit: three unknowns, one to check them
