@@ -271,7 +271,8 @@ def write_report(results: dict, out: Path) -> None:
     fig.savefig(out / "error_vs_inputs.png", dpi=110)
 
     lines = ["# Multi-light models: error versus number of inputs", "",
-             f"One run, CPU, {results['threads']} threads, torch {results['torch']}. "
+             f"{'Separate runs' if _measured_note(models) else 'One run'}, CPU, {results['threads']} threads, "
+             f"torch {results['torch']}. "
              "Reproduce with `python benchmarks/multilight.py --weights ...` (see its docstring).", "",
              *_measured_note(models),
              "![error vs inputs](error_vs_inputs.png)", "",
