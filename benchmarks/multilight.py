@@ -270,11 +270,12 @@ def write_report(results: dict, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "error_vs_inputs.png", dpi=110)
 
+    measured = _measured_note(models)
     lines = ["# Multi-light models: error versus number of inputs", "",
-             f"{'Separate runs' if _measured_note(models) else 'One run'}, CPU, {results['threads']} threads, "
+             f"{'Separate runs' if measured else 'One run'}, CPU, {results['threads']} threads, "
              f"torch {results['torch']}. "
              "Reproduce with `python benchmarks/multilight.py --weights ...` (see its docstring).", "",
-             *_measured_note(models),
+             *measured,
              "![error vs inputs](error_vs_inputs.png)", "",
              "| model | params (light + normal) | train steps | latency 8x128² | latency 9x612x512 |",
              "|---|---|---|---|---|"]

@@ -27,6 +27,13 @@ def spread_lights(count: int, seed: int = 0, max_polar_deg: float = 60.0) -> np.
     ).astype(np.float32)
 
 
+def specular_lobe(normals, directions, exponent) -> np.ndarray:
+    """(K, H, W) max(n.h, 0)^exponent, h halfway between each light and the camera: gloss."""
+    halfway = directions + np.array([0.0, 0.0, 1.0], np.float32)
+    halfway /= np.linalg.norm(halfway, axis=1, keepdims=True)
+    return np.clip(np.einsum("hwc,kc->khw", normals, halfway), 0, None) ** exponent
+
+
 def render_lambertian(normals, mask, directions, intensities, albedo) -> np.ndarray:
     """(K, H, W, 3) linear images of albedo * intensity * max(n.l, 0), black background."""
     shading = np.clip(np.einsum("hwc,kc->khw", normals, directions), 0, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import render_lambertian, sphere_normals, spread_lights
+from conftest import render_lambertian, specular_lobe, sphere_normals, spread_lights
 from photonormals.evaluation.lights import direction_errors
 from photonormals.photometric.light_fit import fit_lights
 
@@ -38,9 +38,7 @@ def test_the_residual_flags_images_the_lambertian_model_does_not_explain():
     images, normals, mask, directions, _ = _scene()
     lambertian = fit_lights(images, normals, mask, directions).residual
     # A broad specular lobe (a glossy surface) is no albedo times n.l.
-    halfway = directions + [0.0, 0.0, 1.0]
-    halfway /= np.linalg.norm(halfway, axis=1, keepdims=True)
-    gloss = np.clip(np.einsum("hwc,kc->khw", normals, halfway), 0, None) ** 8 * mask
+    gloss = specular_lobe(normals, directions, 8) * mask
     glossy = fit_lights(images + gloss[..., None], normals, mask, directions).residual
     # A global linear distortion of the normals (bas-relief) would not show: the lights absorb it.
     assert glossy > 5 * lambertian

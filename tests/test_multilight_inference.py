@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from conftest import sphere_normals, spread_lights
+from conftest import specular_lobe, sphere_normals, spread_lights
 from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
@@ -99,8 +99,7 @@ def test_lights_are_refitted_when_the_images_are_lambertian(tmp_path):
     assert estimate.lights_fitted and estimate.light_fit_residual < 0.05
     assert direction_errors(estimate.light_dirs, directions).mean() < 1.0
 
-    halfway = F.normalize(torch.from_numpy(directions) + torch.tensor([0.0, 0.0, 1.0]), dim=-1).numpy()
-    gloss = np.clip(normals @ halfway.T, 0, None).transpose(2, 0, 1)[..., None] ** 8 * mask[..., None]
+    gloss = specular_lobe(normals, directions, 8)[..., None] * mask[..., None]
     glossy = estimator.estimate((0.6 * shading + 2 * gloss).astype(np.float32), mask)
     assert not glossy.lights_fitted and glossy.light_fit_residual > 0.1
     network = estimator.model.estimate_lights(None, None)[0][0].numpy()

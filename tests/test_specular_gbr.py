@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import sphere_normals, spread_lights
+from conftest import specular_lobe, sphere_normals, spread_lights
 from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
@@ -19,11 +19,8 @@ def _glossy_sphere(count=8, gloss=1.0):
     """A sphere with a sharp specular lobe: (K, H, W) grey images, normals, mask, lights."""
     normals, mask = sphere_normals(96, radius_fraction=0.45)
     directions = spread_lights(count, seed=2)
-    halfway = directions + [0.0, 0.0, 1.0]
-    halfway /= np.linalg.norm(halfway, axis=1, keepdims=True)
-    diffuse = np.clip(normals @ directions.T, 0, None)
-    lobe = np.clip(normals @ halfway.T, 0, None) ** 400
-    images = (0.6 * diffuse + gloss * lobe).transpose(2, 0, 1) * mask
+    diffuse = np.clip(normals @ directions.T, 0, None).transpose(2, 0, 1)
+    images = (0.6 * diffuse + gloss * specular_lobe(normals, directions, 400)) * mask
     return images.astype(np.float32), normals, mask, directions
 
 

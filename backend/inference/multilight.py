@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..photometric.calibrated import RobustOptions, foreground_mask, solve_calibrated
 from ..photometric.exposure import normalise_exposure
-from ..photometric.light_fit import fit_lights
+from ..photometric.light_fit import fit_lights, sample_pixels
 from ..photometric.specular_gbr import resolve_gbr
 from ..training.checkpoint import load_model, read_metadata
 from .weights import weights_for
@@ -143,9 +143,7 @@ def _specular_gbr(images, normals, mask, dirs, grey):
     ones = np.ones((len(images), 3), np.float32)
     # The factorisation only needs a sample of pixels (as the light fit does); dense enough that
     # a highlight's peak is within a pixel or two, and cheap when no highlight turns up.
-    pixels = np.flatnonzero(mask)
-    if len(pixels) > GBR_PIXELS:
-        pixels = np.sort(np.random.default_rng(0).choice(pixels, GBR_PIXELS, replace=False))
+    pixels = sample_pixels(mask, GBR_PIXELS)
     sample = images.reshape(len(images), -1, 1, 3)[:, pixels]  # (K, P, 1, 3): a one-column image
     first = solve_calibrated(sample, dirs, grey[:, None] * ones, np.ones(sample.shape[1:3], bool),
                              HIGHLIGHT_OPTIONS)

@@ -36,9 +36,7 @@ def fit_lights(images: np.ndarray, normals: np.ndarray, mask: np.ndarray, direct
                intensities: np.ndarray | None = None) -> LightFit:
     """images (K, H, W, 3) linear; normals (H, W, 3); mask (H, W) bool; directions (K, 3) and
     relative intensities (K,) start the fit (the network's estimate)."""
-    pixels = np.flatnonzero(mask)
-    if len(pixels) > MAX_PIXELS:
-        pixels = np.sort(np.random.default_rng(0).choice(pixels, MAX_PIXELS, replace=False))
+    pixels = sample_pixels(mask)
     k = len(images)
     observed = images.reshape(k, -1, 3)[:, pixels].mean(-1).astype(np.float64)  # (K, P) grey
     n = normals.reshape(-1, 3)[pixels].astype(np.float64)
@@ -67,6 +65,14 @@ def fit_lights(images: np.ndarray, normals: np.ndarray, mask: np.ndarray, direct
     norms = np.linalg.norm(lights, axis=1)
     return LightFit((lights / norms[:, None]).astype(np.float32), (norms / norms.mean()).astype(np.float32),
                     float(residual), fitted)
+
+
+def sample_pixels(mask: np.ndarray, limit: int = MAX_PIXELS) -> np.ndarray:
+    """Flat indices of the mask's pixels, in order; a seeded subset of ``limit`` when there are more."""
+    pixels = np.flatnonzero(mask)
+    if len(pixels) > limit:
+        pixels = np.sort(np.random.default_rng(0).choice(pixels, limit, replace=False))
+    return pixels
 
 
 def _albedo(observed: np.ndarray, normals: np.ndarray, lights: np.ndarray) -> np.ndarray:
