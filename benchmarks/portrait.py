@@ -446,6 +446,13 @@ def write_report(results: dict, out: Path) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
+def normal_loss_text(config: dict) -> str:
+    """The normal loss of the last run, in words (runs before it was configurable used 1 - cos)."""
+    if config.get("normal_loss", "cosine") == "cosine":
+        return "normal loss 1 - cos over the person mask"
+    return f"normal loss the angle over the person mask, the face weighted x{1 + config.get('face_weight', 0):g}"
+
+
 def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
     """weights/<name>.md: what the model is, how it was trained, and what it scores."""
     name, meta = estimator.name, estimator.metadata
@@ -461,7 +468,8 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         f"- **Model config:** `{json.dumps(meta.get('config'))}`",
         f"- **Working size:** {entry['input_size']}² crops around the detected face (2x the detector's box).",
         (f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, {config.get('size')} px, AdamW lr "
-        f"{config.get('lr')} with cosine decay, horizontal flips, on {meta.get('hardware') or 'a CPU'}; last run capped "
+        f"{config.get('lr')} with cosine decay, horizontal flips, {normal_loss_text(config)}, on "
+        f"{meta.get('hardware') or 'a CPU'}; last run capped "
         f"at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, so the steps are "
         f"the total). `photonormals train --model {name} --size {config.get('size')}` resumes it."),
         (f"- **Data:** {meta.get('data', 'the synthetic portrait engine')}: a bank of {config.get('bank_size')} "

@@ -130,6 +130,12 @@ def test_subject_mask_keeps_the_largest_region_and_fills_only_small_holes():
     # A face has no holes: inside the detector's box (x, y, w, h) even a large gap is filled.
     assert subject_mask(mask, face_box=(35, 25, 30, 40))[45, 50]
     assert not subject_mask(mask, face_box=(60, 60, 10, 10))[45, 50]
+    # ...and the core of the face box is subject even where the network cut a bay into it.
+    bay = mask.copy()
+    bay[30:60, 20:60] = False  # open to the left edge of the subject: not a hole
+    assert not subject_mask(bay)[45, 30]
+    with_face = subject_mask(bay, face_box=(20, 25, 40, 40))
+    assert with_face[45, 30] and with_face[45, 40] and not with_face[45, 20] and not with_face[30, 22]
 
 
 def test_flip_tta_makes_the_wrapper_mirror_symmetric(weights):

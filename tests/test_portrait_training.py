@@ -14,6 +14,7 @@ from photonormals.evaluation.portrait import (
 )
 from photonormals.inference.portrait import PortraitModel
 from photonormals.training.checkpoint import load_model, read_metadata
+from photonormals.training.losses import angular_normal_loss
 from photonormals.training.train_portrait import (
     PortraitTrainConfig,
     export,
@@ -114,6 +115,36 @@ def test_losses_vanish_for_the_truth_and_shading_loss_ignores_half_the_scale():
     assert losses["normal"] < 1e-6 and losses["shading"] < 1e-9 and losses["mask_bce"] < 1e-6
     scaled = portrait_losses({**perfect, "log_shading": log_truth + 1.0}, truth, config)["shading"]
     assert scaled == pytest.approx(1.0 - config.shading_scale_invariance, abs=1e-5)
+
+
+def test_angular_loss_is_the_weighted_mean_angle_and_trains_small_errors():
+    truth = torch.zeros(1, 3, 2, 2)
+    truth[:, 2] = 1.0
+    angles = torch.tensor([[0.0, 0.05], [0.5, 1.5]]).view(1, 1, 2, 2)
+    predicted = torch.cat([torch.sin(angles), torch.zeros_like(angles), torch.cos(angles)], 1).requires_grad_()
+    weight = torch.tensor([[1.0, 1.0], [3.0, 0.0]]).view(1, 1, 2, 2)
+    loss = angular_normal_loss(predicted, truth, weight)
+    assert loss.item() == pytest.approx((0.05 + 3 * 0.5) / 5, abs=1e-5)
+    loss.backward()
+    grad = predicted.grad[0, 0]
+    assert torch.isfinite(predicted.grad).all()  # including the zero-error pixel
+    # A 3-degree error pulls as hard as a 29-degree one (1 - cos would pull 10x less): per
+    # unit of weight, the gradient along the tangent (x is cos(angle) of it) is the same.
+    along = grad / torch.cos(angles[0, 0])
+    assert along[0, 1] == pytest.approx(along[1, 0].item() / 3, rel=1e-3)
+    assert grad[1, 1] == 0  # zero weight
+
+
+def test_face_weight_counts_face_pixels_more():
+    sample = Spheres().sample(2, torch.Generator().manual_seed(4))
+    _, truth = prepare(sample)
+    bent = F.normalize(truth["normal"] + torch.tensor([0.3, 0.0, 0.0]).view(1, 3, 1, 1) * truth["face"], dim=1)
+    out = {"normal": bent, "log_shading": torch.log(truth["shading"] + 1e-3), "mask_logits": truth["mask"] * 60 - 30}
+    plain = portrait_losses(out, truth, PortraitTrainConfig(face_weight=0.0))["normal"]
+    weighted = portrait_losses(out, truth, PortraitTrainConfig(face_weight=2.0))["normal"]
+    assert 0 < plain < weighted  # the error sits on the face only
+    cosine = portrait_losses(out, truth, PortraitTrainConfig(normal_loss="cosine"))["normal"]
+    assert 0 < cosine < plain  # 1 - cos is far smaller than the angle for small errors
 
 
 def test_metrics_on_exact_and_known_errors():

@@ -21,6 +21,10 @@ def add_parser(commands):
                              "(default 1: none; inference's coarse pass handles large objects)")
     parser.add_argument("--size", type=int, default=256,
                         help="portrait models: training crop size = inference working resolution")
+    parser.add_argument("--normal-loss", choices=("angular", "cosine"), default="angular",
+                        help="portrait models: the angle between normals, or 1 - cos (the first runs' loss)")
+    parser.add_argument("--face-weight", type=float, default=2.0,
+                        help="portrait models: extra normal-loss weight on the face (0: the whole person alike)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -51,7 +55,8 @@ def run(args) -> int:
     if args.model in PORTRAIT_MODELS:
         from ..training import train_portrait as trainer
 
-        config = trainer.PortraitTrainConfig(size=args.size, **_common(args))
+        config = trainer.PortraitTrainConfig(size=args.size, normal_loss=args.normal_loss,
+                                             face_weight=args.face_weight, **_common(args))
     else:
         from ..training import train_multilight as trainer
 

@@ -95,15 +95,22 @@ class PortraitNet(nn.Module):
         self.full1, self.full2, self.down, self.heads = full1, full2, down, heads
         self.shading_channels = shading_channels
 
+    def channels_last(self) -> PortraitNet:
+        """Store the weights channels-last (call after initialising them: random init fills
+        memory in order, so converting first would change which weights a seed draws).
+        Channels-last runs the depthwise and full-resolution convs 1.5x (training) to 3x
+        (inference) faster on CPU; load_state_dict and .to(device) keep the layout."""
+        return self.to(memory_format=torch.channels_last)
+
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"image must be (B, 3, H, W), got {tuple(image.shape)}")
         h, w = image.shape[-2:]
-        x = pad_to_multiple(image, PAD_MULTIPLE)
+        x = pad_to_multiple(image, PAD_MULTIPLE).contiguous(memory_format=torch.channels_last)
         f1 = self.full1(x)
         f2 = self.full2(f1)
         z = self.down(f2)
-        raw = {name: head(z, f1, f2)[..., :h, :w] for name, head in self.heads.items()}
+        raw = {name: head(z, f1, f2)[..., :h, :w].contiguous() for name, head in self.heads.items()}
         log_shading = raw["shading"].float().clamp(*LOG_SHADING_RANGE)
         if log_shading.shape[1] == 1:
             log_shading = log_shading.expand(-1, 3, -1, -1)
@@ -157,4 +164,4 @@ def portrait(**overrides) -> PortraitNet:
     )
     init_weights(model)
     model.config = cfg
-    return model
+    return model.channels_last()

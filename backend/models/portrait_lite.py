@@ -56,4 +56,4 @@ def portrait_lite(**overrides) -> PortraitNet:
     )
     init_weights(model)
     model.config = cfg
-    return model
+    return model.channels_last()

@@ -6,7 +6,9 @@ and a GPU (bf16 autocast there). Any object with ``sample(batch, generator) -> d
 (B, C, H, W) tensors ("image", "normal", "shading", "mask", optionally "face") can feed it, so
 the loop is testable without the engine.
 
-Losses (weights in the config): 1 - cos of the normals inside the person mask; a
+Losses (weights in the config): the angle between predicted and true normals inside the person
+mask, with face pixels counted 1 + `face_weight` times (the face is what is relit and scored;
+hair and clothes are rough guesses that would otherwise take the capacity), or 1 - cos; a
 scale-invariant log-shading loss inside the mask (Eigen et al.'s, with the scale term only
 half removed, so the absolute level that keeps albedo in [0, 1] is still learned); mask BCE
 plus a Dice term (BCE alone under-weights thin parts such as hair and ears).
@@ -32,7 +34,7 @@ from ..evaluation.portrait import portrait_metrics
 from ..models import create_model
 from ..models.portrait import normalise_portrait_exposure
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_weights, start_run
-from .losses import normal_loss
+from .losses import angular_normal_loss, normal_loss
 from .train_multilight import learning_rate
 
 SHADING_EPS = 1e-3  # in exposure-normalised units: keeps log(shading) finite in black shadows
@@ -48,6 +50,8 @@ class PortraitTrainConfig:
     lr: float = 1e-3
     warmup: int = 100
     normal_weight: float = 1.0
+    normal_loss: str = "angular"  # "angular" (radians) or "cosine" (1 - cos, the first runs' loss)
+    face_weight: float = 2.0  # extra normal-loss weight on the face region (0: the person mask only)
     shading_weight: float = 1.0
     shading_scale_invariance: float = 0.5  # 1: fully scale-free, 0: plain log-MSE
     mask_weight: float = 0.5  # BCE
@@ -71,7 +75,13 @@ class PortraitTrainConfig:
 def portrait_losses(out: dict, truth: dict, config: PortraitTrainConfig) -> dict:
     """out: the network's outputs; truth: normalised targets ("normal", "shading", "mask")."""
     mask = truth["mask"]
-    losses = {"normal": normal_loss(out["normal"], truth["normal"], mask)}
+    if config.normal_loss == "cosine":
+        losses = {"normal": normal_loss(out["normal"], truth["normal"], mask)}
+    elif config.normal_loss == "angular":
+        weight = mask * (1.0 + config.face_weight * truth["face"]) if "face" in truth else mask
+        losses = {"normal": angular_normal_loss(out["normal"], truth["normal"], weight)}
+    else:
+        raise UserError(f"normal_loss must be 'angular' or 'cosine', not {config.normal_loss!r}")
 
     diff = (out["log_shading"] - torch.log(truth["shading"].clamp_min(0) + SHADING_EPS)) * mask
     count = (mask.sum(dim=(1, 2, 3)) * diff.shape[1]).clamp_min(1.0)
