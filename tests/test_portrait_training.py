@@ -128,7 +128,7 @@ def test_angular_loss_is_the_weighted_mean_angle_and_trains_small_errors():
     loss.backward()
     grad = predicted.grad[0, 0]
     assert torch.isfinite(predicted.grad).all()  # including the zero-error pixel
-    # A 3-degree error pulls as hard as a 29-degree one (1 - cos would pull 10x less): per
+    # A 3-degree error pulls as hard as a 29-degree one (1 - cos would pull 9x less): per
     # unit of weight, the gradient along the tangent (x is cos(angle) of it) is the same.
     along = grad / torch.cos(angles[0, 0])
     assert along[0, 1] == pytest.approx(along[1, 0].item() / 3, rel=1e-3)

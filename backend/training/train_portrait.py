@@ -51,7 +51,7 @@ class PortraitTrainConfig:
     warmup: int = 100
     normal_weight: float = 1.0
     normal_loss: str = "angular"  # "angular" (radians) or "cosine" (1 - cos, the first runs' loss)
-    face_weight: float = 2.0  # extra normal-loss weight on the face region (0: the person mask only)
+    face_weight: float = 2.0  # angular loss: extra weight on the face region (0: the person mask alike)
     shading_weight: float = 1.0
     shading_scale_invariance: float = 0.5  # 1: fully scale-free, 0: plain log-MSE
     mask_weight: float = 0.5  # BCE
