@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from photonormals.errors import UserError
 from photonormals.evaluation.portrait import (
     mask_iou,
     normal_error_deg,
@@ -63,8 +64,8 @@ class Fixed:
 
 
 def _config(tmp_path, **kw):
-    kw = {"val_every": 0, **kw}
-    return PortraitTrainConfig(model="portrait_lite", batch=4, size=32, lr=3e-3, warmup=1, device="cpu",
+    kw = {"val_every": 0, "size": 32, **kw}
+    return PortraitTrainConfig(model="portrait_lite", batch=4, lr=3e-3, warmup=1, device="cpu",
                                run_dir=str(tmp_path), log_every=1, overrides={"widths": [8, 16, 32]}, **kw)
 
 
@@ -94,6 +95,11 @@ def test_resume_validation_log_and_export(tmp_path):
     assert load_model(target).config["name"] == "portrait_lite"
     est = PortraitModel(target).estimate(np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32))
     assert est.normals.shape == (40, 50, 3)
+
+    with pytest.raises(UserError, match="trained at 32 px, not 64: pass --size 32"):
+        train(_config(tmp_path, steps=6, size=64), Spheres(64), validation)
+    with pytest.raises(UserError, match="trained at 32 px"):
+        train(_config(tmp_path / "fresh", steps=1, size=64, init=str(target)), Spheres(64), validation)
 
 
 def test_hflip_batch_mirrors_pixels_and_negates_normal_x():

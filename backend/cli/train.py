@@ -19,8 +19,9 @@ def add_parser(commands):
     parser.add_argument("--zoom", type=float, metavar="X",
                         help="multi-light models: half the crops magnified 1..X times past the bank's scale "
                              "(default 1: none; inference's coarse pass handles large objects)")
-    parser.add_argument("--size", type=int, default=256,
-                        help="portrait models: training crop size = inference working resolution")
+    parser.add_argument("--size", type=int,
+                        help="portrait models: training crop size = inference working resolution "
+                             "(default: the resumed run's, else 256)")
     parser.add_argument("--normal-loss", choices=("angular", "cosine"), default="angular",
                         help="portrait models: the angle between normals, or 1 - cos (the first runs' loss)")
     parser.add_argument("--face-weight", type=float, default=2.0,
@@ -55,8 +56,9 @@ def run(args) -> int:
     if args.model in PORTRAIT_MODELS:
         from ..training import train_portrait as trainer
 
-        config = trainer.PortraitTrainConfig(size=args.size, normal_loss=args.normal_loss,
-                                             face_weight=args.face_weight, **_common(args))
+        config = trainer.PortraitTrainConfig(normal_loss=args.normal_loss, face_weight=args.face_weight,
+                                             **_common(args))
+        config.size = args.size or trainer.trained_size(config) or config.size
     else:
         from ..training import train_multilight as trainer
 

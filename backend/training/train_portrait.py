@@ -125,7 +125,21 @@ def hflip_batch(sample: dict, which: torch.Tensor) -> dict:
     return out
 
 
+def trained_size(config: PortraitTrainConfig) -> int | None:
+    """The crop size the run to be resumed (or the weights to warm-start from) trained at."""
+    checkpoint = Path(config.run_dir) / (config.name or config.model) / "last.safetensors"
+    if checkpoint.is_file():
+        return read_metadata(checkpoint).get("extra", {}).get("train_config", {}).get("size")
+    return read_metadata(config.init).get("input_size") if config.init else None
+
+
 def train(config: PortraitTrainConfig, batches=None, validation: dict | None = None) -> dict:
+    # The training size is the shipped working size: resuming at another one would silently
+    # change both the scale the network has learnt and the size inference crops to.
+    size = trained_size(config)
+    if size and size != config.size:
+        raise UserError(f"{config.name or config.model} was trained at {size} px, not {config.size}: pass "
+                        f"--size {size} to continue it, or a new --run-dir to start another run")
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model, optimizer, step, checkpoint = start_run(
