@@ -424,11 +424,11 @@ def write_report(results: dict, out: Path) -> None:
                               {"all": second["flip_tta"]["all"]})
     lines += metrics_rows("baseline: flat (0,0,1) normal, true mask, constant shading", results["flat_baseline"])
     if second:
-        first = models[second["model"]]["synthetic"]["flip_tta"]["all"]
+        first, other = models[second["model"]]["synthetic"]["flip_tta"]["all"], second["flip_tta"]["all"]
         lines += ["", (f"The second held-out set (other faces, lights and framings, same size) shows how far two such "
-                       f"samples disagree: {abs(first['normal_face_deg'] - second['flip_tta']['all']['normal_face_deg']):.1f}° "
-                       f"in normal error and {abs(first['mask_iou'] - second['flip_tta']['all']['mask_iou']):.3f} in mask "
-                       "IoU here, so smaller changes between runs are within sampling noise.")]
+                       f"samples disagree: {abs(first['normal_face_deg'] - other['normal_face_deg']):.1f}° in normal "
+                       f"error and {abs(first['mask_iou'] - other['mask_iou']):.3f} in mask IoU here, so smaller "
+                       "changes between runs are within sampling noise.")]
     lines += ["", "## CPU latency", "",
               (f"Median of 5 runs (3 end to end) after a warm-up, {results['threads']} thread(s). *Network only*: one "
               "forward pass on a random crop. *End to end*: `PortraitModel.estimate` on a real portrait (the top "

@@ -100,6 +100,7 @@ def test_resume_validation_log_and_export(tmp_path):
         train(_config(tmp_path, steps=6, size=64), Spheres(64), validation)
     with pytest.raises(UserError, match="trained at 32 px"):
         train(_config(tmp_path / "fresh", steps=1, size=64, init=str(target)), Spheres(64), validation)
+    assert train(_config(tmp_path, steps=6, size=None), Spheres(), validation)["step"] == 6  # the run's 32 px
 
 
 def test_hflip_batch_mirrors_pixels_and_negates_normal_x():

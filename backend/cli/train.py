@@ -56,9 +56,8 @@ def run(args) -> int:
     if args.model in PORTRAIT_MODELS:
         from ..training import train_portrait as trainer
 
-        config = trainer.PortraitTrainConfig(normal_loss=args.normal_loss, face_weight=args.face_weight,
-                                             **_common(args))
-        config.size = args.size or trainer.trained_size(config) or config.size
+        config = trainer.PortraitTrainConfig(size=args.size, normal_loss=args.normal_loss,
+                                             face_weight=args.face_weight, **_common(args))
     else:
         from ..training import train_multilight as trainer
 

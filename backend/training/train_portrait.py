@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_we
 from .losses import angular_normal_loss, normal_loss
 from .train_multilight import learning_rate
 
+DEFAULT_SIZE = 256  # a new run's crop size when none is given
 SHADING_EPS = 1e-3  # in exposure-normalised units: keeps log(shading) finite in black shadows
 
 
@@ -46,7 +47,7 @@ class PortraitTrainConfig:
     steps: int = 20000
     minutes: float | None = None  # stop (and checkpoint) after this much wall time
     batch: int = 8
-    size: int = 256  # training crop size = the inference working resolution
+    size: int | None = None  # training crop = inference working size; None: the resumed run's, else DEFAULT_SIZE
     lr: float = 1e-3
     warmup: int = 100
     normal_weight: float = 1.0
@@ -137,7 +138,9 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     # The training size is the shipped working size: resuming at another one would silently
     # change both the scale the network has learnt and the size inference crops to.
     size = trained_size(config)
-    if size and size != config.size:
+    if config.size is None:
+        config = replace(config, size=size or DEFAULT_SIZE)
+    elif size and size != config.size:
         raise UserError(f"{config.name or config.model} was trained at {size} px, not {config.size}: pass "
                         f"--size {size} to continue it, or a new --run-dir to start another run")
     device = pick_device(config.device)
