@@ -104,6 +104,16 @@ def flat_baseline(val: dict, tight: np.ndarray) -> dict:
                          val, tight)
 
 
+def blurred_photo_shading(val: dict, sigma: float = 4.0) -> float:
+    """Shading error of the photo's own grey level, blurred: what a shading head scores that
+    only learnt to copy the photo (real-photo shading maps can look like that), with no
+    separation of albedo from light."""
+    grey = val["image"].mean(axis=1)
+    blurred = np.stack([cv2.GaussianBlur(g, (0, 0), sigma) for g in grey])[:, None]
+    flat = {"normal": np.zeros_like(val["normal"]), "mask": val["mask"] > 0.5}
+    return portrait_metrics({**flat, "shading": np.repeat(blurred, 3, axis=1) + 1e-6}, val)["shading_si_error"]
+
+
 # ----------------------------------------------------------------------------- latency
 
 
@@ -333,6 +343,7 @@ def main():
         print(json.dumps(results["models"][estimator.name]["synthetic"]["plain"]["all"]), flush=True)
     size = estimators[0].size
     results["flat_baseline"] = flat_baseline(*val_sets[size])
+    results["blurred_photo_shading_si"] = blurred_photo_shading(val_sets[size][0])
     if args.second_seed:
         val = portrait_validation_set(count=args.val_count, size=size, envs=envs, seed=args.second_seed)
         scores = split_metrics(predict_validation(estimators[0].model, val, True), val, is_tight(val["face"]))
@@ -423,6 +434,13 @@ def write_report(results: dict, out: Path) -> None:
         lines += metrics_rows(f"{second['model']}, flip TTA, second held-out set (seed {second['seed']})",
                               {"all": second["flip_tta"]["all"]})
     lines += metrics_rows("baseline: flat (0,0,1) normal, true mask, constant shading", results["flat_baseline"])
+    if "blurred_photo_shading_si" in results:
+        name, first = next(iter(models.items()))
+        lines += ["", (f"A shading map that is just the photo's grey level, blurred (σ 4 px), scores "
+                       f"{results['blurred_photo_shading_si']:.3f} on the first set (a constant one "
+                       f"{results['flat_baseline']['all']['shading_si_error']:.3f}): the albedo's pattern (brows, lips, "
+                       f"skin tone) stays in it. {name} with flip TTA "
+                       f"scores {first['synthetic']['flip_tta']['all']['shading_si_error']:.3f}.")]
     if second:
         first, other = models[second["model"]]["synthetic"]["flip_tta"]["all"], second["flip_tta"]["all"]
         lines += ["", (f"The second held-out set (other faces, lights and framings, same size) shows how far two such "
