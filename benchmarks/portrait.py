@@ -445,8 +445,10 @@ def write_report(results: dict, out: Path) -> None:
         first, other = models[second["model"]]["synthetic"]["flip_tta"]["all"], second["flip_tta"]["all"]
         lines += ["", (f"The second held-out set (other faces, lights and framings, same size) shows how far two such "
                        f"samples disagree: {abs(first['normal_face_deg'] - other['normal_face_deg']):.1f}° in normal "
-                       f"error and {abs(first['mask_iou'] - other['mask_iou']):.3f} in mask IoU here, so smaller "
-                       "changes between runs are within sampling noise.")]
+                       f"error and {abs(first['mask_iou'] - other['mask_iou']):.3f} in mask IoU here, so a number "
+                       "is only comparable with one measured on the same set. Two weights scored on the same set are a "
+                       "paired comparison: a change that both sets show, by about the same amount, is unlikely to be "
+                       "noise.")]
     lines += ["", "## CPU latency", "",
               (f"Median of 5 runs (3 end to end) after a warm-up, {results['threads']} thread(s). *Network only*: one "
               "forward pass on a random crop. *End to end*: `PortraitModel.estimate` on a real portrait (the top "
