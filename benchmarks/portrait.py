@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import torch
 from photonormals.errors import UserError
-from photonormals.evaluation.portrait import portrait_metrics
+from photonormals.evaluation.portrait import portrait_metrics, shading_si_error
 from photonormals.inference.face_crop import CropBox, crop_to_box
 from photonormals.inference.portrait import PortraitModel, predict_maps, subject_mask
 from photonormals.io.colorspace import linear_to_srgb
@@ -110,8 +110,7 @@ def blurred_photo_shading(val: dict, sigma: float = 4.0) -> float:
     separation of albedo from light."""
     grey = val["image"].mean(axis=1)
     blurred = np.stack([cv2.GaussianBlur(g, (0, 0), sigma) for g in grey])[:, None]
-    flat = {"normal": np.zeros_like(val["normal"]), "mask": val["mask"] > 0.5}
-    return portrait_metrics({**flat, "shading": np.repeat(blurred, 3, axis=1) + 1e-6}, val)["shading_si_error"]
+    return shading_si_error(np.repeat(blurred, 3, axis=1) + 1e-6, val["shading"], val["mask"])
 
 
 # ----------------------------------------------------------------------------- latency
@@ -435,12 +434,12 @@ def write_report(results: dict, out: Path) -> None:
                               {"all": second["flip_tta"]["all"]})
     lines += metrics_rows("baseline: flat (0,0,1) normal, true mask, constant shading", results["flat_baseline"])
     if "blurred_photo_shading_si" in results:
-        name, first = next(iter(models.items()))
+        name, scored = next(iter(models.items()))
         lines += ["", (f"A shading map that is just the photo's grey level, blurred (σ 4 px), scores "
                        f"{results['blurred_photo_shading_si']:.3f} on the first set (a constant one "
                        f"{results['flat_baseline']['all']['shading_si_error']:.3f}): the albedo's pattern (brows, lips, "
                        f"skin tone) stays in it. {name} with flip TTA "
-                       f"scores {first['synthetic']['flip_tta']['all']['shading_si_error']:.3f}.")]
+                       f"scores {scored['synthetic']['flip_tta']['all']['shading_si_error']:.3f}.")]
     if second:
         first, other = models[second["model"]]["synthetic"]["flip_tta"]["all"], second["flip_tta"]["all"]
         lines += ["", (f"The second held-out set (other faces, lights and framings, same size) shows how far two such "
