@@ -84,13 +84,14 @@ def test_sample_shapes_ranges_and_normals(bank):
 
 
 def test_diffuse_only_image_is_albedo_times_shading(bank):
-    batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, specular=False, subsurface=False)
+    batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, specular=False, subsurface=False,
+                              soften=False)
     s = batches.sample(3, torch.Generator().manual_seed(1))
     inside = s["mask"].expand(-1, 3, -1, -1) > 0
     assert inside.any()
     torch.testing.assert_close(s["image"][inside], (s["albedo"] * s["shading"])[inside], rtol=1e-4, atol=1e-6)
     # With specular on, the image only gains light.
-    spec = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, subsurface=False)
+    spec = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, subsurface=False, soften=False)
     t = spec.sample(3, torch.Generator().manual_seed(1))
     assert ((t["image"] - t["albedo"] * t["shading"])[inside] >= -1e-5).all()
 
@@ -147,6 +148,26 @@ def test_bystanders_change_only_the_background(bank, monkeypatch):
     assert (changed.flatten(1).float().mean(1) < 0.6).all()
     monkeypatch.setattr(portrait_batches, "BYSTANDER_SHARE", 0.0)
     assert torch.equal(batches._bystanders(bg, torch.Generator().manual_seed(0), coeffs), bg)
+
+
+def test_soft_focus_blurs_the_photo_not_the_truth(bank, monkeypatch):
+    from photonormals.synthetic import portrait_batches
+
+    batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False)
+    monkeypatch.setattr(portrait_batches, "SOFT_SIGMA", (4.0, 4.0))  # 1 px at the tests' 32^2
+    draws = {}
+    for share in (0.0, 1.0):  # the same draw, sharp and softened
+        monkeypatch.setattr(portrait_batches, "SOFT_SHARE", share)
+        draws[share] = batches.sample(3, torch.Generator().manual_seed(4))
+    sharp, soft = draws[0.0], draws[1.0]
+    for k in ("normal", "shading", "albedo", "mask", "face"):
+        assert torch.equal(sharp[k], soft[k]), k
+
+    def detail(x):
+        return (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3)) + (x[..., 1:] - x[..., :-1]).abs().mean((1, 2, 3))
+
+    assert (detail(soft["image"]) < 0.7 * detail(sharp["image"])).all()
+    torch.testing.assert_close(soft["image"].mean((2, 3)), sharp["image"].mean((2, 3)), rtol=0.05, atol=1e-3)
 
 
 def test_suits_are_dark_with_a_light_shirt_opening():

@@ -50,7 +50,7 @@ def portrait_validation_set(
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     bank = cached_portrait_bank(count, bank_size, BANK_SEED + seed, model, cache_dir=cache_dir)
-    batches = PortraitBatches(bank, list(envs), size=size)
+    batches = PortraitBatches(bank, list(envs), size=size, soften=False)  # sharp, as first drawn
     # One fixed draw per face, in bank order: temporarily make sample() pick index i.
     generator = torch.Generator().manual_seed(seed)
     out = {k: [] for k in KEYS}
