@@ -49,6 +49,7 @@ FAMILIES = ("portrait", "portrait_lite")
 TIGHT_EXTENT = 0.8  # face region spanning more of the frame than this -> a tight crop (the engine
 #                     draws face fills of 0.35-0.75 normally, 0.9-1.4 for its ~15 % tight crops)
 PHOTO_SIDES = (512, 1024)
+SOFT_PHOTO_BLUR = 1.0  # pixels at the working size: the blur of the "soft photos" row
 PANEL = 256  # gallery panel side, pixels
 FAILURE_START, FAILURE_END = "<!-- failure-cases:start -->", "<!-- failure-cases:end -->"
 
@@ -111,6 +112,15 @@ def blurred_photo_shading(val: dict, sigma: float = 4.0) -> float:
     grey = val["image"].mean(axis=1)
     blurred = np.stack([cv2.GaussianBlur(g, (0, 0), sigma) for g in grey])[:, None]
     return shading_si_error(np.repeat(blurred, 3, axis=1) + 1e-6, val["shading"], val["mask"])
+
+
+def softened(val: dict, sigma: float = SOFT_PHOTO_BLUR) -> dict:
+    """The validation set with every photo blurred (a soft lens, a resized photo), the truth
+    unchanged: a network that took sharpness for the person loses its mask here."""
+    images = val["image"]
+    flat = images.reshape(-1, *images.shape[2:])
+    blurred = np.stack([cv2.GaussianBlur(c, (0, 0), sigma) for c in flat]).reshape(images.shape)
+    return {**val, "image": blurred}
 
 
 # ----------------------------------------------------------------------------- latency
@@ -343,6 +353,9 @@ def main():
     size = estimators[0].size
     results["flat_baseline"] = flat_baseline(*val_sets[size])
     results["blurred_photo_shading_si"] = blurred_photo_shading(val_sets[size][0])
+    soft = softened(val_sets[size][0])
+    results["soft_photos"] = {"blur_px": SOFT_PHOTO_BLUR, "model": estimators[0].name, "flip_tta": split_metrics(
+        predict_validation(estimators[0].model, soft, True), soft, val_sets[size][1])}
     if args.second_seed:
         val = portrait_validation_set(count=args.val_count, size=size, envs=envs, seed=args.second_seed)
         scores = split_metrics(predict_validation(estimators[0].model, val, True), val, is_tight(val["face"]))
@@ -432,6 +445,10 @@ def write_report(results: dict, out: Path) -> None:
     if second:
         lines += metrics_rows(f"{second['model']}, flip TTA, second held-out set (seed {second['seed']})",
                               {"all": second["flip_tta"]["all"]})
+    soft = results.get("soft_photos")
+    if soft:
+        lines += metrics_rows(f"{soft['model']}, flip TTA, the first set's photos blurred (σ {soft['blur_px']:g} px)",
+                              {"all": soft["flip_tta"]["all"]})
     lines += metrics_rows("baseline: flat (0,0,1) normal, true mask, constant shading", results["flat_baseline"])
     if "blurred_photo_shading_si" in results:
         name, scored = next(iter(models.items()))
@@ -448,6 +465,11 @@ def write_report(results: dict, out: Path) -> None:
                        "is only comparable with one measured on the same set. Two weights scored on the same set are a "
                        "paired comparison: a change that both sets show, by about the same amount, is unlikely to be "
                        "noise.")]
+    if soft:
+        lines += ["", (f"The blurred row scores the first set with every photo blurred by σ {soft['blur_px']:g} px at the "
+                       "working size (a soft lens, a slightly missed focus, a photo resized up), the truth unchanged. "
+                       "Backdrops in the engine are out of focus, so a network can learn 'sharp = person'; "
+                       "this row shows whether it did.")]
     lines += ["", "## CPU latency", "",
               (f"Median of 5 runs (3 end to end) after a warm-up, {results['threads']} thread(s). *Network only*: one "
               "forward pass on a random crop. *End to end*: `PortraitModel.estimate` on a real portrait (the top "
@@ -525,6 +547,11 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
             if m:
                 lines.append(f"| synthetic validation, {split.replace('_', ' ')} ({m['count']}){label_} "
                              f"| {m['normal_face_deg']:.2f} | {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |")
+    soft = results.get("soft_photos")
+    if soft and soft["model"] == name:
+        m = soft["flip_tta"]["all"]
+        lines.append(f"| synthetic validation, all ({m['count']}), flip TTA, photos blurred σ {soft['blur_px']:g} px "
+                     f"| {m['normal_face_deg']:.2f} | {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |")
     if latency:
         e2e = latency["end_to_end"]
         lines += ["", (f"CPU latency ({results['threads']} thread(s), {results['machine']['cpu']}): network "
