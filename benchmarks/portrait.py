@@ -536,7 +536,8 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         "backplates, textures, clutter panels and bystanders (outside the mask), lighting from Blender's bundled "
         "HDRIs / random SH / studio set-ups plus "
         "directional lights with cast shadows, subsurface-like shading blur, GGX specular, and a camera model "
-        "(white balance, noise, tone curve, 8-bit sRGB, JPEG). No real photos."),
+        "(white balance, noise, tone curve, 8-bit sRGB, JPEG); since step 38,468 half the frames are blurred "
+        "(soft focus). No real photos."),
         "",
         f"## Metrics (same run as `{results.get('out', 'docs/portrait')}`)", "",
         "| samples | normal error in face (deg) | mask IoU | shading SI error |", "|---|---|---|---|",
