@@ -511,6 +511,10 @@ def normal_loss_text(config: dict) -> str:
     return f"normal loss the angle over the person mask, the face weighted x{1 + config.get('face_weight', 0):g}"
 
 
+def card_row(label: str, m: dict) -> str:
+    return f"| {label} | {m['normal_face_deg']:.2f} | {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |"
+
+
 def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
     """weights/<name>.md: what the model is, how it was trained, and what it scores."""
     name, meta = estimator.name, estimator.metadata
@@ -546,13 +550,12 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         for split in ("all", "normal_framing", "tight_crop"):
             m = table.get(split)
             if m:
-                lines.append(f"| synthetic validation, {split.replace('_', ' ')} ({m['count']}){label_} "
-                             f"| {m['normal_face_deg']:.2f} | {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |")
+                lines.append(card_row(f"synthetic validation, {split.replace('_', ' ')} ({m['count']}){label_}", m))
     soft = results.get("soft_photos")
     if soft and soft["model"] == name:
         m = soft["flip_tta"]["all"]
-        lines.append(f"| synthetic validation, all ({m['count']}), flip TTA, photos blurred σ {soft['blur_px']:g} px "
-                     f"| {m['normal_face_deg']:.2f} | {m['mask_iou']:.3f} | {m['shading_si_error']:.3f} |")
+        lines.append(card_row(f"synthetic validation, all ({m['count']}), flip TTA, photos blurred σ "
+                              f"{soft['blur_px']:g} px", m))
     if latency:
         e2e = latency["end_to_end"]
         lines += ["", (f"CPU latency ({results['threads']} thread(s), {results['machine']['cpu']}): network "
