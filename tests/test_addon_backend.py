@@ -257,3 +257,22 @@ def test_unusable_python_is_reported_with_a_hint(addon, scene, photo_set, tmp_pa
     state = _generate(addon)
     assert "Python executable not found" in state.last_error and "preferences" in state.last_hint
     assert not (tmp_path / "maps").exists()
+
+
+def test_local_server_token_starting_with_a_dash(addon, tmp_path, monkeypatch):
+    """secrets.token_urlsafe() starts with "-" one time in 64; argparse once took that for an
+    option and the backend died at start-up. The token now travels in the environment."""
+    server_module = addon.backend.server
+    monkeypatch.setattr(server_module.secrets, "token_urlsafe", lambda n: "-dash-first-token")
+    server = server_module.LocalServer(sys.executable, "cpu", log_dir=str(tmp_path))
+    try:
+        url = server.start()
+        assert "-dash-first-token" not in " ".join(server.process.args)  # not visible in `ps`
+        client_module = addon.backend.client_loader.load_client()
+        with pytest.raises(client_module.PhotoNormalsError) as known:
+            client_module.Client(url, token=server.token).status("no-such-job")
+        with pytest.raises(client_module.PhotoNormalsError) as refused:
+            client_module.Client(url, token="wrong").status("no-such-job")
+        assert known.value.status == 404 and refused.value.status == 403
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ unregister() or at interpreter exit, so no orphan server outlives Blender.
 from __future__ import annotations
 
 import atexit
+import os
 import secrets
 import shutil
 import socket
@@ -19,6 +20,9 @@ from pathlib import Path
 from .client_loader import load_client
 
 START_TIMEOUT_S = 120.0
+# Read by `photonormals serve`. The environment, not argv: a token_urlsafe() token can start
+# with "-", which argparse takes for an option, and argv is visible to every user in `ps`.
+TOKEN_ENV = "PHOTONORMALS_TOKEN"
 
 
 class ServerError(Exception):
@@ -31,9 +35,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_command(python: str, port: int, token: str, device: str) -> list[str]:
+def serve_command(python: str, port: int, device: str) -> list[str]:
     """`python -m photonormals serve ...` for a configured interpreter, else the `photonormals` script."""
-    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--token", token, "--device", device]
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--device", device]
     if python:
         executable = Path(python).expanduser()
         if executable.is_dir():  # a venv folder: use its interpreter
@@ -81,14 +85,15 @@ class LocalServer:
 
     def _spawn(self) -> None:
         port, token = free_port(), secrets.token_urlsafe(16)
-        command = serve_command(self.python, port, token, self.device)
+        command = serve_command(self.python, port, self.device)
         log_dir = Path(self.log_dir or tempfile.gettempdir())
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"photonormals-serve-{port}.log"
         with open(self.log_path, "wb") as log:
             try:
                 self.process = subprocess.Popen(
-                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env={**os.environ, TOKEN_ENV: token},
                 )
             except OSError as exc:
                 raise ServerError(f"Could not start {command[0]}: {exc.strerror or exc}") from exc
