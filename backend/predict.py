@@ -6,6 +6,7 @@ and writes nothing until every map is computed, so a bad input never leaves half
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ModelNotAvailable, UserError
+from .inference.camera import FOCAL_35MM_RANGE, Focal, photo_focal
 from .io import images as image_io
 from .io.lights import read_light_directions, read_light_intensities, write_lights_json
 from .photometric.calibrated import MIN_SAMPLES, estimate_albedo, solve_calibrated
@@ -35,6 +37,7 @@ class PredictOptions:
     normal_convention: str = "opengl"
     max_pixels: int = image_io.MAX_PIXELS
     device: str = "auto"  # where a learned model runs: auto, cpu or cuda
+    focal_35mm: float | None = None  # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
 
 
 @dataclass
@@ -52,6 +55,10 @@ class Prediction:
 def resolve_mode(options: PredictOptions, count: int) -> str:
     """The method for this many photos: "calibrated", "uncalibrated" or "single"; or a
     UserError saying why it cannot run."""
+    if options.focal_35mm is not None and options.focal_35mm != 0 and not (
+            FOCAL_35MM_RANGE[0] <= options.focal_35mm <= FOCAL_35MM_RANGE[1]):
+        raise UserError(f"--focal-35mm {options.focal_35mm:g}: give a 35 mm-equivalent focal length "
+                        f"of {FOCAL_35MM_RANGE[0]:g}-{FOCAL_35MM_RANGE[1]:g} mm, or 0 for none")
     if options.mode not in MODES:
         raise UserError(f"unknown mode {options.mode!r}; use one of {', '.join(MODES)}")
     if count == 0:
@@ -65,6 +72,8 @@ def resolve_mode(options: PredictOptions, count: int) -> str:
         return "single"
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
+    if options.focal_35mm is not None:
+        raise UserError("--focal-35mm is for single-portrait mode (multi-light normals are orthographic)")
     if options.lights is None:
         return "uncalibrated"
     if count < MIN_SAMPLES:
@@ -100,7 +109,10 @@ def predict(paths: list[Path], options: PredictOptions, progress=None, load_mode
 
     start = time.perf_counter()
     report("solving", 0.3)
-    solve = {"calibrated": _calibrated, "uncalibrated": _uncalibrated, "single": _single_portrait}
+    single = None
+    if method == "single":
+        single = functools.partial(_single_portrait, focal=photo_focal(paths[0], stack.shape[1:3], options.focal_35mm))
+    solve = {"calibrated": _calibrated, "uncalibrated": _uncalibrated, "single": single}
     result = solve[method](stack, mask, directions, intensities, estimator)
     timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
@@ -163,8 +175,8 @@ def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
     }
 
 
-def _single_portrait(stack, mask, _directions, _intensities, estimator) -> dict:
-    estimate = estimator.estimate(stack[0])
+def _single_portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -> dict:
+    estimate = estimator.estimate(stack[0], focal.pixels)
     # A given mask can only trim the predicted one: outside it the network gave no normals.
     solved = estimate.mask if mask is None else estimate.mask & mask
     # shading.png is a 16-bit texture in [0, 1]: scale down only, and record by how much.
@@ -182,6 +194,10 @@ def _single_portrait(stack, mask, _directions, _intensities, estimator) -> dict:
             "face_box": [int(v) for v in estimate.face_box] if estimate.face_box else None,
             "crop_box": [round(float(v), 1) for v in estimate.crop_box] if estimate.crop_box else None,
             "crop_note": estimate.note,
+            # normals turned from the crop's view into the photo's frame (inference/camera.py)
+            "focal_35mm": focal.focal_35mm,
+            "focal_source": focal.source,
+            "view_rotation_deg": round(estimate.view_rotation_deg, 2),
             "flip_tta": estimator.flip_tta,
             "shading_scale": shading_scale,
         },

@@ -61,3 +61,34 @@ def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path
 def test_single_mode_takes_one_photo(cli, portrait_weights, photo, tmp_path):
     code, _, stderr = cli("predict", "--mode", "single", "--out", tmp_path / "out", photo, photo)
     assert code == 2 and "single mode takes one portrait" in stderr
+
+
+def test_an_off_centre_face_is_turned_into_the_photo_frame(portrait_weights, photo, monkeypatch):
+    """The network answers as if the face sat on the optical axis; with a focal length the
+    normals are turned by the angle to the face, and nothing else changes."""
+    from photonormals.inference import face_crop
+    from photonormals.inference.camera import view_rotation
+    from photonormals.predict import PredictOptions, predict
+
+    monkeypatch.setattr(face_crop, "detect_face", lambda image: (2, 3, 12, 12))  # top left of 40x48
+    plain = predict([photo], PredictOptions(mode="single", focal_35mm=0))
+    turned = predict([photo], PredictOptions(mode="single", focal_35mm=24))
+    assert plain.report["face_found"] and plain.report["view_rotation_deg"] == 0
+    assert turned.report["focal_source"] == "given" and turned.report["view_rotation_deg"] > 20
+    turn = view_rotation((8, 9), (48, 40), 24 * np.hypot(48, 40) / 43.27)
+    assert np.array_equal(plain.mask, turned.mask)
+    assert np.allclose(turned.normals, plain.normals @ turn.T, atol=1e-5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--focal-35mm", "3"), "35 mm-equivalent focal length of 8-2000 mm"),
+    (("--focal-35mm", "nan"), "35 mm-equivalent focal length"),
+])
+def test_bad_focal_length_is_refused(cli, portrait_weights, photo, tmp_path, args, message):
+    code, _, stderr = cli("predict", "--mode", "single", *args, "--out", tmp_path / "out", photo)
+    assert code == 2 and message in stderr and not (tmp_path / "out").exists()
+
+
+def test_focal_length_is_for_single_mode(cli, photo, tmp_path):
+    code, _, stderr = cli("predict", "--focal-35mm", "50", "--out", tmp_path / "out", photo, photo)
+    assert code == 2 and "--focal-35mm is for single-portrait mode" in stderr

@@ -266,6 +266,7 @@ def png_header_claiming(width, height) -> bytes:
     ("unknown mode", "options.mode"),
     ("bad json", "options is not valid JSON"),
     ("unknown output", "unknown output(s) height.png"),
+    ("focal for multi", "--focal-35mm is for single-portrait mode"),
 ])
 def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected):
     paths, lights = photos["paths"], lights_options(photos)
@@ -293,6 +294,8 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
         fields = multipart(paths, fields={"options": "{mode: multi"})
     elif case == "unknown output":
         args = (paths, {"outputs": ["height.png"], **lights})
+    elif case == "focal for multi":
+        args = (paths, {"focal_35mm": 50, **lights})
     result = call(server + "/v1/jobs", "POST", *fields) if fields else submit(server, *args)
     status, error = error_of(result)
     assert status == 400 and error["code"] == "bad_input"

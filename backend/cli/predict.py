@@ -25,6 +25,10 @@ def add_parser(commands):
                         help="normal.png green channel: opengl (Blender) or directx (flipped)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where a learned model runs (default: CUDA if available)")
+    parser.add_argument("--focal-35mm", type=float, metavar="MM",
+                        help="single mode: the photo's 35 mm-equivalent focal length, to turn an "
+                             "off-centre face's normals into the photo's camera frame (default: "
+                             "from EXIF, else no turn; 0: no turn)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(run=run)
 
@@ -39,6 +43,7 @@ def run(args) -> int:
         input_colorspace=args.input_colorspace,
         normal_convention=args.normal_convention,
         device=args.device,
+        focal_35mm=args.focal_35mm,
     )
     prediction = predict(args.images, options)
     written = save_prediction(prediction, args.out, [p.name for p in args.images], args.overwrite)

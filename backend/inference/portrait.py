@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..models.portrait import normalise_portrait_exposure
 from ..training.checkpoint import load_model, read_metadata
+from .camera import rotation_degrees, view_rotation
 from .face_crop import CropBox, face_crop, paste_back
 from .weights import weights_for
 
@@ -45,6 +46,7 @@ class PortraitEstimate:
     face_found: bool
     crop_box: CropBox | None = None  # the square the network saw (may extend past the photo)
     note: str = ""  # how the crop was chosen, e.g. "no face found: the whole frame was used"
+    view_rotation_deg: float = 0.0  # turn from the crop's view to the photo's frame (see `camera`)
     timings: dict = field(default_factory=dict)
 
 
@@ -62,8 +64,9 @@ class PortraitModel:
         self.flip_tta = flip_tta  # average with the mirrored prediction: exact flip symmetry, 2x time
 
     @torch.inference_mode()
-    def estimate(self, image: np.ndarray) -> PortraitEstimate:
-        """image: (H, W, 3) float32 linear RGB."""
+    def estimate(self, image: np.ndarray, focal_px: float | None = None) -> PortraitEstimate:
+        """image: (H, W, 3) float32 linear RGB; focal_px: the photo's focal length in pixels, to
+        turn an off-centre face's normals into the photo's camera frame (None: no turn)."""
         _check_image(image)
         timings = {}
         start = time.perf_counter()
@@ -87,12 +90,18 @@ class PortraitModel:
         mask = subject_mask(full["mask"] > MASK_THRESHOLD, crop.face_box)
         normals = full["normal"]
         normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-8)
+        turn = np.eye(3)
+        if focal_px:
+            box = crop.box
+            turn = view_rotation((box.x + box.side / 2, box.y + box.side / 2), image.shape, focal_px)
+            normals = normals @ turn.T.astype(np.float32)
         normals *= mask[..., None]
         shading = np.maximum(full["shading"], 0.0)
         albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
         timings["paste_s"] = time.perf_counter() - start
         return PortraitEstimate(normals.astype(np.float32), shading.astype(np.float32), albedo, mask,
-                                crop.face_box, crop.face_found, crop.box, crop.note, timings)
+                                crop.face_box, crop.face_found, crop.box, crop.note,
+                                rotation_degrees(turn), timings)
 
 
 def predict_maps(model: torch.nn.Module, x: torch.Tensor, flip_tta: bool = False) -> dict[str, torch.Tensor]:

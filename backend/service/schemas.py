@@ -30,6 +30,9 @@ class JobOptions(BaseModel):
     )
     lights: list[Vector3] | None = Field(None, description="known light directions [x, y, z], one per photo")
     intensities: list[Vector3] | None = Field(None, description="known RGB intensities [r, g, b], one per photo")
+    focal_35mm: float | None = Field(
+        None, description="single mode: the portrait's 35 mm-equivalent focal length, to turn an off-centre "
+                          "face's normals into the photo's camera frame (default: EXIF, else no turn; 0: no turn)")
 
     @field_validator("outputs")
     @classmethod

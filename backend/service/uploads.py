@@ -109,7 +109,7 @@ def save_upload(folder: Path, photos, lights_file, options: JobOptions, limits: 
     predict_options = PredictOptions(
         mode=options.mode, lights=lights, intensities=intensities,
         input_colorspace=options.input_colorspace, normal_convention=options.normal_convention,
-        max_pixels=limits.max_pixels, device=device,
+        max_pixels=limits.max_pixels, device=device, focal_35mm=options.focal_35mm,
     )
     method = resolve_mode(predict_options, len(paths))  # unknown combinations: 4xx now
     if method != "calibrated":
