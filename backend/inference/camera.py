@@ -99,11 +99,15 @@ def _number(value) -> float | None:
 def view_rotation(point_xy: tuple[float, float], image_shape: tuple[int, ...], focal_px: float) -> np.ndarray:
     """(3, 3) rotation R taking the frame of a camera turned to look at image point ``point_xy``
     (pixels, x right, y down from the top-left corner) to the photo's camera frame (x right, y up,
-    z toward the camera): n_photo = R @ n_turned. R is the smallest turn taking the turned
-    camera's axis -z onto the ray through the point."""
+    z toward the camera): n_photo = R @ n_turned, the smallest turn taking the turned camera's
+    axis -z onto the ray through the point."""
     height, width = image_shape[:2]
-    ray = np.array([(point_xy[0] - width / 2) / focal_px, -(point_xy[1] - height / 2) / focal_px, -1.0])
-    ray /= np.linalg.norm(ray)
+    return turn_to_ray([(point_xy[0] - width / 2) / focal_px, -(point_xy[1] - height / 2) / focal_px, -1.0])
+
+
+def turn_to_ray(ray) -> np.ndarray:
+    """(3, 3) the smallest rotation taking the optical axis -z onto ``ray`` (camera frame)."""
+    ray = np.asarray(ray, np.float64) / np.linalg.norm(ray)
     axis = np.cross([0.0, 0.0, -1.0], ray)
     sin, cos = np.linalg.norm(axis), -ray[2]
     if sin < 1e-12:

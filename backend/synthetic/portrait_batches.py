@@ -164,7 +164,8 @@ class PortraitBatches:
     """Random portrait samples from a geometry bank; see the module docstring."""
 
     def __init__(self, bank: dict, envs: list[np.ndarray], size: int = 128, device="cpu",
-                 camera: bool = True, specular: bool = True, subsurface: bool = True, soften: bool = True):
+                 camera: bool = True, specular: bool = True, subsurface: bool = True, soften: bool = True,
+                 mirror: bool = True):
         self.device = torch.device(device)
         self.size = size
         geo = downsample_bank(bank, size)
@@ -177,6 +178,7 @@ class PortraitBatches:
             for e in envs
         ]).to(self.device) if len(envs) else self.env_small
         self.camera, self.specular, self.subsurface, self.soften = camera, specular, subsurface, soften
+        self.mirror = mirror  # off only where the truth must stay in the bank's frame (benchmarks)
 
     def __len__(self) -> int:
         return self.geo["labels"].shape[0]
@@ -406,6 +408,6 @@ class PortraitBatches:
             "mask": mask,
             "face": face,
         }
-        flip = (_rand((B,), g) < 0.5).view(B, 1, 1, 1)
+        flip = (_rand((B,), g) < 0.5).view(B, 1, 1, 1) & self.mirror
         flipped = hflip_sample(out)
         return {k: torch.where(flip, flipped[k], v) for k, v in out.items()}

@@ -145,8 +145,11 @@ def sample_pose(rng):
     return np.radians([np.clip(yaw, -60, 60), np.clip(rng.normal(0, 10), -25, 25), np.clip(rng.normal(0, 7), -18, 18)])
 
 
-def build_portrait(rng: np.random.Generator, size: int, model: FaceModel) -> dict:
-    """One portrait's buffers (see the module docstring)."""
+def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
+                   view_turn: np.ndarray | None = None) -> dict:
+    """One portrait's buffers (see the module docstring). ``view_turn`` (3, 3), for benchmarks:
+    the whole scene turned about the camera by it, so the head is seen off the optical axis, as
+    an off-centre face in a wide photo is (training keeps the head on the axis)."""
     identity = rng.normal(size=len(model.identity)).astype(np.float32) * rng.uniform(0.8, 1.2)
     head = model.mesh(identity, model.sample_expression(rng)).astype(np.float64)
     canon_head = model.neutral.astype(np.float64)
@@ -177,6 +180,8 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel) -> dic
     # point frame the face box like a detector crop (a crop is an off-centre principal point).
     distance = float(np.exp(rng.uniform(np.log(35.0), np.log(300.0))))
     cam = verts + np.array([0.0, 0.0, -distance])
+    if view_turn is not None:
+        cam, normals, rot = cam @ view_turn.T, normals @ view_turn.T, view_turn @ rot
     w = -cam[:, 2]
     proj = cam[:, :2] / w[:, None]
     fa = proj[model.face_vertices]
@@ -263,12 +268,15 @@ _PER_PIXEL = {"normals": np.float16, "depth": np.float16, "labels": np.uint8, "f
               "canonical": np.float16, "ao": np.uint8}
 
 
-def build_portrait_bank(count: int, size: int, seed: int, model: FaceModel, verbose: bool = False) -> dict:
-    """``count`` portraits as stacked arrays (see the module docstring)."""
+def build_portrait_bank(count: int, size: int, seed: int, model: FaceModel, verbose: bool = False,
+                        view_turns: list[np.ndarray] | None = None) -> dict:
+    """``count`` portraits as stacked arrays (see the module docstring); ``view_turns``: one
+    ``build_portrait`` view turn per portrait (benchmarks of off-axis faces)."""
     bank: dict[str, list] = {}
     start = time.perf_counter()
     for i in range(count):
-        sample = build_portrait(np.random.default_rng([seed, i]), size, model)
+        turn = None if view_turns is None else view_turns[i]
+        sample = build_portrait(np.random.default_rng([seed, i]), size, model, view_turn=turn)
         for k, v in sample.items():
             bank.setdefault(k, []).append(np.asarray(v).astype(_PER_PIXEL.get(k, np.float32)))
         if verbose and ((i + 1) % 100 == 0 or i + 1 == count):

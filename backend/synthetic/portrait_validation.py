@@ -31,6 +31,22 @@ def _envs_tag(envs) -> str:
     return h.hexdigest()[:8]
 
 
+def render_each(bank: dict, envs, size: int, seed: int, mirror: bool = True) -> dict[str, np.ndarray]:
+    """One fixed, sharp render of every portrait in ``bank``, in bank order (numpy, as
+    ``portrait_validation_set`` returns them); ``mirror=False`` keeps every one unmirrored."""
+    batches = PortraitBatches(bank, list(envs), size=size, soften=False, mirror=mirror)  # sharp, as first drawn
+    # One fixed draw per face, in bank order: temporarily make sample() pick index i.
+    generator = torch.Generator().manual_seed(seed)
+    out = {k: [] for k in KEYS}
+    geo = batches.geo
+    for i in range(len(batches)):
+        batches.geo = {k: v[i : i + 1] for k, v in geo.items()}
+        s = batches.sample(1, generator)
+        for k in KEYS:
+            out[k].append(s[k][0].numpy())
+    return {k: np.stack(v) for k, v in out.items()}
+
+
 def portrait_validation_set(
     count: int = 64,
     size: int = 128,
@@ -50,18 +66,7 @@ def portrait_validation_set(
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     bank = cached_portrait_bank(count, bank_size, BANK_SEED + seed, model, cache_dir=cache_dir)
-    batches = PortraitBatches(bank, list(envs), size=size, soften=False)  # sharp, as first drawn
-    # One fixed draw per face, in bank order: temporarily make sample() pick index i.
-    generator = torch.Generator().manual_seed(seed)
-    out = {k: [] for k in KEYS}
-    geo = batches.geo
-    for i in range(count):
-        batches.geo = {k: v[i : i + 1] for k, v in geo.items()}
-        s = batches.sample(1, generator)
-        for k in KEYS:
-            out[k].append(s[k][0].numpy())
-    batches.geo = geo
-    data = {k: np.stack(v) for k, v in out.items()}
+    data = render_each(bank, envs, size, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
     np.savez(tmp, **data)
