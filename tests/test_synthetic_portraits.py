@@ -180,3 +180,22 @@ def test_suits_are_dark_with_a_light_shirt_opening():
     neck = suit[:, :, 0, 32]  # top centre: shirt or tie
     assert (jacket.mean(1) < 0.06).all()  # below sRGB ~0.27
     assert (neck.mean(1) > jacket.mean(1)).float().mean() >= 0.5
+
+
+def test_a_view_turn_moves_the_head_off_axis_and_turns_its_normals():
+    """Benchmarks see faces off the optical axis: the same face, the scene turned about the
+    camera. The crop still frames the face; its normals are turned with it, and the principal
+    point (the axis) moves out to the side the head moved away from."""
+    from photonormals.inference.camera import turn_to_ray
+    from photonormals.synthetic.portrait_geometry import build_portrait
+
+    model = fake_face_model()
+    turn = turn_to_ray([np.sin(np.radians(25)), 0.0, -np.cos(np.radians(25))])  # head to the right
+    plain = build_portrait(np.random.default_rng([5, 0]), 64, model)
+    turned = build_portrait(np.random.default_rng([5, 0]), 64, model, view_turn=turn)
+    assert turned["face"].sum() > 0.5 * plain["face"].sum()  # still framed
+    mean = {k: b["normals"][b["face"]].astype(np.float64).mean(0) for k, b in (("plain", plain), ("turned", turned))}
+    back = turn.T @ mean["turned"]
+    cosine = back @ mean["plain"] / np.linalg.norm(back) / np.linalg.norm(mean["plain"])
+    assert np.degrees(np.arccos(min(cosine, 1.0))) < 5  # the face's normals turned by 25 deg
+    assert turned["principal"][0] < plain["principal"][0] - 0.3 * 64  # the axis is off to the left
