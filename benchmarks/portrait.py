@@ -35,6 +35,7 @@ from photonormals.evaluation.portrait import portrait_metrics, shading_si_error
 from photonormals.inference.camera import turn_to_ray
 from photonormals.inference.face_crop import CropBox, crop_to_box
 from photonormals.inference.portrait import PortraitModel, predict_maps, subject_mask
+from photonormals.inference.shading_fit import FIT_WEIGHT, blend_shading
 from photonormals.io.colorspace import linear_to_srgb
 from photonormals.io.images import read_image
 from photonormals.models import create_model
@@ -73,15 +74,21 @@ def is_tight(face: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16) -> dict:
-    """The network's maps on the validation images, as `inference.portrait` computes them."""
+def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16, fit_weight: float = FIT_WEIGHT) -> dict:
+    """The network's maps on the validation images, as `inference.portrait` computes them
+    (``fit_weight`` 0: the network's own shading, 1: the lighting fit's alone)."""
     model.eval()
     out = {"normal": [], "shading": [], "mask": []}
     for i in range(0, len(val["image"]), batch):
         x, level = normalise_portrait_exposure(torch.from_numpy(val["image"][i : i + batch]).float())
         maps = predict_maps(model, x, flip_tta)
-        out["normal"].append(maps["normal"].numpy())
-        out["shading"].append((maps["shading"] * level.view(-1, 1, 1, 1)).numpy())
+        normals = maps["normal"].numpy()
+        shading = (maps["shading"] * level.view(-1, 1, 1, 1)).numpy()
+        fitted = [blend_shading(*(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight)
+                  for image, n, s, m in zip(val["image"][i : i + batch], normals, shading,
+                                            maps["mask_logits"][:, 0].numpy(), strict=True)]
+        out["normal"].append(normals)
+        out["shading"].append(np.moveaxis(np.stack(fitted), -1, 1))
         out["mask"].append(np.stack([subject_mask(m) for m in (maps["mask_logits"][:, 0] > 0).numpy()])[:, None])
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -387,6 +394,10 @@ def main():
     soft = softened(val_sets[size][0])
     results["soft_photos"] = {"blur_px": SOFT_PHOTO_BLUR, "model": estimators[0].name, "flip_tta": split_metrics(
         predict_validation(estimators[0].model, soft, True), soft, val_sets[size][1])}
+    results["shading_fit"] = {"model": estimators[0].name, "weight": FIT_WEIGHT, **{
+        key: shading_si_error(predict_validation(estimators[0].model, val_sets[size][0], True, fit_weight=w)["shading"],
+                              val_sets[size][0]["shading"], val_sets[size][0]["mask"])
+        for key, w in (("network_only", 0.0), ("fit_only", 1.0))}}
     results["off_axis"] = {"model": estimators[0].name, **off_axis_scores(estimators[0].model, envs, size)}
     if args.second_seed:
         val = portrait_validation_set(count=args.val_count, size=size, envs=envs, seed=args.second_seed)
@@ -507,6 +518,14 @@ def write_report(results: dict, out: Path) -> None:
                        "working size (a soft lens, a slightly missed focus, a photo resized up), the truth unchanged. "
                        "Backdrops in the engine are out of focus, so a network can learn 'sharp = person'; "
                        "this row shows whether it did.")]
+    fit = results.get("shading_fit")
+    if fit:
+        blend = models[fit["model"]]["synthetic"]["flip_tta"]["all"]["shading_si_error"]
+        lines += ["", (f"The shading is the network's blended (weight {fit['weight']:g} in log space) with grey "
+                       "nine-coefficient lighting fitted to the photo on the predicted normals over the skin "
+                       f"(`inference/shading_fit.py`): {fit['model']} with flip TTA scores {blend:.3f} so, "
+                       f"{fit['network_only']:.3f} with the network's shading alone and {fit['fit_only']:.3f} with "
+                       "the fit alone.")]
     if off_axis:
         lines += ["", (f"The off-axis rows are {off_axis['count']} other held-out faces seen {off_axis['angle_deg']:g}° off "
                        "the optical axis, to a random side, cropped around the face (a face near the edge of a phone "
