@@ -34,8 +34,8 @@ from photonormals.errors import UserError
 from photonormals.evaluation.portrait import portrait_metrics, shading_si_error
 from photonormals.inference.camera import turn_to_ray
 from photonormals.inference.face_crop import CropBox, crop_to_box
+from photonormals.inference.lighting_fit import FIT_WEIGHT, REFINE_STEPS, lighting_fit_maps
 from photonormals.inference.portrait import PortraitModel, predict_maps, subject_mask
-from photonormals.inference.shading_fit import FIT_WEIGHT, blend_shading
 from photonormals.io.colorspace import linear_to_srgb
 from photonormals.io.images import read_image
 from photonormals.models import create_model
@@ -74,9 +74,11 @@ def is_tight(face: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16, fit_weight: float = FIT_WEIGHT) -> dict:
+def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16, fit_weight: float = FIT_WEIGHT,
+                       refine_steps: int = REFINE_STEPS) -> dict:
     """The network's maps on the validation images, as `inference.portrait` computes them
-    (``fit_weight`` 0: the network's own shading, 1: the lighting fit's alone)."""
+    (``fit_weight`` 0: the network's own shading, 1: the lighting fit's alone; ``refine_steps``
+    0: the network's own normals)."""
     model.eval()
     out = {"normal": [], "shading": [], "mask": []}
     for i in range(0, len(val["image"]), batch):
@@ -84,11 +86,11 @@ def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16, fit_we
         maps = predict_maps(model, x, flip_tta)
         normals = maps["normal"].numpy()
         shading = (maps["shading"] * level.view(-1, 1, 1, 1)).numpy()
-        fitted = [blend_shading(*(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight)
+        fitted = [lighting_fit_maps(*(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight, refine_steps)
                   for image, n, s, m in zip(val["image"][i : i + batch], normals, shading,
                                             maps["mask_logits"][:, 0].numpy(), strict=True)]
-        out["normal"].append(normals)
-        out["shading"].append(np.moveaxis(np.stack(fitted), -1, 1))
+        out["normal"].append(np.stack([np.moveaxis(n, -1, 0) for n, _ in fitted]))
+        out["shading"].append(np.stack([np.moveaxis(s, -1, 0) for _, s in fitted]))
         out["mask"].append(np.stack([subject_mask(m) for m in (maps["mask_logits"][:, 0] > 0).numpy()])[:, None])
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -394,10 +396,11 @@ def main():
     soft = softened(val_sets[size][0])
     results["soft_photos"] = {"blur_px": SOFT_PHOTO_BLUR, "model": estimators[0].name, "flip_tta": split_metrics(
         predict_validation(estimators[0].model, soft, True), soft, val_sets[size][1])}
-    results["shading_fit"] = {"model": estimators[0].name, "weight": FIT_WEIGHT, **{
-        key: shading_si_error(predict_validation(estimators[0].model, val_sets[size][0], True, fit_weight=w)["shading"],
-                              val_sets[size][0]["shading"], val_sets[size][0]["mask"])
-        for key, w in (("network_only", 0.0), ("fit_only", 1.0))}}
+    val, tight = val_sets[size]
+    results["lighting_fit"] = {"model": estimators[0].name, **{
+        key: split_metrics(predict_validation(estimators[0].model, val, True, **kwargs), val, tight)["all"]
+        for key, kwargs in (("network_only", {"fit_weight": 0.0, "refine_steps": 0}),
+                            ("fit_shading_only", {"fit_weight": 1.0, "refine_steps": 0}))}}
     results["off_axis"] = {"model": estimators[0].name, **off_axis_scores(estimators[0].model, envs, size)}
     if args.second_seed:
         val = portrait_validation_set(count=args.val_count, size=size, envs=envs, seed=args.second_seed)
@@ -518,14 +521,17 @@ def write_report(results: dict, out: Path) -> None:
                        "working size (a soft lens, a slightly missed focus, a photo resized up), the truth unchanged. "
                        "Backdrops in the engine are out of focus, so a network can learn 'sharp = person'; "
                        "this row shows whether it did.")]
-    fit = results.get("shading_fit")
+    fit = results.get("lighting_fit")
     if fit:
-        blend = models[fit["model"]]["synthetic"]["flip_tta"]["all"]["shading_si_error"]
-        lines += ["", (f"The shading is the network's blended (weight {fit['weight']:g} in log space) with grey "
-                       "nine-coefficient lighting fitted to the photo on the predicted normals over the skin "
-                       f"(`inference/shading_fit.py`): {fit['model']} with flip TTA scores {blend:.3f} so, "
-                       f"{fit['network_only']:.3f} with the network's shading alone and {fit['fit_only']:.3f} with "
-                       "the fit alone.")]
+        used = models[fit["model"]]["synthetic"]["flip_tta"]["all"]
+        alone, fit_only = fit["network_only"], fit["fit_shading_only"]
+        lines += ["", ("Grey nine-coefficient lighting fitted to the photo on the predicted normals over the skin "
+                       "(`inference/lighting_fit.py`) cleans the shading (blended with the fit's, which cannot copy "
+                       "the photo's texture) and nudges the skin's normals to explain the photo's shading. "
+                       f"{fit['model']} with flip TTA: normals {alone['normal_face_deg']:.2f}° -> "
+                       f"{used['normal_face_deg']:.2f}°, shading {alone['shading_si_error']:.3f} -> "
+                       f"{used['shading_si_error']:.3f} (the fit's shading alone {fit_only['shading_si_error']:.3f}); "
+                       "the rows above include it.")]
     if off_axis:
         lines += ["", (f"The off-axis rows are {off_axis['count']} other held-out faces seen {off_axis['angle_deg']:g}° off "
                        "the optical axis, to a random side, cropped around the face (a face near the edge of a phone "

@@ -4,9 +4,9 @@ The network sees what it saw in training: a square crop around the face (see `fa
 a fixed working resolution, exposure-normalised by the same function the trainer uses. Its
 maps are resized back into the photo; outside the crop the mask, normals and shading are 0.
 
-The shading is the network's, blended with low-order lighting fitted to the photo on the
-predicted normals (`shading_fit`: it cannot carry the photo's texture). Albedo is the photo
-divided by that shading. The shading is RGB, so the light's
+Low-order lighting fitted to the photo on the predicted normals (`lighting_fit`) then cleans
+the shading (blended with the fit's, which cannot carry the photo's texture) and nudges the
+skin's normals to explain the photo's shading. Albedo is the photo divided by the shading. The shading is RGB, so the light's
 colour (and the camera's white balance) is divided out per channel and the albedo keeps only
 the surface's own colour. Where the shading is nearly black (deep shadow) the division is
 meaningless and noisy, so the shading is floored at SHADING_FLOOR times the exposure level
@@ -29,7 +29,7 @@ from ..models.portrait import normalise_portrait_exposure
 from ..training.checkpoint import load_model, read_metadata
 from .camera import rotation_degrees, view_rotation
 from .face_crop import CropBox, face_crop, paste_back
-from .shading_fit import blend_shading
+from .lighting_fit import lighting_fit_maps
 from .weights import weights_for
 
 WORKING_SIZE = 256  # crop resolution when the weight file does not name its training size
@@ -86,7 +86,8 @@ class PortraitModel:
             "shading": (out["shading"][0] * level).permute(1, 2, 0).cpu().numpy(),
             "mask": torch.sigmoid(out["mask_logits"][0, 0]).cpu().numpy(),
         }
-        small["shading"] = blend_shading(crop.image, small["normal"], small["shading"], small["mask"] > MASK_THRESHOLD)
+        small["normal"], small["shading"] = lighting_fit_maps(
+            crop.image, small["normal"], small["shading"], small["mask"] > MASK_THRESHOLD)
         timings["network_s"] = time.perf_counter() - start
 
         start = time.perf_counter()

@@ -41,6 +41,18 @@ def sh9_basis(dirs):
     ]
 
 
+def sh9_quadratic(coeffs: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(k, b, A) with sh9_basis(n) @ coeffs == k + b . n + n . A n for nine scalar ``coeffs``:
+    order-2 harmonics are a quadratic form in the direction, so its gradient is b + 2 A n."""
+    c = np.asarray(coeffs, np.float64)
+    k = _C0 * c[0] - _C20 * c[6]
+    b = _C1 * np.array([c[3], c[1], c[2]])
+    a = np.array([[_C22 * c[8], _C2 * c[4] / 2, _C2 * c[7] / 2],
+                  [_C2 * c[4] / 2, -_C22 * c[8], _C2 * c[5] / 2],
+                  [_C2 * c[7] / 2, _C2 * c[5] / 2, 3 * _C20 * c[6]]])
+    return float(k), b, a
+
+
 def project_sh9(env: np.ndarray, rotation: float = 0.0) -> np.ndarray:
     """(9, 3) float32 radiance coefficients of an (H, W, 3) equirect, solid-angle weighted,
     in the camera frame; ``rotation`` as in envmap (the Mapping node's Z rotation, degrees)."""
