@@ -6,7 +6,6 @@ and writes nothing until every map is computed, so a bad input never leaves half
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -109,11 +108,9 @@ def predict(paths: list[Path], options: PredictOptions, progress=None, load_mode
 
     start = time.perf_counter()
     report("solving", 0.3)
-    single = None
-    if method == "single":
-        single = functools.partial(_single_portrait, focal=photo_focal(paths[0], stack.shape[1:3], options.focal_35mm))
-    solve = {"calibrated": _calibrated, "uncalibrated": _uncalibrated, "single": single}
-    result = solve[method](stack, mask, directions, intensities, estimator)
+    solve = {"calibrated": _calibrated, "uncalibrated": _uncalibrated, "single": _single_portrait}
+    camera = {"focal": photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)} if method == "single" else {}
+    result = solve[method](stack, mask, directions, intensities, estimator, **camera)
     timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
     if not result["mask"].any():

@@ -448,7 +448,8 @@ def latency_table(latency: dict) -> list[str]:
         for side in PHOTO_SIDES:
             t = e["end_to_end"][str(side)]
             cells.append(f"{t['total_s'] * 1e3:.0f} ms (detect+crop {t['crop_s'] * 1e3:.0f}, "
-                         f"net {t['network_s'] * 1e3:.0f}, paste {t['paste_s'] * 1e3:.0f})")
+                         f"net {t['network_s'] * 1e3:.0f}, light fit {t.get('lighting_fit_s', 0) * 1e3:.0f}, "
+                         f"paste {t['paste_s'] * 1e3:.0f})")
         weights = f"given, {e['steps']} steps" if e["trained"] else "untrained (registry)"
         lines.append(f"| {family} | {weights} "
                      f"| {e['params'] / 1e6:.2f} M | " + " | ".join(cells) + " |")
@@ -543,7 +544,7 @@ def write_report(results: dict, out: Path) -> None:
               (f"Median of 5 runs (3 end to end) after a warm-up, {results['threads']} thread(s). *Network only*: one "
               "forward pass on a random crop. *End to end*: `PortraitModel.estimate` on a real portrait (the top "
               "square of obama.jpg, resized) - face detection on a ≤320 px grey copy, crop and resize to the "
-              "working size, network, paste-back of the maps into the photo and albedo division. Both families run "
+              "working size, network, the lighting fit (shading blend and normal refinement), paste-back of the maps into the photo and albedo division. Both families run "
               f"at the same working size ({next(iter(results['latency'].values()))['working_size']}²); untrained "
               "weights time the same as trained ones. The stage breakdown in brackets is from one extra run."), ""]
     lines += latency_table(results["latency"])

@@ -6,9 +6,9 @@ maps are resized back into the photo; outside the crop the mask, normals and sha
 
 Low-order lighting fitted to the photo on the predicted normals (`lighting_fit`) then cleans
 the shading (blended with the fit's, which cannot carry the photo's texture) and nudges the
-skin's normals to explain the photo's shading. Albedo is the photo divided by the shading. The shading is RGB, so the light's
-colour (and the camera's white balance) is divided out per channel and the albedo keeps only
-the surface's own colour. Where the shading is nearly black (deep shadow) the division is
+skin's normals to explain the photo's shading. Albedo is the photo divided by the shading.
+The shading is RGB, so the light's colour (and the camera's white balance) is divided out per
+channel and the albedo keeps only the surface's own colour. Where the shading is nearly black (deep shadow) the division is
 meaningless and noisy, so the shading is floored at SHADING_FLOOR times the exposure level
 there; the result is clipped to [0, 1].
 """
@@ -86,9 +86,12 @@ class PortraitModel:
             "shading": (out["shading"][0] * level).permute(1, 2, 0).cpu().numpy(),
             "mask": torch.sigmoid(out["mask_logits"][0, 0]).cpu().numpy(),
         }
+        timings["network_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
         small["normal"], small["shading"] = lighting_fit_maps(
             crop.image, small["normal"], small["shading"], small["mask"] > MASK_THRESHOLD)
-        timings["network_s"] = time.perf_counter() - start
+        timings["lighting_fit_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
         full = paste_back(small, crop.box, image.shape)
