@@ -544,7 +544,8 @@ def write_report(results: dict, out: Path) -> None:
               (f"Median of 5 runs (3 end to end) after a warm-up, {results['threads']} thread(s). *Network only*: one "
               "forward pass on a random crop. *End to end*: `PortraitModel.estimate` on a real portrait (the top "
               "square of obama.jpg, resized) - face detection on a ≤320 px grey copy, crop and resize to the "
-              "working size, network, the lighting fit (shading blend and normal refinement), paste-back of the maps into the photo and albedo division. Both families run "
+              "working size, network, the lighting fit (shading blend and normal refinement), paste-back of "
+              "the maps into the photo and albedo division. Both families run "
               f"at the same working size ({next(iter(results['latency'].values()))['working_size']}²); untrained "
               "weights time the same as trained ones. The stage breakdown in brackets is from one extra run."), ""]
     lines += latency_table(results["latency"])
