@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ModelNotAvailable, UserError
-from .inference.camera import FOCAL_35MM_RANGE, Focal, photo_focal
+from .inference.camera import FOCAL_35MM_RANGE, Focal, photo_focal, plausible_35mm
 from .io import images as image_io
 from .io.lights import read_light_directions, read_light_intensities, write_lights_json
 from .photometric.calibrated import MIN_SAMPLES, estimate_albedo, solve_calibrated
@@ -54,8 +54,7 @@ class Prediction:
 def resolve_mode(options: PredictOptions, count: int) -> str:
     """The method for this many photos: "calibrated", "uncalibrated" or "single"; or a
     UserError saying why it cannot run."""
-    if options.focal_35mm is not None and options.focal_35mm != 0 and not (
-            FOCAL_35MM_RANGE[0] <= options.focal_35mm <= FOCAL_35MM_RANGE[1]):
+    if options.focal_35mm not in (None, 0) and not plausible_35mm(options.focal_35mm):
         raise UserError(f"--focal-35mm {options.focal_35mm:g}: give a 35 mm-equivalent focal length "
                         f"of {FOCAL_35MM_RANGE[0]:g}-{FOCAL_35MM_RANGE[1]:g} mm, or 0 for none")
     if options.mode not in MODES:

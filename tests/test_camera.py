@@ -11,14 +11,15 @@ from photonormals.inference.camera import exif_focal, photo_focal, rotation_degr
 from PIL import Image
 
 
-def jpeg(width, height, **tags) -> bytes:
+def jpeg(width, height, **tags) -> io.BytesIO:
     """A JPEG whose EXIF sub-IFD holds ``tags`` (named as in `camera`, e.g. FOCAL_LENGTH=50)."""
     exif = Image.Exif()
     for name, value in tags.items():
         exif.get_ifd(camera.EXIF_IFD)[getattr(camera, name)] = value
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (128, 100, 90)).save(buffer, "JPEG", exif=exif)
-    return buffer.getvalue()
+    buffer.seek(0)
+    return buffer
 
 
 def test_the_turn_points_the_crop_axis_at_the_face():
@@ -50,7 +51,7 @@ def test_focal_from_exif_35mm_equivalent_and_focal_plane():
     (jpeg(400, 200, FOCAL_LENGTH_35MM=26), (200, 400), "cropped"),  # 2:1: cut in an editor
     (jpeg(400, 300), (300, 400), "unknown"),  # no focal tags
     (jpeg(400, 300, FOCAL_LENGTH_35MM=0), (300, 400), "unknown"),  # junk value
-    (b"#?RADIANCE\n", (300, 400), "unknown"),  # not an EXIF-carrying format
+    (io.BytesIO(b"#?RADIANCE\n"), (300, 400), "unknown"),  # not an EXIF-carrying format
 ])
 def test_focal_unknown_means_no_turn(data, shape, source):
     focal = exif_focal(data, shape)
@@ -59,7 +60,7 @@ def test_focal_unknown_means_no_turn(data, shape, source):
 
 def test_given_focal_wins_and_zero_switches_it_off(tmp_path):
     path = tmp_path / "phone.jpg"
-    path.write_bytes(jpeg(400, 300, FOCAL_LENGTH_35MM=26))
+    path.write_bytes(jpeg(400, 300, FOCAL_LENGTH_35MM=26).getvalue())
     assert photo_focal(path, (300, 400)).focal_35mm == 26
     assert photo_focal(path, (300, 400), 85.0).pixels == pytest.approx(85 * 500 / 43.27)
     assert photo_focal(path, (300, 400), 0).pixels is None

@@ -19,10 +19,10 @@ other shape in an editor keeps its EXIF but not its middle.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image as PILImage
@@ -44,6 +44,11 @@ class Focal:
     focal_35mm: float | None = None  # the same as a 35 mm-equivalent length, for the report
 
 
+def plausible_35mm(focal_35mm: float | None) -> bool:
+    """A 35 mm-equivalent focal length a lens can have (False for None and NaN)."""
+    return focal_35mm is not None and FOCAL_35MM_RANGE[0] <= focal_35mm <= FOCAL_35MM_RANGE[1]
+
+
 def focal_from_35mm(focal_35mm: float, image_shape: tuple[int, ...]) -> float:
     """A 35 mm-equivalent focal length in millimetres -> pixels of an (H, W) photo."""
     return focal_35mm * math.hypot(image_shape[0], image_shape[1]) / FULL_FRAME_DIAGONAL_MM
@@ -56,11 +61,12 @@ def photo_focal(path: Path | str, image_shape: tuple[int, ...], focal_35mm: floa
         if focal_35mm == 0:
             return Focal(None, "given: off")
         return Focal(focal_from_35mm(focal_35mm, image_shape), "given", focal_35mm)
-    return exif_focal(Path(path).read_bytes(), image_shape)
+    return exif_focal(Path(path), image_shape)
 
 
-def exif_focal(data: bytes, image_shape: tuple[int, ...]) -> Focal:
-    """The focal length in an image file's EXIF data: the 35 mm-equivalent tag (phones write it),
+def exif_focal(source: Path | BinaryIO, image_shape: tuple[int, ...]) -> Focal:
+    """The focal length in the EXIF data of an image file (a path or a binary file; Pillow reads
+    the header only): the 35 mm-equivalent tag (phones write it),
     else the lens focal length over the sensor's pixel pitch (cameras write both; this one
     survives cropping, not resizing). Files without EXIF (EXR, HDR, most PNGs) or cropped to
     an aspect ratio no sensor has -> unknown."""
@@ -69,21 +75,20 @@ def exif_focal(data: bytes, image_shape: tuple[int, ...]) -> Focal:
     if not any(abs(aspect / sensor - 1) <= ASPECT_TOLERANCE for sensor in SENSOR_ASPECTS):
         return Focal(None, "unknown: cropped photo (not a sensor's aspect ratio)")
     try:
-        with PILImage.open(io.BytesIO(data)) as image:
+        with PILImage.open(source) as image:
             exif = image.getexif().get_ifd(EXIF_IFD)
     except Exception:  # noqa: BLE001 - not an image Pillow reads (EXR, HDR): no EXIF to use
         return unknown
-    diagonal = math.hypot(image_shape[0], image_shape[1])
     f35 = _number(exif.get(FOCAL_LENGTH_35MM))
-    if f35 and FOCAL_35MM_RANGE[0] <= f35 <= FOCAL_35MM_RANGE[1]:
+    if plausible_35mm(f35):
         return Focal(focal_from_35mm(f35, image_shape), "exif 35mm-equivalent", f35)
     focal_mm = _number(exif.get(FOCAL_LENGTH))
     resolutions = [_number(exif.get(tag)) for tag in (FOCAL_PLANE_X_RES, FOCAL_PLANE_Y_RES)]
     unit_mm = UNIT_MM.get(int(_number(exif.get(FOCAL_PLANE_UNIT)) or 2))  # the EXIF default: inch
     if focal_mm and unit_mm and all(resolutions):
         pixels = focal_mm * float(np.mean(resolutions)) / unit_mm
-        f35 = pixels * FULL_FRAME_DIAGONAL_MM / diagonal
-        if FOCAL_35MM_RANGE[0] <= f35 <= FOCAL_35MM_RANGE[1]:
+        f35 = pixels * FULL_FRAME_DIAGONAL_MM / math.hypot(image_shape[0], image_shape[1])
+        if plausible_35mm(f35):
             return Focal(pixels, "exif focal plane", round(f35, 1))
     return unknown
 

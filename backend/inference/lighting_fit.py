@@ -63,15 +63,21 @@ def fit_lighting(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, ma
     return LightingFit(inside, skin, coeffs, grey)
 
 
-def fitted_shading(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
-    """(H, W, 3) the fit's shading on ``normals`` over its mask, with the colour and mean level
-    of the network's ``shading``; zeros outside the mask."""
+def _fitted_values(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
+    """(P, 3) the fit's shading on the mask's ``normals``: its shape, with the network's colour
+    and mean level."""
     net = np.maximum(shading[fit.inside].astype(np.float64), 1e-6)
     lit = np.stack(sh9_basis(normals[fit.inside].astype(np.float64)), axis=1) @ fit.coeffs
     lit = np.maximum(lit, FLOOR * max(lit.mean(), 1e-12))
     grey = net.mean(axis=1)
+    return net * (lit * grey.mean() / lit.mean() / grey)[:, None]
+
+
+def fitted_shading(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
+    """(H, W, 3) the fit's shading on ``normals`` over its mask, with the colour and mean level
+    of the network's ``shading``; zeros outside the mask."""
     out = np.zeros_like(shading, dtype=np.float32)
-    out[fit.inside] = net * (lit * grey.mean() / lit.mean() / grey)[:, None]
+    out[fit.inside] = _fitted_values(fit, normals, shading)
     return out
 
 
@@ -81,9 +87,8 @@ def blend_shading(fit: LightingFit | None, normals: np.ndarray, shading: np.ndar
     (geometric mean, ``weight`` on the fit); unchanged outside it or without a fit."""
     if fit is None or weight == 0:
         return shading
-    fitted = fitted_shading(fit, normals, shading)[fit.inside]
+    net, fitted = np.maximum(shading[fit.inside], 1e-6), _fitted_values(fit, normals, shading)
     out = shading.astype(np.float32).copy()
-    net = np.maximum(shading[fit.inside], 1e-6)
     out[fit.inside] = np.exp((1 - weight) * np.log(net) + weight * np.log(fitted))
     return out
 

@@ -8,9 +8,9 @@ Low-order lighting fitted to the photo on the predicted normals (`lighting_fit`)
 the shading (blended with the fit's, which cannot carry the photo's texture) and nudges the
 skin's normals to explain the photo's shading. Albedo is the photo divided by the shading.
 The shading is RGB, so the light's colour (and the camera's white balance) is divided out per
-channel and the albedo keeps only the surface's own colour. Where the shading is nearly black (deep shadow) the division is
-meaningless and noisy, so the shading is floored at SHADING_FLOOR times the exposure level
-there; the result is clipped to [0, 1].
+channel and the albedo keeps only the surface's own colour. Where the shading is nearly black
+(deep shadow) the division is meaningless and noisy, so the shading is floored at
+SHADING_FLOOR times the exposure level there; the result is clipped to [0, 1].
 """
 
 from __future__ import annotations
