@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from photonormals.device import training_precision
 from photonormals.errors import UserError
 from photonormals.evaluation.portrait import (
     mask_iou,
@@ -69,9 +70,11 @@ def _config(tmp_path, **kw):
                                run_dir=str(tmp_path), log_every=1, overrides={"widths": [8, 16, 32]}, **kw)
 
 
-def test_a_short_run_lowers_the_loss(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_short_run_lowers_the_loss(tmp_path, precision):
     torch.manual_seed(0)
-    history = train(_config(tmp_path, steps=20, flip_prob=0.0), Fixed(Spheres()))["history"]
+    history = train(_config(tmp_path, steps=20, flip_prob=0.0, precision=precision), Fixed(Spheres()))["history"]
+    assert read_metadata(tmp_path / "portrait_lite" / "last.safetensors")["extra"]["precision"] == precision
     first, last = np.mean([r["total"] for r in history[:3]]), np.mean([r["total"] for r in history[-3:]])
     assert last < 0.7 * first
     assert history[-1]["normal"] < history[0]["normal"]
@@ -101,6 +104,19 @@ def test_resume_validation_log_and_export(tmp_path):
     with pytest.raises(UserError, match="trained at 32 px"):
         train(_config(tmp_path / "fresh", steps=1, size=64, init=str(target)), Spheres(64), validation)
     assert train(_config(tmp_path, steps=6, size=None), Spheres(), validation)["step"] == 6  # the run's 32 px
+
+
+def test_training_precision_resolves_auto_by_hardware(monkeypatch):
+    import photonormals.device as device
+
+    assert training_precision(torch.device("cuda"), "auto") == "bf16"
+    assert training_precision(torch.device("cpu"), "fp32") == "fp32"
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert training_precision(torch.device("cpu"), "auto") == "fp32"  # emulated bf16 only costs time
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    assert training_precision(torch.device("cpu"), "auto") == "bf16"
+    with pytest.raises(UserError, match="unknown precision 'fp16'"):
+        training_precision(torch.device("cpu"), "fp16")
 
 
 def test_hflip_batch_mirrors_pixels_and_negates_normal_x():

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from ..device import PRECISIONS
 from ..errors import UserError
 
 DEFAULT_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "ict_facekit.npz"
@@ -29,6 +30,9 @@ def add_parser(commands):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the forward pass in bf16 autocast or fp32; auto: bf16 on a GPU or a CPU with bf16 "
+                             "hardware (AMX, AVX512-BF16), else fp32")
     parser.add_argument("--bank-size", type=int,
                         help="cached geometry samples (default: the trainer's, 1200 shapes or 800 portraits)")
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES,
@@ -82,7 +86,7 @@ def _common(args) -> dict:
     """The options both trainers share."""
     return dict(
         model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, lr=args.lr,
-        device=args.device, seed=args.seed,
+        device=args.device, precision=args.precision, seed=args.seed,
         **({"bank_size": args.bank_size} if args.bank_size else {}),
         faces=str(args.faces) if args.faces and args.faces.is_file() else None,
         run_dir=str(args.run_dir), init=str(args.init) if args.init else None,

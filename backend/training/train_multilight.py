@@ -2,7 +2,8 @@
 
 Resumable by design: a session can stop at any moment, so the loop checkpoints on a timer and
 on exit, and the learning-rate schedule is a pure function of the step. The same code runs on a
-2-core CPU (small batches, minutes) and on a GPU (bf16 autocast, large batches).
+2-core CPU (small batches, minutes) and on a GPU (large batches); both use bf16 autocast
+where the hardware has it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..device import pick_device
+from ..device import pick_device, training_autocast, training_precision
 from ..models import create_model
 from ..synthetic.ps_batches import PhotometricBatches
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_weights, start_run
@@ -42,6 +42,7 @@ class TrainConfig:
     normal_weight: float = 1.0
     light_weight: float = 0.5
     device: str = "auto"
+    precision: str = "auto"  # forward pass in bf16 or fp32; auto: bf16 where the hardware has it
     seed: int = 0
     bank_size: int = 1200
     bank_resolution: int = 128
@@ -76,7 +77,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
         )
     teacher = TEACHER_FORCED.get(config.model, False)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    precision = training_precision(device, config.precision)
 
     start = last_save = time.monotonic()
     first_step = step
@@ -93,7 +94,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
         lr = learning_rate(config, step, time_fraction, first_step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with autocast:
+        with training_autocast(device, precision):
             out = model(sample["images"], sample["mask"], lights=lights)
         losses = light_losses(
             {k: v.float() for k, v in out["logits"].items()}, out["light_dir"].float(),

@@ -2,8 +2,8 @@
 
 Same design as `train_multilight`: resumable at any moment (checkpoint on a timer and on exit,
 learning rate a pure function of step and wall-time fraction), one code path for a 2-core CPU
-and a GPU (bf16 autocast there). Any object with ``sample(batch, generator) -> dict`` of
-(B, C, H, W) tensors ("image", "normal", "shading", "mask", optionally "face") can feed it, so
+and a GPU (bf16 autocast where the hardware has it). Any object with ``sample(batch,
+generator) -> dict`` of (B, C, H, W) tensors ("image", "normal", "shading", "mask", optionally "face") can feed it, so
 the loop is testable without the engine.
 
 Losses (weights in the config): the angle between predicted and true normals inside the person
@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import pick_device
+from ..device import pick_device, training_autocast, training_precision
 from ..errors import UserError
 from ..evaluation.portrait import portrait_metrics
 from ..models import create_model
@@ -59,6 +58,7 @@ class PortraitTrainConfig:
     dice_weight: float = 0.5
     flip_prob: float = 0.5  # horizontal flips, with normal x negated
     device: str = "auto"
+    precision: str = "auto"  # forward pass in bf16 or fp32; auto: bf16 where the hardware has it
     seed: int = 0
     bank_size: int = 800
     bank_resolution: int = 256
@@ -152,8 +152,8 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     if batches is None:
         batches, validation = engine_data(config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    extra = {"train_config": asdict(config), "hardware": hardware(device)}
+    precision = training_precision(device, config.precision)
+    extra = {"train_config": asdict(config), "hardware": hardware(device), "precision": precision}
 
     start = last_save = time.monotonic()
     first_step = step
@@ -167,8 +167,9 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         lr = learning_rate(config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0, first_step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with autocast:
+        with training_autocast(device, precision):
             out = model(image)
+        out = {k: v.float() for k, v in out.items()}  # losses in float32 (bf16 acos and log are coarse)
         losses = portrait_losses(out, truth, config)
         total = total_loss(losses, config)
         optimizer.zero_grad(set_to_none=True)
