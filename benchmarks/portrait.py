@@ -602,7 +602,7 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         f"- **Working size:** {entry['input_size']}² crops around the detected face (2x the detector's box).",
         (f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, {config.get('size')} px, AdamW lr "
         f"{config.get('lr')} with cosine decay, horizontal flips, {normal_loss_text(config)}, on "
-        f"{meta.get('hardware') or 'a CPU'}; last run capped "
+        f"{meta.get('hardware') or 'a CPU'}, {meta.get('precision', 'fp32')} forward passes; last run capped "
         f"at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, so the steps are "
         f"the total). `photonormals train --model {name} --size {config.get('size')}` resumes it."),
         (f"- **Data:** {meta.get('data', 'the synthetic portrait engine')}: a bank of {config.get('bank_size')} "

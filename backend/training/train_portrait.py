@@ -256,7 +256,8 @@ def hardware(device: torch.device) -> str:
 
 def export(checkpoint: Path, target: Path, **metadata) -> None:
     """Shipped weights: the checkpoint's model tensors, its config, the training size (the
-    inference working resolution), steps, data, hardware and the last validation metrics."""
+    inference working resolution), steps, data, hardware, the last run's precision (runs before
+    it was recorded were fp32) and the last validation metrics."""
     model = create_model(read_metadata(checkpoint)["config"])
     optimizer = torch.optim.AdamW(model.parameters())
     step, extra = load_checkpoint(checkpoint, model, optimizer)
@@ -264,5 +265,6 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
     save_weights(
         target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
         data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait_batches)"),
-        hardware=extra.get("hardware"), metrics=extra.get("metrics", {}), **metadata,
+        hardware=extra.get("hardware"), precision=extra.get("precision", "fp32"), metrics=extra.get("metrics", {}),
+        **metadata,
     )
