@@ -78,6 +78,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
     teacher = TEACHER_FORCED.get(config.model, False)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
     precision = training_precision(device, config.precision)
+    extra = {"train_config": asdict(config), "precision": precision}
 
     start = last_save = time.monotonic()
     first_step = step
@@ -120,11 +121,11 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
                 log.write(json.dumps(record) + "\n")
         out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
-            save_checkpoint(checkpoint, model, optimizer, step, {"train_config": asdict(config)})
+            save_checkpoint(checkpoint, model, optimizer, step, extra)
             last_save = time.monotonic()
         if out_of_time:
             break
-    save_checkpoint(checkpoint, model, optimizer, step, {"train_config": asdict(config)})
+    save_checkpoint(checkpoint, model, optimizer, step, extra)
     return {"step": step, "checkpoint": str(checkpoint), "history": history, "model": model}
 
 

@@ -3,8 +3,8 @@
 Same design as `train_multilight`: resumable at any moment (checkpoint on a timer and on exit,
 learning rate a pure function of step and wall-time fraction), one code path for a 2-core CPU
 and a GPU (bf16 autocast where the hardware has it). Any object with ``sample(batch,
-generator) -> dict`` of (B, C, H, W) tensors ("image", "normal", "shading", "mask", optionally "face") can feed it, so
-the loop is testable without the engine.
+generator) -> dict`` of (B, C, H, W) tensors ("image", "normal", "shading", "mask",
+optionally "face") can feed it, so the loop is testable without the engine.
 
 Losses (weights in the config): the angle between predicted and true normals inside the person
 mask, with face pixels counted 1 + `face_weight` times (the face is what is relit and scored;
@@ -169,7 +169,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
             group["lr"] = lr
         with training_autocast(device, precision):
             out = model(image)
-        out = {k: v.float() for k, v in out.items()}  # losses in float32 (bf16 acos and log are coarse)
+        out = {k: v.float() for k, v in out.items()}  # losses in float32: bf16 acos and log are coarse
         losses = portrait_losses(out, truth, config)
         total = total_loss(losses, config)
         optimizer.zero_grad(set_to_none=True)
@@ -265,6 +265,6 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
     save_weights(
         target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
         data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait_batches)"),
-        hardware=extra.get("hardware"), precision=extra.get("precision", "fp32"), metrics=extra.get("metrics", {}),
-        **metadata,
+        hardware=extra.get("hardware"), precision=extra.get("precision", "fp32"),
+        metrics=extra.get("metrics", {}), **metadata,
     )
