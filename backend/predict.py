@@ -113,6 +113,9 @@ def predict(paths: list[Path], options: PredictOptions, progress=None, load_mode
     timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
     if not result["mask"].any():
+        if method == "single":
+            raise UserError("the portrait model found no person in the photo (its mask is empty); "
+                            "single mode needs a photo of one person")
         raise UserError("no pixel could be solved: the images are dark or saturated everywhere")
     report("solved", 0.9)
 
