@@ -57,6 +57,8 @@ SOFT_PHOTO_BLUR = 1.0  # pixels at the working size: the blur of the "soft photo
 OFF_AXIS_DEG = 20.0  # a face near the edge of a phone photo (26 mm equivalent: 39° to the corners)
 OFF_AXIS_SEED = 7919  # its faces: never a training or validation seed
 PANEL = 256  # gallery panel side, pixels
+# The soft-focus frames came into the engine while portrait_lite was training.
+SOFT_FOCUS_SINCE = {"portrait_lite": "since step 38,468 half the frames"}
 FAILURE_START, FAILURE_END = "<!-- failure-cases:start -->", "<!-- failure-cases:end -->"
 
 
@@ -611,8 +613,8 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         "backplates, textures, clutter panels and bystanders (outside the mask), lighting from Blender's bundled "
         "HDRIs / random SH / studio set-ups plus "
         "directional lights with cast shadows, subsurface-like shading blur, GGX specular, and a camera model "
-        "(white balance, noise, tone curve, 8-bit sRGB, JPEG); since step 38,468 half the frames are blurred "
-        "(soft focus). No real photos."),
+        f"(white balance, noise, tone curve, 8-bit sRGB, JPEG); {SOFT_FOCUS_SINCE.get(name, 'half the frames')} "
+        "are blurred (soft focus). No real photos."),
         "",
         f"## Metrics (same run as `{results.get('out', 'docs/portrait')}`)", "",
         "| samples | normal error in face (deg) | mask IoU | shading SI error |", "|---|---|---|---|",
