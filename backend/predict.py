@@ -113,9 +113,6 @@ def predict(paths: list[Path], options: PredictOptions, progress=None, load_mode
     timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
     if not result["mask"].any():
-        if method == "single":
-            raise UserError("the portrait model found no person in the photo (its mask is empty); "
-                            "single mode needs a photo of one person")
         raise UserError("no pixel could be solved: the images are dark or saturated everywhere")
     report("solved", 0.9)
 
@@ -178,8 +175,12 @@ def _single_portrait(stack, mask, _directions, _intensities, estimator, focal: F
     estimate = estimator.estimate(stack[0], focal.pixels)
     # A given mask can only trim the predicted one: outside it the network gave no normals.
     solved = estimate.mask if mask is None else estimate.mask & mask
+    if not solved.any():
+        where = " inside the given mask" if mask is not None else ""
+        raise UserError(f"the portrait model found no person in the photo{where}; "
+                        "single mode needs a photo of one person")
     # shading.png is a 16-bit texture in [0, 1]: scale down only, and record by how much.
-    level = float(np.percentile(estimate.shading[solved], 99.5)) if solved.any() else 1.0
+    level = float(np.percentile(estimate.shading[solved], 99.5))
     shading_scale = 1.0 / level if level > 1.0 else 1.0
     return {
         "normals": estimate.normals * solved[..., None],
