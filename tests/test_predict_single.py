@@ -14,18 +14,24 @@ from photonormals.models import create_model
 from photonormals.training.checkpoint import save_weights
 
 
-@pytest.fixture
-def portrait_weights(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
+def tiny_portrait_weights(folder, monkeypatch, mask_bias: float):
+    """A small untrained portrait net as the single-mode weights, its mask made constant (an
+    untrained head's logits swing both ways): +5 reads "all subject", -5 "no person anywhere"."""
     folder.mkdir()
     torch.manual_seed(0)
     model = create_model("portrait_lite", widths=[8, 16, 32])
-    with torch.no_grad():  # an untrained net's mask hovers at 0.5: bias it to "all subject"
-        model.heads.mask.tail[1].bias.fill_(5.0)
+    with torch.no_grad():
+        model.heads.mask.tail[1].weight.zero_()
+        model.heads.mask.tail[1].bias.fill_(mask_bias)
     save_weights(folder / "tiny.safetensors", model, input_size=32, steps=0)
     (folder / "index.json").write_text(json.dumps({"single": "tiny.safetensors"}))
     monkeypatch.setenv("PHOTONORMALS_WEIGHTS", str(folder))
     return folder
+
+
+@pytest.fixture
+def portrait_weights(tmp_path, monkeypatch):
+    return tiny_portrait_weights(tmp_path / "weights", monkeypatch, mask_bias=5.0)
 
 
 @pytest.fixture
@@ -61,6 +67,14 @@ def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path
 def test_single_mode_takes_one_photo(cli, portrait_weights, photo, tmp_path):
     code, _, stderr = cli("predict", "--mode", "single", "--out", tmp_path / "out", photo, photo)
     assert code == 2 and "single mode takes one portrait" in stderr
+
+
+def test_a_photo_without_a_person_is_refused_and_nothing_is_written(cli, photo, tmp_path, monkeypatch):
+    tiny_portrait_weights(tmp_path / "weights", monkeypatch, mask_bias=-5.0)
+    out = tmp_path / "out"
+    code, _, stderr = cli("predict", "--mode", "single", "--out", out, photo)
+    assert code == 2 and "found no person in the photo;" in stderr
+    assert not out.exists()
 
 
 def test_an_off_centre_face_is_turned_into_the_photo_frame(portrait_weights, photo, monkeypatch):
