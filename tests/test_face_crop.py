@@ -104,3 +104,15 @@ def test_large_reductions_average_instead_of_aliasing():
 
 def test_detect_face_on_a_plain_image_is_none():
     assert detect_face(np.full((100, 100, 3), 0.5, np.float32)) is None
+
+
+def test_the_bench_portrait_is_a_512_square_with_a_face_the_detector_finds():
+    """`photonormals bench` times single mode on this shipped photo; a photo without a findable
+    face would time the whole-frame fallback instead, or be refused by the model."""
+    from photonormals.io.images import read_image
+    from photonormals.service.bench import PORTRAIT_PHOTO
+
+    image = read_image(PORTRAIT_PHOTO).rgb
+    assert image.shape == (512, 512, 3)
+    x, y, w, h = detect_face(image)
+    assert 0.35 < w / 512 < 0.75 and abs(x + w / 2 - 256) < 80
