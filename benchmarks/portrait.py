@@ -580,6 +580,15 @@ def write_report(results: dict, out: Path) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
+def runs_text(runs: list[dict] | None, config: dict) -> str:
+    """Each training run (they restart the schedule), or the last run's config where no history was kept."""
+    if not runs:
+        return f"last run: lr {config.get('lr')}, capped at {config.get('minutes')} minutes"
+    parts = [f"steps {r['from_step']:,}-{r['to_step']:,} at lr {r['lr']:g}"
+             + (f" for {r['minutes']:g} minutes" if r.get("minutes") else "") for r in runs]
+    return f"{len(runs)} run{'s' if len(runs) > 1 else ''}: " + "; ".join(parts)
+
+
 def normal_loss_text(config: dict) -> str:
     """The normal loss of the last run, in words (runs before it was configurable used 1 - cos)."""
     if config.get("normal_loss", "cosine") == "cosine":
@@ -605,10 +614,10 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         f"- **Parameters:** {entry['params']:,}.",
         f"- **Model config:** `{json.dumps(meta.get('config'))}`",
         f"- **Working size:** {entry['input_size']}² crops around the detected face (2x the detector's box).",
-        (f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, {config.get('size')} px, AdamW lr "
-        f"{config.get('lr')} with cosine decay, horizontal flips, {normal_loss_text(config)}, on "
-        f"{meta.get('hardware') or 'a CPU'}, {meta.get('precision', 'fp32')} forward passes; last run capped "
-        f"at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, so the steps are "
+        (f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, {config.get('size')} px, AdamW "
+        f"with cosine decay, horizontal flips, {normal_loss_text(config)}, on "
+        f"{meta.get('hardware') or 'a CPU'}, {meta.get('precision', 'fp32')} forward passes; "
+        f"{runs_text(meta.get('runs'), config)} (runs resume or warm-start from the shipped weights, so the steps are "
         f"the total). `photonormals train --model {name} --size {config.get('size')}` resumes it."),
         (f"- **Data:** {meta.get('data', 'the synthetic portrait engine')}: a bank of {config.get('bank_size')} "
         "rasterised ICT-FaceKit heads (identity, expression, pose, procedural hair, shoulders; perspective camera), "

@@ -65,8 +65,8 @@ class Fixed:
 
 
 def _config(tmp_path, **kw):
-    kw = {"val_every": 0, "size": 32, **kw}
-    return PortraitTrainConfig(model="portrait_lite", batch=4, lr=3e-3, warmup=1, device="cpu",
+    kw = {"val_every": 0, "size": 32, "lr": 3e-3, **kw}
+    return PortraitTrainConfig(model="portrait_lite", batch=4, warmup=1, device="cpu",
                                run_dir=str(tmp_path), log_every=1, overrides={"widths": [8, 16, 32]}, **kw)
 
 
@@ -95,6 +95,7 @@ def test_resume_validation_log_and_export(tmp_path):
     meta = read_metadata(target)
     assert meta["steps"] == 5 and meta["input_size"] == 32 and meta["metrics"]["step"] == 5
     assert "CPU" in meta["hardware"] and "synthetic" in meta["data"] and meta["precision"] in ("fp32", "bf16")
+    assert [(r["from_step"], r["to_step"], r["lr"]) for r in meta["runs"]] == [(0, 3, 3e-3), (3, 5, 3e-3)]
     assert load_model(target).config["name"] == "portrait_lite"
     est = PortraitModel(target).estimate(np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32))
     assert est.normals.shape == (40, 50, 3)
@@ -104,6 +105,11 @@ def test_resume_validation_log_and_export(tmp_path):
     with pytest.raises(UserError, match="trained at 32 px"):
         train(_config(tmp_path / "fresh", steps=1, size=64, init=str(target)), Spheres(64), validation)
     assert train(_config(tmp_path, steps=6, size=None), Spheres(), validation)["step"] == 6  # the run's 32 px
+
+    # A warm start from shipped weights carries their run history on.
+    train(_config(tmp_path / "warm", steps=7, lr=1e-3, init=str(target)), Spheres(), validation)
+    runs = read_metadata(tmp_path / "warm" / "portrait_lite" / "last.safetensors")["extra"]["runs"]
+    assert [(r["from_step"], r["to_step"], r["lr"]) for r in runs] == [(0, 3, 3e-3), (3, 5, 3e-3), (5, 7, 1e-3)]
 
 
 def test_training_precision_resolves_auto_by_hardware(monkeypatch):

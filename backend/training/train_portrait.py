@@ -134,6 +134,14 @@ def trained_size(config: PortraitTrainConfig) -> int | None:
     return read_metadata(config.init).get("input_size") if config.init else None
 
 
+def earlier_runs(checkpoint: Path, init: str | None) -> list[dict]:
+    """The runs behind the weights this run starts from: the resumed checkpoint's, else the
+    warm-start weights'. Runs from before the history was kept are not listed."""
+    if checkpoint.is_file():
+        return read_metadata(checkpoint).get("extra", {}).get("runs", [])
+    return read_metadata(init).get("runs", []) if init else []
+
+
 def train(config: PortraitTrainConfig, batches=None, validation: dict | None = None) -> dict:
     # The training size is the shipped working size: resuming at another one would silently
     # change both the scale the network has learnt and the size inference crops to.
@@ -154,6 +162,10 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
     precision = training_precision(device, config.precision)
     extra = {"train_config": asdict(config), "hardware": hardware(device), "precision": precision}
+    # Each resume restarts the schedule, so the card needs every run, not just the last one's config.
+    this_run = {"from_step": step, "to_step": step, "lr": config.lr, "minutes": config.minutes,
+                "precision": precision}
+    extra["runs"] = earlier_runs(checkpoint, config.init) + [this_run]
 
     start = last_save = time.monotonic()
     first_step = step
@@ -177,6 +189,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         step += 1
+        this_run["to_step"] = step
 
         record = None
         if step % config.log_every == 0 or step == config.steps:
@@ -257,7 +270,7 @@ def hardware(device: torch.device) -> str:
 def export(checkpoint: Path, target: Path, **metadata) -> None:
     """Shipped weights: the checkpoint's model tensors, its config, the training size (the
     inference working resolution), steps, data, hardware, the last run's precision (runs before
-    it was recorded were fp32) and the last validation metrics."""
+    it was recorded were fp32), the run history and the last validation metrics."""
     model = create_model(read_metadata(checkpoint)["config"])
     optimizer = torch.optim.AdamW(model.parameters())
     step, extra = load_checkpoint(checkpoint, model, optimizer)
@@ -266,5 +279,5 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
         target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
         data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait_batches)"),
         hardware=extra.get("hardware"), precision=extra.get("precision", "fp32"),
-        metrics=extra.get("metrics", {}), **metadata,
+        metrics=extra.get("metrics", {}), runs=metadata.pop("runs", extra.get("runs", [])), **metadata,
     )
