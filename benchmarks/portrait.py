@@ -585,7 +585,8 @@ def runs_text(runs: list[dict] | None, config: dict) -> str:
     if not runs:
         return f"last run: lr {config.get('lr')}, capped at {config.get('minutes')} minutes"
     parts = [f"steps {r['from_step']:,}-{r['to_step']:,} at lr {r['lr']:g}"
-             + (f" for {r['minutes']:g} minutes" if r.get("minutes") else "") for r in runs]
+             + (f" for {r['minutes']:g} minutes" if r.get("minutes") else "")
+             + (f" on {r['bank_size']:,} heads" if r.get("bank_size") else "") for r in runs]
     return f"{len(runs)} run{'s' if len(runs) > 1 else ''}: " + "; ".join(parts)
 
 

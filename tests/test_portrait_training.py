@@ -96,6 +96,7 @@ def test_resume_validation_log_and_export(tmp_path):
     assert meta["steps"] == 5 and meta["input_size"] == 32 and meta["metrics"]["step"] == 5
     assert "CPU" in meta["hardware"] and "synthetic" in meta["data"] and meta["precision"] in ("fp32", "bf16")
     assert [(r["from_step"], r["to_step"], r["lr"]) for r in meta["runs"]] == [(0, 3, 3e-3), (3, 5, 3e-3)]
+    assert {r["bank_size"] for r in meta["runs"]} == {config.bank_size}  # the data can change between runs
     assert load_model(target).config["name"] == "portrait_lite"
     est = PortraitModel(target).estimate(np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32))
     assert est.normals.shape == (40, 50, 3)

@@ -64,6 +64,17 @@ def test_bank_cache_round_trip(tmp_path):
     assert TORSO in first["labels"] or HAIR in first["labels"]
 
 
+def test_a_bigger_bank_extends_a_cached_one(tmp_path):
+    model = fake_face_model()
+    small = cached_portrait_bank(2, BANK, 5, model, cache_dir=tmp_path)
+    extended = cached_portrait_bank(3, BANK, 5, model, cache_dir=tmp_path)
+    direct = cached_portrait_bank(3, BANK, 5, model, cache_dir=tmp_path / "fresh")
+    for k in direct:
+        assert extended[k].shape[0] == 3
+        np.testing.assert_array_equal(extended[k], direct[k])
+        np.testing.assert_array_equal(extended[k][:2], small[k])
+
+
 def test_sample_shapes_ranges_and_normals(bank):
     batches = PortraitBatches(bank, tiny_envs(), size=16)  # area-downsampled from the bank
     s = batches.sample(4, torch.Generator().manual_seed(0))

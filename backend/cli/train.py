@@ -34,7 +34,7 @@ def add_parser(commands):
                         help="the forward pass in bf16 autocast or fp32; auto: bf16 on a GPU or a CPU with bf16 "
                              "hardware (AMX, AVX512-BF16), else fp32")
     parser.add_argument("--bank-size", type=int,
-                        help="cached geometry samples (default: the trainer's, 1200 shapes or 800 portraits)")
+                        help="cached geometry samples (default: the trainer's, 1200 shapes or 4000 portraits)")
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES,
                         help="ICT-FaceKit npz for face shapes (skipped if missing)")
     parser.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "photonormals" / "runs",

@@ -269,12 +269,12 @@ _PER_PIXEL = {"normals": np.float16, "depth": np.float16, "labels": np.uint8, "f
 
 
 def build_portrait_bank(count: int, size: int, seed: int, model: FaceModel, verbose: bool = False,
-                        view_turns: list[np.ndarray] | None = None) -> dict:
-    """``count`` portraits as stacked arrays (see the module docstring); ``view_turns``: one
-    ``build_portrait`` view turn per portrait (benchmarks of off-axis faces)."""
+                        view_turns: list[np.ndarray] | None = None, first: int = 0) -> dict:
+    """Portraits ``first`` to ``count - 1`` as stacked arrays (see the module docstring);
+    ``view_turns``: one ``build_portrait`` view turn per portrait (benchmarks of off-axis faces)."""
     bank: dict[str, list] = {}
     start = time.perf_counter()
-    for i in range(count):
+    for i in range(first, count):
         turn = None if view_turns is None else view_turns[i]
         sample = build_portrait(np.random.default_rng([seed, i]), size, model, view_turn=turn)
         for k, v in sample.items():
@@ -282,6 +282,11 @@ def build_portrait_bank(count: int, size: int, seed: int, model: FaceModel, verb
         if verbose and ((i + 1) % 100 == 0 or i + 1 == count):
             print(f"portrait bank: {i + 1}/{count} ({time.perf_counter() - start:.1f} s)", flush=True)
     return {k: np.stack(v) for k, v in bank.items()}
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 def _model_tag(model: FaceModel) -> str:
@@ -304,11 +309,16 @@ def cached_portrait_bank(
     ``faces_path`` is the ICT-FaceKit npz or an already loaded ``FaceModel`` (tests).
     """
     model = faces_path if isinstance(faces_path, FaceModel) else FaceModel.load(faces_path)
-    path = Path(cache_dir) / f"portraits_v{VERSION}_n{count}_s{size}_seed{seed}_{_model_tag(model)}.npz"
+    name = f"portraits_v{VERSION}_n{{}}_s{size}_seed{seed}_{_model_tag(model)}.npz"
+    path = Path(cache_dir) / name.format(count)
     if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    bank = build_portrait_bank(count, size, seed, model, verbose)
+        return _load(path)
+    # Banks are prefixes of each other: a bigger bank only builds the portraits a cached one lacks.
+    cached = next((n for n in range(count - 1, 0, -1) if (Path(cache_dir) / name.format(n)).is_file()), 0)
+    bank = build_portrait_bank(count, size, seed, model, verbose, first=cached)
+    if cached:
+        prefix = _load(Path(cache_dir) / name.format(cached))
+        bank = {k: np.concatenate([prefix[k], bank[k]]) for k in prefix}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
     np.savez(tmp, **bank)

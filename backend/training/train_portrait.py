@@ -60,7 +60,7 @@ class PortraitTrainConfig:
     device: str = "auto"
     precision: str = "auto"  # forward pass in bf16 or fp32; auto: bf16 where the hardware has it
     seed: int = 0
-    bank_size: int = 800
+    bank_size: int = 4000  # rasterised heads; 800 left a 1.6 deg gap between training and held-out heads
     bank_resolution: int = 256
     faces: str | None = None
     run_dir: str = str(Path.home() / ".cache" / "photonormals" / "runs")  # outlives the work tree
@@ -164,7 +164,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     extra = {"train_config": asdict(config), "hardware": hardware(device), "precision": precision}
     # Each resume restarts the schedule, so the card needs every run, not just the last one's config.
     this_run = {"from_step": step, "to_step": step, "lr": config.lr, "minutes": config.minutes,
-                "precision": precision}
+                "precision": precision, "bank_size": config.bank_size}
     extra["runs"] = earlier_runs(checkpoint, config.init) + [this_run]
 
     start = last_save = time.monotonic()
