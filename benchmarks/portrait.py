@@ -369,6 +369,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    # "AMD EPYC" names machines 5x apart for this network: the vector units say which one it was.
+    model = f"{model} ({torch.backends.cpu.get_cpu_capability()})"
     return {"cpu": model, "cores": os.cpu_count(), "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
             "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__}
 
