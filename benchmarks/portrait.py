@@ -107,9 +107,10 @@ def split_metrics(predicted: dict, val: dict, tight: np.ndarray) -> dict:
     return rows
 
 
-def synthetic_scores(estimator: PortraitModel, val: dict, tight: np.ndarray) -> dict:
-    return {tta: split_metrics(predict_validation(estimator.model, val, tta == "flip_tta"), val, tight)
-            for tta in ("plain", "flip_tta")}
+def synthetic_scores(estimator: PortraitModel, val: dict, tight: np.ndarray) -> tuple[dict, dict]:
+    """The metrics without and with flip TTA, and the flip-TTA maps (the held-out sets pool them)."""
+    predicted = {tta: predict_validation(estimator.model, val, tta == "flip_tta") for tta in ("plain", "flip_tta")}
+    return {tta: split_metrics(maps, val, tight) for tta, maps in predicted.items()}, predicted["flip_tta"]
 
 
 def flat_baseline(val: dict, tight: np.ndarray) -> dict:
@@ -139,15 +140,16 @@ def softened(val: dict, sigma: float = SOFT_PHOTO_BLUR) -> dict:
     return {**val, "image": blurred}
 
 
-def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: dict) -> dict:
-    """Flip-TTA scores of ``model`` on the first validation set and on one more per seed, each
-    set and all of them pooled: one set of 64 faces differs from the next by a few tenths of a
-    degree, so the pooled number is the one to hold a target against."""
+def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: dict, first_maps: dict) -> dict:
+    """Flip-TTA scores of ``model`` on the first validation set (its maps ``first_maps`` already
+    predicted) and on one more per seed, each set and all of them pooled: one set of 64 faces
+    differs from the next by a few tenths of a degree, so the pooled number is the one to hold a
+    target against."""
     keys = ("normal", "shading", "mask", "face")
     predicted, truth, per_set = [], [], {}
     for seed in [1, *seeds]:
         val = first if seed == 1 else portrait_validation_set(count=count, size=size, envs=envs, seed=seed)
-        guess = predict_validation(model, val, True)
+        guess = first_maps if seed == 1 else predict_validation(model, val, True)
         per_set[str(seed)] = {**portrait_metrics(guess, val), "count": len(val["image"])}
         predicted.append(guess)
         truth.append({k: val[k] for k in keys})
@@ -398,7 +400,7 @@ def main():
     estimators = [PortraitModel(path, "cpu") for path in args.weights]
     results = {"threads": args.threads, "machine": machine(), "out": str(args.out), "models": {}}
     envs = [load_hdri(path) for path in bundled_hdris().values()]  # as training lights its validation
-    val_sets = {}
+    val_sets, lead_maps = {}, None
     for estimator, path in zip(estimators, args.weights, strict=True):
         size = estimator.size
         if size not in val_sets:
@@ -407,10 +409,12 @@ def main():
         val, tight = val_sets[size]
         print(f"== {estimator.name} ({path}): {len(tight)} validation portraits at {size}^2, {int(tight.sum())} tight",
               flush=True)
+        scores, flip_maps = synthetic_scores(estimator, val, tight)
+        if lead_maps is None:  # the first weights lead: the held-out sets score them
+            lead_maps = flip_maps
         results["models"][estimator.name] = {
             "weights": str(path), "steps": estimator.metadata.get("steps"), "input_size": size,
-            "params": sum(p.numel() for p in estimator.model.parameters()),
-            "synthetic": synthetic_scores(estimator, val, tight),
+            "params": sum(p.numel() for p in estimator.model.parameters()), "synthetic": scores,
         }
         print(json.dumps(results["models"][estimator.name]["synthetic"]["plain"]["all"]), flush=True)
     size = estimators[0].size
@@ -430,7 +434,7 @@ def main():
     results["off_axis"] = {"model": estimators[0].name, **off_axis_scores(estimators[0].model, envs, size)}
     if args.more_seeds:
         results["held_out_sets"] = {"model": estimators[0].name, **held_out_sets(
-            estimators[0].model, envs, size, args.val_count, args.more_seeds, val_sets[size][0])}
+            estimators[0].model, envs, size, args.val_count, args.more_seeds, val_sets[size][0], lead_maps)}
 
     with tempfile.TemporaryDirectory() as tmp:
         given = {e.name: e for e in estimators}
@@ -537,9 +541,9 @@ def write_report(results: dict, out: Path) -> None:
                        f"skin tone) stays in it. {name} with flip TTA "
                        f"scores {scored['synthetic']['flip_tta']['all']['shading_si_error']:.3f}.")]
     if sets:
-        spread, n = sets["normal_spread_deg"], len(sets["per_set"])
-        lines += ["", (f"The table's first set is held-out set 1; sets 2-{n} are other faces, lights and framings at the "
-                       f"same size. Their normal errors run from {spread['min']:.2f}° to {spread['max']:.2f}° (standard "
+        spread, n, others = sets["normal_spread_deg"], len(sets["per_set"]), ", ".join(list(sets["per_set"])[1:])
+        lines += ["", (f"The table's first set is held-out set 1; sets {others} are other faces, lights and framings at "
+                       f"the same size. Their normal errors run from {spread['min']:.2f}° to {spread['max']:.2f}° (standard "
                        f"deviation {spread['std']:.2f}°), so one set of {sets['per_set']['1']['count']} is uncertain "
                        f"by about that much, and the pooled {sets['pooled']['count']} faces (standard error about "
                        f"{spread['std'] / np.sqrt(n):.2f}°) are the estimate to hold a target against. Two weights "
