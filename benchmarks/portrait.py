@@ -144,10 +144,11 @@ def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: d
     """Flip-TTA scores of ``model`` on the first validation set (its maps ``first_maps`` already
     predicted) and on one more per seed, each set and all of them pooled: one set of 64 faces
     differs from the next by a few tenths of a degree, so the pooled number is the one to hold a
-    target against."""
+    target against. A seed given twice, or set 1's own, is scored once: pooling it twice would
+    weight those faces double."""
     keys = ("normal", "shading", "mask", "face")
     predicted, truth, per_set = [], [], {}
-    for seed in [1, *seeds]:
+    for seed in dict.fromkeys([1, *seeds]):
         val = first if seed == 1 else portrait_validation_set(count=count, size=size, envs=envs, seed=seed)
         guess = first_maps if seed == 1 else predict_validation(model, val, True)
         per_set[str(seed)] = {**portrait_metrics(guess, val), "count": len(val["image"])}
@@ -613,7 +614,9 @@ def runs_text(runs: list[dict] | None, config: dict) -> str:
         return f"last run: lr {config.get('lr')}, capped at {config.get('minutes')} minutes"
     parts = [f"steps {r['from_step']:,}-{r['to_step']:,} at lr {r['lr']:g}"
              + (f" for {r['minutes']:g} minutes" if r.get("minutes") else "")
-             + (f" on {r['bank_size']:,} heads" if r.get("bank_size") else "") for r in runs]
+             + (f" on {r['bank_size']:,} heads" if r.get("bank_size") else "")
+             + (f" (bank seed {r['bank_seed']}: other heads than seed 0's)" if r.get("bank_seed") else "")
+             for r in runs]
     return f"{len(runs)} run{'s' if len(runs) > 1 else ''}: " + "; ".join(parts)
 
 

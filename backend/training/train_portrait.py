@@ -164,7 +164,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     extra = {"train_config": asdict(config), "hardware": hardware(device), "precision": precision}
     # Each resume restarts the schedule, so the card needs every run, not just the last one's config.
     this_run = {"from_step": step, "to_step": step, "lr": config.lr, "minutes": config.minutes,
-                "precision": precision, "bank_size": config.bank_size}
+                "precision": precision, "bank_size": config.bank_size, "bank_seed": config.seed}
     extra["runs"] = earlier_runs(checkpoint, config.init) + [this_run]
 
     start = last_save = time.monotonic()
