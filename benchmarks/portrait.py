@@ -672,6 +672,12 @@ def write_card(estimator: PortraitModel, results: dict, folder: Path) -> None:
         m = soft["flip_tta"][name]["all"]
         lines.append(card_row(f"synthetic validation, all ({m['count']}), flip TTA, photos blurred σ "
                               f"{soft['blur_px']:g} px", m))
+    held_out = results.get("held_out_sets")
+    if held_out and held_out["model"] == name:  # the number to hold a target against: one set is noisy
+        m, sets = held_out["pooled"], len(held_out["per_set"])
+        spread = held_out["normal_spread_deg"]
+        lines.append(card_row(f"**{sets} held-out sets pooled, all ({m['count']}), flip TTA** (normal error "
+                              f"{spread['min']:.2f}-{spread['max']:.2f}° by set)", m))
     if latency:
         e2e = latency["end_to_end"]
         lines += ["", (f"CPU latency ({results['threads']} thread(s), {results['machine']['cpu']}): network "
