@@ -54,6 +54,7 @@ TIGHT_EXTENT = 0.8  # face region spanning more of the frame than this -> a tigh
 #                     draws face fills of 0.35-0.75 normally, 0.9-1.4 for its ~15 % tight crops)
 PHOTO_SIDES = (512, 1024)
 SOFT_PHOTO_BLUR = 1.0  # pixels at the working size: the blur of the "soft photos" row
+FIRST_SEED = 1  # the table's validation set: portrait_validation_set's default, the one training logs
 OFF_AXIS_DEG = 20.0  # a face near the edge of a phone photo (26 mm equivalent: 39° to the corners)
 OFF_AXIS_SEED = 7919  # its faces: never a training or validation seed
 PANEL = 256  # gallery panel side, pixels
@@ -148,9 +149,9 @@ def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: d
     weight those faces double."""
     keys = ("normal", "shading", "mask", "face")
     predicted, truth, per_set = [], [], {}
-    for seed in dict.fromkeys([1, *seeds]):
-        val = first if seed == 1 else portrait_validation_set(count=count, size=size, envs=envs, seed=seed)
-        guess = first_maps if seed == 1 else predict_validation(model, val, True)
+    for seed in dict.fromkeys([FIRST_SEED, *seeds]):
+        val = first if seed == FIRST_SEED else portrait_validation_set(count=count, size=size, envs=envs, seed=seed)
+        guess = first_maps if seed == FIRST_SEED else predict_validation(model, val, True)
         per_set[str(seed)] = {**portrait_metrics(guess, val), "count": len(val["image"])}
         predicted.append(guess)
         truth.append({k: val[k] for k in keys})
@@ -405,7 +406,7 @@ def main():
     for estimator, path in zip(estimators, args.weights, strict=True):
         size = estimator.size
         if size not in val_sets:
-            val = portrait_validation_set(count=args.val_count, size=size, envs=envs)
+            val = portrait_validation_set(count=args.val_count, size=size, envs=envs, seed=FIRST_SEED)
             val_sets[size] = (val, is_tight(val["face"]))
         val, tight = val_sets[size]
         print(f"== {estimator.name} ({path}): {len(tight)} validation portraits at {size}^2, {int(tight.sum())} tight",
