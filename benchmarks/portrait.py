@@ -616,7 +616,7 @@ def runs_text(runs: list[dict] | None, config: dict) -> str:
     parts = [f"steps {r['from_step']:,}-{r['to_step']:,} at lr {r['lr']:g}"
              + (f" for {r['minutes']:g} minutes" if r.get("minutes") else "")
              + (f" on {r['bank_size']:,} heads" if r.get("bank_size") else "")
-             + (f" (bank seed {r['bank_seed']}: other heads than seed 0's)" if r.get("bank_seed") else "")
+             + (f" (bank seed {r['bank_seed']}: a new draw of heads)" if r.get("bank_seed") else "")
              for r in runs]
     return f"{len(runs)} run{'s' if len(runs) > 1 else ''}: " + "; ".join(parts)
 
