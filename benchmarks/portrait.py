@@ -543,10 +543,12 @@ def write_report(results: dict, out: Path) -> None:
                        f"skin tone) stays in it. {name} with flip TTA "
                        f"scores {scored['synthetic']['flip_tta']['all']['shading_si_error']:.3f}.")]
     if sets:
-        spread, n, others = sets["normal_spread_deg"], len(sets["per_set"]), ", ".join(list(sets["per_set"])[1:])
-        lines += ["", (f"The table's first set is held-out set 1; sets {others} are other faces, lights and framings at "
+        first, *others = sets["per_set"]  # held_out_sets puts the table's own set first
+        spread, n = sets["normal_spread_deg"], len(sets["per_set"])
+        lines += ["", (f"The table's first set is held-out set {first}; sets {', '.join(others)} are other faces, lights "
+                       "and framings at "
                        f"the same size. Their normal errors run from {spread['min']:.2f}° to {spread['max']:.2f}° (standard "
-                       f"deviation {spread['std']:.2f}°), so one set of {sets['per_set']['1']['count']} is uncertain "
+                       f"deviation {spread['std']:.2f}°), so one set of {sets['per_set'][first]['count']} is uncertain "
                        f"by about that much, and the pooled {sets['pooled']['count']} faces (standard error about "
                        f"{spread['std'] / np.sqrt(n):.2f}°) are the estimate to hold a target against. Two weights "
                        "scored on the same set are a paired comparison: a change that every set shows is unlikely "
