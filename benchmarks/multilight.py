@@ -25,7 +25,7 @@ from photonormals.evaluation.diligent import load_dataset, spread_indices
 from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import COARSE_SIZE, LAMBERTIAN_RESIDUAL, MultiLightModel
-from photonormals.inference.weights import weights_for
+from photonormals.models.weights import weights_for
 from photonormals.io.colorspace import reencode_srgb8
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set

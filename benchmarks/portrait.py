@@ -46,7 +46,7 @@ from photonormals.relight.relight import relight_dir
 from photonormals.synthetic.faces import FaceModel
 from photonormals.synthetic.portrait_geometry import build_portrait_bank
 from photonormals.synthetic.portrait_validation import portrait_validation_set, render_each
-from photonormals.training.checkpoint import save_weights
+from photonormals.models.weights import save_weights
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FAMILIES = ("portrait", "portrait_lite")

@@ -10,7 +10,7 @@ from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.models import create_model
-from photonormals.training.checkpoint import save_weights
+from photonormals.models.weights import save_weights
 
 SIZE = 200
 

@@ -13,7 +13,7 @@ from photonormals.inference.portrait import (
 )
 from photonormals.models import create_model
 from photonormals.models.portrait import normalise_portrait_exposure
-from photonormals.training.checkpoint import load_model, read_metadata, save_weights
+from photonormals.models.weights import load_model, read_metadata, save_weights
 
 MODELS = ["portrait", "portrait_lite"]
 

@@ -15,7 +15,7 @@ from photonormals.evaluation.portrait import (
     shading_si_error,
 )
 from photonormals.inference.portrait import PortraitModel
-from photonormals.training.checkpoint import load_model, read_metadata
+from photonormals.models.weights import load_model, read_metadata
 from photonormals.training.losses import angular_normal_loss
 from photonormals.training.train_portrait import (
     PortraitTrainConfig,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from photonormals.models import create_model
-from photonormals.training.checkpoint import save_weights
+from photonormals.models.weights import save_weights
 
 
 def tiny_portrait_weights(folder, monkeypatch, mask_bias: float):

@@ -37,7 +37,7 @@ def make_weights(folder: Path) -> Path:
     """A weights folder with a small untrained multi-light model and no portrait model, so the
     tests do not depend on which weights ship."""
     from photonormals.models import create_model
-    from photonormals.training.checkpoint import save_weights
+    from photonormals.models.weights import save_weights
 
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(folder / "multi.safetensors", create_model("fused_fast"), steps=0)

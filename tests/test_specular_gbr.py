@@ -10,7 +10,7 @@ from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.models import create_model
 from photonormals.photometric.specular_gbr import resolve_gbr
-from photonormals.training.checkpoint import save_weights
+from photonormals.models.weights import save_weights
 
 BIAS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.1, -0.05, 1.3]])  # a GBR that flattens
 

@@ -10,7 +10,7 @@ from photonormals.cli.main import main
 from photonormals.models import create_model
 from photonormals.synthetic.geometry_bank import build_bank
 from photonormals.synthetic.ps_batches import PhotometricBatches
-from photonormals.training.checkpoint import load_model, read_metadata, save_weights
+from photonormals.models.weights import load_model, read_metadata, save_weights
 from photonormals.training.train_multilight import TrainConfig, train
 
 

@@ -20,8 +20,7 @@ from ..photometric.calibrated import RobustOptions, foreground_mask, solve_calib
 from ..photometric.exposure import normalise_exposure
 from ..photometric.light_fit import fit_lights, sample_pixels
 from ..photometric.specular_gbr import resolve_gbr
-from ..training.checkpoint import load_model, read_metadata
-from .weights import weights_for
+from ..models.weights import load_model, read_metadata, weights_for
 
 PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
 TILE_OVERLAP = 32

@@ -26,11 +26,10 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from ..models.portrait import normalise_portrait_exposure
-from ..training.checkpoint import load_model, read_metadata
+from ..models.weights import load_model, read_metadata, weights_for
 from .camera import rotation_degrees, view_rotation
 from .face_crop import CropBox, face_crop, paste_back
 from .lighting_fit import lighting_fit_maps
-from .weights import weights_for
 
 WORKING_SIZE = 256  # crop resolution when the weight file does not name its training size
 SHADING_FLOOR = 0.02  # x exposure level: below it a pixel is deep shadow for the albedo

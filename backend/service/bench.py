@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..client import Client
-from ..inference.weights import weights_dir
+from ..models.weights import weights_dir
 from ..io.images import write_srgb_png
 from .launch import start_server, stop_server
 
@@ -98,7 +98,7 @@ def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
 
     from ..device import pick_device
     from ..inference.multilight import MultiLightModel
-    from ..inference.weights import weights_for
+    from ..models.weights import weights_for
 
     torch_device = pick_device(device)
     results = {}

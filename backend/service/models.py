@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from ..errors import ModelNotAvailable, UserError
-from ..inference.weights import weights_for
+from ..models.weights import weights_for
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MODEL_MODES = ("multi", "single")

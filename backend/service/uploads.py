@@ -17,7 +17,7 @@ import numpy as np
 from starlette.exceptions import HTTPException
 
 from ..errors import UserError
-from ..inference.weights import weights_for
+from ..models.weights import weights_for
 from ..io.images import MAX_PIXELS, check_header
 from ..io.lights import read_light_directions, read_light_intensities
 from ..predict import PredictOptions, resolve_mode

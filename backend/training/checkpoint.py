@@ -1,51 +1,20 @@
-"""Checkpoints and shipped weights as safetensors: tensors plus JSON metadata, never pickles.
+"""Training checkpoints: a model's weights plus the optimizer's state and the step counter.
 
-A shipped weight file holds the model's tensors and, in its metadata, the model config, so
-`load_model` can rebuild the exact architecture. A training checkpoint adds the optimizer's
-moments and the step counter, so training resumes where it stopped (a session may end at any
-time; the next one picks up the file).
+A checkpoint is a safetensors file like shipped weights (see `models.weights`), with the
+optimizer's moments beside the model's tensors, so training resumes where it stopped (a session
+may end at any time; the next one picks up the file).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..errors import UserError
-
-
-def save_weights(path: str | os.PathLike, model: torch.nn.Module, **metadata) -> None:
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    meta = {"config": json.dumps(model.config), **{k: json.dumps(v) for k, v in metadata.items()}}
-    _save_atomic(path, tensors, meta)
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild a model from a weight file (config in its metadata) and load its tensors."""
-    from ..models import create_model
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such weight file")
-    meta = read_metadata(path)
-    if "config" not in meta:
-        raise UserError(f"{path.name}: no model config in the weight file's metadata")
-    model = create_model(meta["config"])
-    tensors = _load_tensors(path, prefix="")
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise UserError(f"{path.name}: weights do not fit the model ({len(missing)} missing, {len(unexpected)} unexpected)")
-    return model.to(device).eval()
+from ..models import create_model
+from ..models.weights import load_model, load_tensors, read_metadata, save_safetensors
 
 
 def save_checkpoint(path, model, optimizer, step: int, extra: dict | None = None) -> None:
@@ -61,34 +30,30 @@ def save_checkpoint(path, model, optimizer, step: int, extra: dict | None = None
         "param_groups": json.dumps(opt_state["param_groups"]),
         "extra": json.dumps(extra or {}),
     }
-    _save_atomic(path, tensors, meta)
+    save_safetensors(path, tensors, meta)
 
 
 def load_checkpoint(path, model, optimizer) -> tuple[int, dict]:
     """Restore model and optimizer in place; returns (step, extra)."""
     meta = read_metadata(path)
     if meta.get("config", {}).get("name") != model.config.get("name"):
-        raise UserError(f"{Path(path).name} is a checkpoint of {meta.get('config', {}).get('name')!r}, not {model.config['name']!r}")
-    model.load_state_dict(_load_tensors(path, "model."))
+        raise UserError(f"{Path(path).name} is a checkpoint of {meta.get('config', {}).get('name')!r}, "
+                        f"not {model.config['name']!r}")
+    model.load_state_dict(load_tensors(path, "model."))
     state: dict[int, dict] = {}
-    for key, value in _load_tensors(path, "optim.").items():
+    for key, value in load_tensors(path, "optim.").items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     return int(meta["step"]), meta.get("extra", {})
 
 
-def _load_tensors(path, prefix: str) -> dict[str, torch.Tensor]:
-    with safe_open(str(path), framework="pt") as f:
-        return {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}  # noqa: SIM118 (safe_open has no __iter__)
-
-
-def _save_atomic(path, tensors, meta) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+def checkpoint_model(path) -> tuple[torch.nn.Module, int, dict]:
+    """(model, step, extra) of a checkpoint, without its optimizer: what export ships."""
+    meta = read_metadata(path)
+    model = create_model(meta["config"])
+    model.load_state_dict(load_tensors(path, "model."))
+    return model, int(meta["step"]), meta.get("extra", {})
 
 
 def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, device,
@@ -96,8 +61,6 @@ def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, d
     """(model, AdamW optimizer, step, checkpoint path) for a training run: resumed from
     ``run_dir/name/last.safetensors`` when it exists, else fresh or warm-started from ``init``
     (whose step count it carries on)."""
-    from ..models import create_model
-
     run = Path(run_dir) / name
     run.mkdir(parents=True, exist_ok=True)
     checkpoint = run / "last.safetensors"

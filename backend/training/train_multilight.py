@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from ..device import pick_device, training_autocast, training_precision
-from ..models import create_model
+from ..models.weights import save_weights
 from ..synthetic.ps_batches import PhotometricBatches
-from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_weights, start_run
+from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import light_losses, normal_loss
 
 # Two-stage models learn NENet on the true lights (jittered, as LCNet's errors will be) while
@@ -131,9 +131,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
 
 def export(checkpoint: Path, target: Path, **metadata) -> None:
     """Shipped weights: the model tensors of a checkpoint, without the optimizer state."""
-    model = create_model(read_metadata(checkpoint)["config"])
-    optimizer = torch.optim.AdamW(model.parameters())
-    step, extra = load_checkpoint(checkpoint, model, optimizer)
+    model, step, extra = checkpoint_model(checkpoint)
     save_weights(target, model, steps=step, train_config=extra.get("train_config"), **metadata)
 
 

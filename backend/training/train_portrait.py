@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from ..device import pick_device, training_autocast, training_precision
 from ..errors import UserError
 from ..evaluation.portrait import portrait_metrics
-from ..models import create_model
 from ..models.portrait import normalise_portrait_exposure
-from .checkpoint import load_checkpoint, read_metadata, save_checkpoint, save_weights, start_run
+from ..models.weights import read_metadata, save_weights
+from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
 from .train_multilight import learning_rate
 
@@ -271,9 +271,7 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
     """Shipped weights: the checkpoint's model tensors, its config, the training size (the
     inference working resolution), steps, data, hardware, the last run's precision (runs before
     it was recorded were fp32), the run history and the last validation metrics."""
-    model = create_model(read_metadata(checkpoint)["config"])
-    optimizer = torch.optim.AdamW(model.parameters())
-    step, extra = load_checkpoint(checkpoint, model, optimizer)
+    model, step, extra = checkpoint_model(checkpoint)
     train_config = extra.get("train_config") or {}
     save_weights(
         target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
