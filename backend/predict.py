@@ -1,4 +1,4 @@
-"""The predict pipeline shared by the CLI and (later) the server: photos in, maps out.
+"""The predict pipeline shared by the CLI and the server: photos in, maps out.
 
 It checks everything cheap (files exist, light counts, output folder) before decoding anything,
 and writes nothing until every map is computed, so a bad input never leaves half a result.
@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ModelNotAvailable, UserError
+from .errors import UserError
 from .inference.camera import FOCAL_35MM_RANGE, Focal, photo_focal, plausible_35mm
 from .io import images as image_io
 from .io.lights import read_light_directions, read_light_intensities, write_lights_json
+from .models.registry import MULTILIGHT, PORTRAIT, task_named
 from .photometric.calibrated import MIN_SAMPLES, estimate_albedo, solve_calibrated
 
-MODES = ("auto", "single", "multi")
+MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode)  # --mode: auto, single, multi
+CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
 OUTPUT_FILES = (
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json", "report.json"
 )
@@ -51,9 +53,10 @@ class Prediction:
     report: dict = field(default_factory=dict)
 
 
-def resolve_mode(options: PredictOptions, count: int) -> str:
-    """The method for this many photos: "calibrated", "uncalibrated" or "single"; or a
-    UserError saying why it cannot run."""
+def resolve_method(options: PredictOptions, count: int) -> str:
+    """The method for this many photos: "calibrated" (photometric stereo on the given lights)
+    or the name of the task whose model runs ("multilight", "portrait"); or a UserError saying
+    why it cannot run."""
     if options.focal_35mm not in (None, 0) and not plausible_35mm(options.focal_35mm):
         raise UserError(f"--focal-35mm {options.focal_35mm:g}: give a 35 mm-equivalent focal length "
                         f"of {FOCAL_35MM_RANGE[0]:g}-{FOCAL_35MM_RANGE[1]:g} mm, or 0 for none")
@@ -61,38 +64,38 @@ def resolve_mode(options: PredictOptions, count: int) -> str:
         raise UserError(f"unknown mode {options.mode!r}; use one of {', '.join(MODES)}")
     if count == 0:
         raise UserError("no input images")
-    mode = options.mode if options.mode != "auto" else ("single" if count == 1 else "multi")
-    if mode == "single":
+    mode = options.mode if options.mode != "auto" else (PORTRAIT.mode if count == 1 else MULTILIGHT.mode)
+    if mode == PORTRAIT.mode:
         if options.lights is not None:
             raise UserError("--lights is for multi-light sets; single mode takes one portrait")
         if count != 1:
             raise UserError(f"single mode takes one portrait, got {count} images")
-        return "single"
+        return PORTRAIT.name
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.focal_35mm is not None:
         raise UserError("--focal-35mm is for single-portrait mode (multi-light normals are orthographic)")
     if options.lights is None:
-        return "uncalibrated"
+        return MULTILIGHT.name
     if count < MIN_SAMPLES:
         raise UserError(f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}")
-    return "calibrated"
+    return CALIBRATED
 
 
 def predict(paths: list[Path], options: PredictOptions, progress=None, load_model=None) -> Prediction:
     """progress(stage, fraction) is called as the work advances (a server raises from it to
-    cancel); load_model(mode, device) lets a caller keep models warm between calls."""
+    cancel); load_model(task, device) lets a caller keep models warm between calls."""
     report = progress or (lambda stage, fraction: None)
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
-    method = resolve_mode(options, len(paths))
+    method = resolve_method(options, len(paths))
     directions, intensities = _given_lights(options, len(paths))
     estimator = None
-    if method != "calibrated":
+    if method != CALIBRATED:
         report("loading_model", 0.0)
-        estimator = (load_model or load_model_for)(MODEL_FOR[method], options.device)
+        estimator = (load_model or load_model_for)(method, options.device)
 
     timings = {}
     start = time.perf_counter()
@@ -107,8 +110,10 @@ def predict(paths: list[Path], options: PredictOptions, progress=None, load_mode
 
     start = time.perf_counter()
     report("solving", 0.3)
-    solve = {"calibrated": _calibrated, "uncalibrated": _uncalibrated, "single": _single_portrait}
-    camera = {"focal": photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)} if method == "single" else {}
+    solve = {CALIBRATED: _calibrated, MULTILIGHT.name: _multilight, PORTRAIT.name: _portrait}
+    camera = {}
+    if method == PORTRAIT.name:
+        camera["focal"] = photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)
     result = solve[method](stack, mask, directions, intensities, estimator, **camera)
     timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
@@ -155,7 +160,7 @@ def _calibrated(stack, mask, directions, intensities, _estimator) -> dict:
     }
 
 
-def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
+def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
     estimate = estimator.estimate(stack, mask)
     albedo = estimate_albedo(stack, estimate.normals, estimate.light_dirs, estimate.light_ints, estimate.mask)
     return {
@@ -171,7 +176,7 @@ def _uncalibrated(stack, mask, _directions, _intensities, estimator) -> dict:
     }
 
 
-def _single_portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -> dict:
+def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -> dict:
     estimate = estimator.estimate(stack[0], focal.pixels)
     # A given mask can only trim the predicted one: outside it the network gave no normals.
     solved = estimate.mask if mask is None else estimate.mask & mask
@@ -224,26 +229,13 @@ def _given_lights(options: PredictOptions, count: int):
     return directions, intensities
 
 
-MODEL_FOR = {"uncalibrated": "multi", "single": "single"}  # method -> weights/index.json key
+def load_model_for(task: str, device: str):
+    """A freshly loaded model for a task ("multilight", "portrait") on a device ("auto", "cpu",
+    "cuda"): the task's inference wrapper around the weights shipped for its mode, run as the
+    registry says; ModelNotAvailable when none are shipped."""
+    from .device import pick_device  # torch loads only when a model runs
 
-
-def load_model_for(mode: str, device: str):
-    """A freshly loaded model for a mode ("multi" or "single") on a device ("auto", "cpu",
-    "cuda"); ModelNotAvailable when no weights are shipped for it."""
-    from .device import pick_device
-
-    # torch loads only when a model runs
-    if mode == "multi":
-        from .inference.multilight import MultiLightModel
-
-        return MultiLightModel(device=pick_device(device))
-    if mode == "single":
-        from .inference.portrait import PortraitModel
-
-        # Flip averaging costs one more 128² pass (~90 ms for a 512² photo on a 2-core CPU) and
-        # buys ~0.5° on the face normals and ~0.013 mask IoU on held-out faces (docs/portrait).
-        return PortraitModel(device=pick_device(device), flip_tta=True)
-    raise ModelNotAvailable(f"model not available: no model for {mode!r} mode")
+    return task_named(task).load_estimator()(device=pick_device(device))
 
 
 def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS, on_image=None):

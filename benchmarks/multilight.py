@@ -1,7 +1,8 @@
-"""Multi-light benchmark: the seed's Tables 1-2 (error vs number of inputs) for our models.
+"""Multi-light benchmark: the source paper's Tables 1-2 (error vs number of inputs) for our models.
 
-    python benchmarks/multilight.py --weights weights/sdps.safetensors weights/sdps_lite.safetensors \
-        weights/fused.safetensors --out docs/multilight
+    python benchmarks/multilight.py [--weights FILE ...] --out docs/multilight
+
+``--weights`` defaults to every shipped model of the registry's multilight task.
 
 Runs every model on the same inputs in one process: the fixed synthetic validation set
 (24 unseen shapes x 64 lights) and the real DiLiGenT ball (`../shared/data/diligent_ball`), for
@@ -25,7 +26,8 @@ from photonormals.evaluation.diligent import load_dataset, spread_indices
 from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import COARSE_SIZE, LAMBERTIAN_RESIDUAL, MultiLightModel
-from photonormals.models.weights import weights_for
+from photonormals.models.registry import MULTILIGHT, list_models, model_spec
+from photonormals.models.weights import shipped_weights, weights_dir
 from photonormals.io.colorspace import reencode_srgb8
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set
@@ -122,9 +124,16 @@ def _ls_error(images, est, dataset) -> float | None:
     return float(errors.mean())
 
 
+def shipped_files() -> list[Path]:
+    """The weights folder's file of each multi-light model the registry ships, in its order."""
+    specs = (model_spec(name) for name in list_models(MULTILIGHT))
+    return [weights_dir() / spec.weights for spec in specs if spec.weights]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", nargs="+", type=Path, required=True)
+    parser.add_argument("--weights", nargs="+", type=Path, default=shipped_files(),
+                        help="weight files (default: every shipped multi-light model)")
     parser.add_argument("--out", type=Path, default=Path("docs/multilight"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cards", type=Path, help="also write a model card per model into this folder")
@@ -142,7 +151,7 @@ def main():
     results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
     if args.update and (args.out / "results.json").is_file():
         results["models"] = json.loads((args.out / "results.json").read_text())["models"]
-    shipped = weights_for("multi").resolve()
+    shipped = shipped_weights(MULTILIGHT).resolve()
     for path in args.weights:
         estimator = MultiLightModel(path, "cpu")
         name = estimator.name

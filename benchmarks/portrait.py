@@ -38,7 +38,7 @@ from photonormals.inference.lighting_fit import FIT_WEIGHT, REFINE_STEPS, lighti
 from photonormals.inference.portrait import PortraitModel, predict_maps, subject_mask
 from photonormals.io.colorspace import linear_to_srgb
 from photonormals.io.images import read_image
-from photonormals.models import create_model
+from photonormals.models import PORTRAIT, create_model, list_models
 from photonormals.models.portrait import normalise_portrait_exposure
 from photonormals.predict import PredictOptions, predict, save_prediction
 from photonormals.relight.envmap import bundled_hdris, load_hdri
@@ -49,7 +49,6 @@ from photonormals.synthetic.portrait_validation import portrait_validation_set, 
 from photonormals.models.weights import save_weights
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-FAMILIES = ("portrait", "portrait_lite")
 TIGHT_EXTENT = 0.8  # face region spanning more of the frame than this -> a tight crop (the engine
 #                     draws face fills of 0.35-0.75 normally, 0.9-1.4 for its ~15 % tight crops)
 PHOTO_SIDES = (512, 1024)
@@ -231,12 +230,12 @@ def latency(estimator: PortraitModel, photos: dict, repeats: int = 5) -> dict:
 def latency_models(given: dict[str, PortraitModel], size: int, folder: Path) -> dict:
     """One estimator per family: the given weights, else untrained weights from the registry."""
     out = {}
-    for family in FAMILIES:
+    for family in list_models(PORTRAIT):
         estimator = given.get(family)
         if estimator is None:
             path = folder / f"{family}_untrained.safetensors"
             save_weights(path, create_model(family), input_size=size, steps=0)
-            estimator = PortraitModel(path, "cpu")
+            estimator = PortraitModel(path, "cpu", flip_tta=False)
         out[family] = (estimator, family in given)
     return out
 
@@ -399,7 +398,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
-    estimators = [PortraitModel(path, "cpu") for path in args.weights]
+    estimators = [PortraitModel(path, "cpu", flip_tta=False) for path in args.weights]
     results = {"threads": args.threads, "machine": machine(), "out": str(args.out), "models": {}}
     envs = [load_hdri(path) for path in bundled_hdris().values()]  # as training lights its validation
     val_sets, lead_maps = {}, None
@@ -446,7 +445,7 @@ def main():
             results["latency"][family] = {"trained": trained, **latency(estimator, photos)}
             print(f"latency {family}: {json.dumps(results['latency'][family])}", flush=True)
         # The gallery shows what `predict --mode single` writes, which averages with the mirror.
-        shipped = PortraitModel(estimators[0].path, "cpu", flip_tta=True)
+        shipped = PortraitModel(estimators[0].path, "cpu")  # flip TTA as the registry runs it
         results["gallery"] = gallery(shipped, args.photos, args.hdris, args.out, Path(tmp))
     results["gallery_model"] = estimators[0].name
     results["hdris"] = args.hdris

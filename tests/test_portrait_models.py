@@ -11,11 +11,11 @@ from photonormals.inference.portrait import (
     subject_mask,
     unflip_outputs,
 )
-from photonormals.models import create_model
+from photonormals.models import PORTRAIT, create_model, list_models, model_spec
 from photonormals.models.portrait import normalise_portrait_exposure
-from photonormals.models.weights import load_model, read_metadata, save_weights
+from photonormals.models.weights import load_model, save_weights
 
-MODELS = ["portrait", "portrait_lite"]
+MODELS = list_models(PORTRAIT)
 
 
 def n_params(module):
@@ -58,17 +58,6 @@ def test_seed_layout_and_config_options():
         create_model("portrait", width=3)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_weights_round_trip_through_safetensors(models, name, tmp_path):
-    path = tmp_path / f"{name}.safetensors"
-    save_weights(path, models[name], steps=7, input_size=64)
-    rebuilt = load_model(path)
-    assert rebuilt.config == models[name].config and read_metadata(path)["steps"] == 7
-    x = torch.rand(1, 3, 24, 28)
-    with torch.no_grad():
-        assert torch.allclose(rebuilt(x)["normal"], models[name](x)["normal"], atol=1e-6)
-
-
 def test_exposure_normalisation_is_scale_free():
     image = torch.rand(2, 3, 30, 40)
     a, level_a = normalise_portrait_exposure(image)
@@ -94,7 +83,7 @@ def photo(h=70, w=90, seed=0):
 
 
 def test_estimate_maps_and_albedo_times_shading_reconstructs_the_photo(weights):
-    model = PortraitModel(weights)
+    model = PortraitModel(weights, flip_tta=False)
     assert model.name == "portrait_lite" and model.size == 48 and model.device.type == "cpu"
     image = photo()
     est = model.estimate(image)
@@ -136,6 +125,11 @@ def test_subject_mask_keeps_the_largest_region_and_fills_only_small_holes():
     assert not subject_mask(bay)[45, 30]
     with_face = subject_mask(bay, face_box=(20, 25, 40, 40))
     assert with_face[45, 30] and with_face[45, 40] and not with_face[45, 20] and not with_face[30, 22]
+
+
+def test_the_registry_decides_flip_tta_unless_told(weights):
+    assert PortraitModel(weights).flip_tta is model_spec("portrait_lite").flip_tta is True
+    assert PortraitModel(weights, flip_tta=False).flip_tta is False
 
 
 def test_flip_tta_makes_the_wrapper_mirror_symmetric(weights):

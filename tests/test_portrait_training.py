@@ -17,7 +17,7 @@ from photonormals.evaluation.portrait import (
 from photonormals.inference.portrait import PortraitModel
 from photonormals.models.weights import load_model, read_metadata
 from photonormals.training.losses import angular_normal_loss
-from photonormals.training.train_portrait import (
+from photonormals.training.portrait import (
     PortraitTrainConfig,
     export,
     hflip_batch,

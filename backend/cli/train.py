@@ -4,14 +4,15 @@ from pathlib import Path
 
 from ..device import PRECISIONS
 from ..errors import UserError
+from ..models.registry import TASKS, list_models, model_spec
 
 DEFAULT_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "ict_facekit.npz"
 
 
 def add_parser(commands):
     parser = commands.add_parser("train", help="train a model (resumes from runs/MODEL/last.safetensors)")
-    parser.add_argument("--model", required=True,
-                        help="registry name: sdps, sdps_lite, fused (multi-light) or portrait, portrait_lite")
+    models = "; ".join(f"{', '.join(list_models(task))} ({task.name})" for task in TASKS)
+    parser.add_argument("--model", required=True, help=f"a registered model: {models}")
     parser.add_argument("--steps", type=int, default=20000, help="total steps, counting resumed ones")
     parser.add_argument("--minutes", type=float, help="stop after this many minutes (checkpointed)")
     parser.add_argument("--batch", type=int, default=8)
@@ -49,27 +50,11 @@ def add_parser(commands):
     parser.set_defaults(run=run)
 
 
-PORTRAIT_MODELS = ("portrait", "portrait_lite")
-
-
 def run(args) -> int:
-    from ..models import list_models
-
     if args.model not in list_models():
         raise UserError(f"unknown model {args.model!r}; choose from {', '.join(list_models())}")
-    if args.model in PORTRAIT_MODELS:
-        from ..training import train_portrait as trainer
-
-        config = trainer.PortraitTrainConfig(size=args.size, normal_loss=args.normal_loss,
-                                             face_weight=args.face_weight, **_common(args))
-    else:
-        from ..training import train_multilight as trainer
-
-        config = trainer.TrainConfig(
-            images=_image_range(args.images), crop=args.crop,
-            **({"max_zoom": args.zoom} if args.zoom else {}),
-            overrides={"light_size": args.light_size} if args.light_size else {}, **_common(args),
-        )
+    trainer = model_spec(args.model).task.load_trainer()  # the model's task names its trainer
+    config = trainer.config_from_args(args, **_common(args))
     if args.threads:
         import torch
 
@@ -83,7 +68,7 @@ def run(args) -> int:
 
 
 def _common(args) -> dict:
-    """The options both trainers share."""
+    """The options every trainer takes."""
     return dict(
         model=args.model, steps=args.steps, minutes=args.minutes, batch=args.batch, lr=args.lr,
         device=args.device, precision=args.precision, seed=args.seed,
@@ -92,13 +77,3 @@ def _common(args) -> dict:
         run_dir=str(args.run_dir), init=str(args.init) if args.init else None,
     )
 
-
-def _image_range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    try:
-        images = (int(low), int(high or low))
-    except ValueError:
-        raise UserError(f"--images takes K or KMIN-KMAX, got {text!r}") from None
-    if not 1 <= images[0] <= images[1]:
-        raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {text!r}")
-    return images

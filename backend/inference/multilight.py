@@ -20,7 +20,8 @@ from ..photometric.calibrated import RobustOptions, foreground_mask, solve_calib
 from ..photometric.exposure import normalise_exposure
 from ..photometric.light_fit import fit_lights, sample_pixels
 from ..photometric.specular_gbr import resolve_gbr
-from ..models.weights import load_model, read_metadata, weights_for
+from ..models.registry import MULTILIGHT
+from ..models.weights import load_model, read_metadata, shipped_weights
 
 PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
 TILE_OVERLAP = 32
@@ -52,9 +53,12 @@ class MultiLightEstimate:
 
 
 class MultiLightModel:
+    """A multi-light network ready to run: the shipped one (the weights index's multi mode), or
+    the weight file ``path``."""
+
     def __init__(self, path=None, device: str = "cpu", coarse_size: int | None = COARSE_SIZE,
                  fit_lights: bool = True, specular_gbr: bool = True):
-        self.path = Path(path) if path else weights_for("multi")
+        self.path = Path(path) if path else shipped_weights(MULTILIGHT)
         self.coarse_size = coarse_size  # None: the full-resolution pass alone
         self.fit_lights = fit_lights
         self.specular_gbr = specular_gbr

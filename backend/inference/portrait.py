@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from ..models.portrait import normalise_portrait_exposure
-from ..models.weights import load_model, read_metadata, weights_for
+from ..models.registry import PORTRAIT, model_spec
+from ..models.weights import load_model, read_metadata, shipped_weights
 from .camera import rotation_degrees, view_rotation
 from .face_crop import CropBox, face_crop, paste_back
 from .lighting_fit import lighting_fit_maps
@@ -53,17 +54,20 @@ class PortraitEstimate:
 
 
 class PortraitModel:
-    """A shipped portrait network (weights/index.json "single", or ``weights``) ready to run."""
+    """A portrait network ready to run: the shipped one (the weights index's single mode), or
+    the weight file ``path``."""
 
-    def __init__(self, weights: Path | str | None = None, device: str = "cpu",
-                 size: int | None = None, flip_tta: bool = False):
-        self.path = Path(weights) if weights else weights_for("single")
+    def __init__(self, path: Path | str | None = None, device: str = "cpu",
+                 size: int | None = None, flip_tta: bool | None = None):
+        self.path = Path(path) if path else shipped_weights(PORTRAIT)
         self.device = torch.device(device)
         self.model = load_model(self.path, self.device)
         self.metadata = read_metadata(self.path)
         self.name = self.model.config["name"]
         self.size = int(size or self.metadata.get("input_size") or WORKING_SIZE)
-        self.flip_tta = flip_tta  # average with the mirrored prediction: exact flip symmetry, 2x time
+        # Average with the mirrored prediction (exact flip symmetry, 2x the network time);
+        # None: as the registry runs this model.
+        self.flip_tta = model_spec(self.name).flip_tta if flip_tta is None else flip_tta
 
     @torch.inference_mode()
     def estimate(self, image: np.ndarray, focal_px: float | None = None) -> PortraitEstimate:

@@ -1,17 +1,29 @@
-"""Learned photometric-stereo models, one family per file, built by name from one registry.
+"""Learned models: one file per family, built by name from the registry (`registry.py`).
 
-    from photonormals.models import create_model
-    model = create_model("sdps_lite")
-    out = model(images, mask)          # images (B, K, 3, H, W) -> out["normal"] (B, 3, H, W)
-    rebuilt = create_model(model.config)
+    from photonormals.models import create_model, list_models
+    model = create_model("fused_fast")          # any of list_models()
+    rebuilt = create_model(model.config)       # the config names its model
 
-Families: ``sdps`` (SDPS-Net reference), ``sdps_lite`` (separable/residual, < 1/4 the size),
-``fused`` (one network, shared encoder, trained end to end).
-Single portrait: ``portrait`` (seed-2 network) and ``portrait_lite`` (separable, ~1/8 the size):
-``model(image)`` (B, 3, H, W) -> normal, shading, log_shading, mask_logits.
+What a model takes and returns is its task's contract (`registry.Task`): multi-light models map
+a set of images (B, K, 3, H, W) and its mask to normals and per-image lights; portrait models map
+one photo (B, 3, H, W) to normals, shading and a mask. Importing this package does not import
+torch; building a model does.
 """
 
-from . import fused, portrait, portrait_lite, sdps, sdps_lite  # noqa: F401  (imports register the families)
-from .registry import create_model, list_models, model_config, register_model
+from .registry import (
+    MULTILIGHT,
+    PORTRAIT,
+    TASKS,
+    ModelSpec,
+    Task,
+    create_model,
+    list_models,
+    model_config,
+    model_spec,
+    task_named,
+)
 
-__all__ = ["create_model", "list_models", "model_config", "register_model"]
+__all__ = [
+    "MULTILIGHT", "PORTRAIT", "TASKS", "ModelSpec", "Task", "create_model", "list_models", "model_config",
+    "model_spec", "task_named",
+]

@@ -40,7 +40,7 @@ from .layers import (
     with_mask,
 )
 from .light_bins import decode_light_logits
-from .registry import register_model, resolve_config
+from .registry import resolve_config
 from .sdps import LIGHT_BINS, check_lights
 
 ENCODER_STRIDE = 4
@@ -180,13 +180,11 @@ FUSED_DEFAULTS = {"use_mask": True, "norm": "set", "light_size": 128, "block": "
 FUSED_FAST_DEFAULTS = {**FUSED_DEFAULTS, "block": "dense"}
 
 
-@register_model("fused")
 def fused(**overrides) -> FusedNet:
     """Shared encoder + light branch + light-conditioned normal branch (~1.0 M params)."""
     return _build("fused", FUSED_DEFAULTS, overrides)
 
 
-@register_model("fused_fast")
 def fused_fast(**overrides) -> FusedNet:
     """The same two-branch network with dense narrow convs, for CPU speed (~0.5 M params)."""
     return _build("fused_fast", FUSED_FAST_DEFAULTS, overrides)

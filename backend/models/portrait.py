@@ -23,7 +23,7 @@ from torch import nn
 
 from ..photometric.exposure import normalise_exposure
 from .layers import init_weights, make_norm, pad_to_multiple
-from .registry import register_model, resolve_config
+from .registry import resolve_config
 
 PAD_MULTIPLE = 4  # two stride-2 convs
 LOG_SHADING_RANGE = (-12.0, 6.0)  # exp() stays finite; far beyond any normalised shading
@@ -145,7 +145,6 @@ PORTRAIT_DEFAULTS = {
 }
 
 
-@register_model("portrait")
 def portrait(**overrides) -> PortraitNet:
     """The seed-2 network: shared encoder to 128 features, three residual/upsampling heads."""
     cfg = resolve_config("portrait", PORTRAIT_DEFAULTS, overrides)

@@ -13,7 +13,7 @@ from torch import nn
 
 from .layers import ResidualSeparable, SeparableConv, init_weights
 from .portrait import PortraitHead, PortraitNet, conv_bn_relu, out_channels
-from .registry import register_model, resolve_config
+from .registry import resolve_config
 
 
 def lite_head(features: int, f1: int, f2: int, cout: int, blocks: int, norm) -> PortraitHead:
@@ -35,7 +35,6 @@ PORTRAIT_LITE_DEFAULTS = {
 }
 
 
-@register_model("portrait_lite")
 def portrait_lite(**overrides) -> PortraitNet:
     """Separable `portrait`: same interface, a fraction of the weights and the time."""
     cfg = resolve_config("portrait_lite", PORTRAIT_LITE_DEFAULTS, overrides)

@@ -37,7 +37,7 @@ from .layers import (
     with_mask,
 )
 from .light_bins import AZIMUTH_BINS, ELEVATION_BINS, INTENSITY_BINS, decode_light_logits
-from .registry import register_model, resolve_config
+from .registry import resolve_config
 
 LIGHT_BINS = {"azimuth": AZIMUTH_BINS, "elevation": ELEVATION_BINS, "intensity": INTENSITY_BINS}
 
@@ -184,7 +184,6 @@ def reference_nenet(batch_norm=False) -> NENet:
 SDPS_DEFAULTS = {"use_mask": True, "batch_norm": False, "light_size": 128}
 
 
-@register_model("sdps")
 def sdps(**overrides) -> SDPSNet:
     """SDPS-Net reference (LCNet 4.41 M + NENet 2.21 M params), original layer lists."""
     cfg = resolve_config("sdps", SDPS_DEFAULTS, overrides)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from torch import nn
 
 from .layers import ResidualSeparable, UpSeparable, conv, init_weights
-from .registry import register_model, resolve_config
+from .registry import resolve_config
 from .sdps import LCNet, NENet, SDPSNet
 
 
@@ -56,7 +56,6 @@ def lite_nenet(norm="set") -> NENet:
 SDPS_LITE_DEFAULTS = {"use_mask": True, "norm": "set", "light_size": 128}
 
 
-@register_model("sdps_lite")
 def sdps_lite(**overrides) -> SDPSNet:
     """SDPS-Net with separable residual blocks (~1.0 M LCNet-lite + ~0.43 M NENet-lite)."""
     cfg = resolve_config("sdps_lite", SDPS_LITE_DEFAULTS, overrides)

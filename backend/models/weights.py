@@ -17,24 +17,28 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..errors import ModelNotAvailable, UserError
+from .registry import Task, create_model
 
 # An installed copy finds the repository's weights/ beside the package source; a deployment
 # can point PHOTONORMALS_WEIGHTS at any folder holding the same files.
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "weights"
-INDEX = "index.json"  # {"multi": "fused_fast.safetensors", "single": ...}: the model per mode
+# The deployment's choice of model per mode: {"multi": "fused_fast.safetensors", "single": ...}.
+INDEX = "index.json"
 
 
 def weights_dir() -> Path:
     return Path(os.environ.get("PHOTONORMALS_WEIGHTS", DEFAULT_DIR))
 
 
-def weights_for(mode: str) -> Path:
+def shipped_weights(task: Task) -> Path:
+    """The weight file the weights folder's index names for the task's mode; ModelNotAvailable
+    when it names none or the file is missing."""
     folder = weights_dir()
     index = folder / INDEX
     names = json.loads(index.read_text()) if index.is_file() else {}
-    if mode not in names or not (folder / names[mode]).is_file():
-        raise ModelNotAvailable(f"model not available: no shipped weights for {mode} mode in {folder}")
-    return folder / names[mode]
+    if task.mode not in names or not (folder / names[task.mode]).is_file():
+        raise ModelNotAvailable(f"model not available: no shipped weights for {task.mode} mode in {folder}")
+    return folder / names[task.mode]
 
 
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, **metadata) -> None:
@@ -51,8 +55,6 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Rebuild a model from a weight file (config in its metadata) and load its tensors."""
-    from .registry import create_model
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such weight file")

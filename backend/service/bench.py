@@ -98,11 +98,13 @@ def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
 
     from ..device import pick_device
     from ..inference.multilight import MultiLightModel
-    from ..models.weights import weights_for
+    from ..models.registry import MULTILIGHT, model_spec
+    from ..models.weights import shipped_weights
 
     torch_device = pick_device(device)
     results = {}
-    for label, path in (("shipped", weights_for("multi")), ("sdps", weights_dir() / "sdps.safetensors")):
+    reference = weights_dir() / model_spec("sdps").weights
+    for label, path in (("shipped", shipped_weights(MULTILIGHT)), ("sdps", reference)):
         model = MultiLightModel(path, device=str(torch_device))
         model.estimate(stack[:2, ::8, ::8])  # warm-up (allocator, kernels) on a small copy
         if torch_device.type == "cuda":

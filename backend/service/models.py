@@ -1,4 +1,4 @@
-"""Warm models: loaded once per (mode, device) and kept for the life of the server.
+"""Warm models: loaded once per (task, device) and kept for the life of the server.
 
 On CUDA the network runs under autocast (bf16 by default): the pipeline around it still sees
 float32 tensors, so nothing downstream changes.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 
 from ..errors import ModelNotAvailable, UserError
-from ..models.weights import weights_for
+from ..models.registry import MULTILIGHT, TASKS, task_named
+from ..models.weights import shipped_weights
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MODEL_MODES = ("multi", "single")
 
 
 class ModelCache:
@@ -23,25 +23,26 @@ class ModelCache:
         self._models: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
 
-    def get(self, mode: str, device: str):
-        """The model for a mode on a device; the signature predict() expects of load_model."""
-        key = (mode, str(device))
+    def get(self, task: str, device: str):
+        """The model for a task on a device; the signature predict() expects of load_model."""
+        key = (task, str(device))
         with self._lock:
             if key not in self._models:
-                self._models[key] = self._load(mode, str(device))
+                self._models[key] = self._load(task, str(device))
             return self._models[key]
 
     def loaded(self) -> list[str]:
-        return [f"{mode}@{device}" for mode, device in self._models]
+        """"mode@device" per warm model (the health endpoint's names)."""
+        return [f"{task_named(task).mode}@{device}" for task, device in self._models]
 
-    def _load(self, mode: str, device: str):
+    def _load(self, task: str, device: str):
         import torch
 
-        from ..predict import load_model_for  # the pipeline's own loader: new modes come with it
+        from ..predict import load_model_for  # the pipeline's own loader: new tasks come with it
 
-        estimator = load_model_for(mode, device)
+        estimator = load_model_for(task, device)
         dtype = self._autocast_dtype(torch.device(device))
-        if dtype is not None and mode == "multi":
+        if dtype is not None and task == MULTILIGHT.name:
             estimator.model = _Autocast(estimator.model, dtype)
         return estimator
 
@@ -79,9 +80,9 @@ class _Autocast:
 def available_models() -> dict:
     """Per mode: whether the server can run it, and with which weights (nothing is loaded)."""
     models = {"calibrated": {"available": True, "weights": None}}
-    for mode in MODEL_MODES:
+    for task in TASKS:
         try:
-            models[mode] = {"available": True, "weights": weights_for(mode).name}
+            models[task.mode] = {"available": True, "weights": shipped_weights(task).name}
         except ModelNotAvailable:
-            models[mode] = {"available": False, "weights": None}
+            models[task.mode] = {"available": False, "weights": None}
     return models

@@ -17,10 +17,11 @@ import numpy as np
 from starlette.exceptions import HTTPException
 
 from ..errors import UserError
-from ..models.weights import weights_for
+from ..models.registry import task_named
+from ..models.weights import shipped_weights
 from ..io.images import MAX_PIXELS, check_header
 from ..io.lights import read_light_directions, read_light_intensities
-from ..predict import PredictOptions, resolve_mode
+from ..predict import CALIBRATED, PredictOptions, resolve_method
 from .schemas import JobOptions
 
 
@@ -111,9 +112,9 @@ def save_upload(folder: Path, photos, lights_file, options: JobOptions, limits: 
         input_colorspace=options.input_colorspace, normal_convention=options.normal_convention,
         max_pixels=limits.max_pixels, device=device, focal_35mm=options.focal_35mm,
     )
-    method = resolve_mode(predict_options, len(paths))  # unknown combinations: 4xx now
-    if method != "calibrated":
-        weights_for("single" if method == "single" else "multi")  # a model not shipped: 501 now
+    method = resolve_method(predict_options, len(paths))  # unknown combinations: 4xx now
+    if method != CALIBRATED:
+        shipped_weights(task_named(method))  # a model not shipped: 501 now
     _check_light_counts(lights, intensities, len(paths))
     _check_headers(paths, limits.max_pixels)
     return CheckedUpload(paths, names, predict_options, options.outputs)

@@ -1,6 +1,6 @@
-"""Train a single-portrait model (portrait, portrait_lite) on the synthetic portrait engine.
+"""Train a portrait model (any of the registry's portrait task) on the portrait engine.
 
-Same design as `train_multilight`: resumable at any moment (checkpoint on a timer and on exit,
+Same design as the multi-light trainer (`training.multilight`): resumable at any moment (checkpoint on a timer and on exit,
 learning rate a pure function of step and wall-time fraction), one code path for a 2-core CPU
 and a GPU (bf16 autocast where the hardware has it). Any object with ``sample(batch,
 generator) -> dict`` of (B, C, H, W) tensors ("image", "normal", "shading", "mask",
@@ -34,7 +34,7 @@ from ..models.portrait import normalise_portrait_exposure
 from ..models.weights import read_metadata, save_weights
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
-from .train_multilight import learning_rate
+from .schedule import learning_rate
 
 DEFAULT_SIZE = 256  # a new run's crop size when none is given
 SHADING_EPS = 1e-3  # in exposure-normalised units: keeps log(shading) finite in black shadows
@@ -71,6 +71,12 @@ class PortraitTrainConfig:
     val_every: int = 500  # validation metrics to log.jsonl every this many steps (0: never)
     val_count: int = 64
     overrides: dict = field(default_factory=dict)
+
+
+def config_from_args(args, **common) -> PortraitTrainConfig:
+    """The run `photonormals train` asks for (``common``: the options every trainer takes)."""
+    return PortraitTrainConfig(size=args.size, normal_loss=args.normal_loss, face_weight=args.face_weight,
+                               **common)
 
 
 def portrait_losses(out: dict, truth: dict, config: PortraitTrainConfig) -> dict:

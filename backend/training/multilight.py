@@ -1,4 +1,4 @@
-"""Train a multi-light model (sdps, sdps_lite, fused) on the synthetic photometric-stereo engine.
+"""Train a multi-light model (any of the registry's multilight task) on the multi-light engine.
 
 Resumable by design: a session can stop at any moment, so the loop checkpoints on a timer and
 on exit, and the learning-rate schedule is a pure function of the step. The same code runs on a
@@ -17,18 +17,17 @@ from pathlib import Path
 import torch
 
 from ..device import pick_device, training_autocast, training_precision
+from ..errors import UserError
+from ..models.registry import model_spec
 from ..models.weights import save_weights
 from ..synthetic.ps_batches import PhotometricBatches
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import light_losses, normal_loss
-
-# Two-stage models learn NENet on the true lights (jittered, as LCNet's errors will be) while
-# LCNet learns to classify them; the fused model must learn through its own light estimate.
-TEACHER_FORCED = {"sdps": True, "sdps_lite": True, "fused": False}
+from .schedule import learning_rate
 
 
 @dataclass
-class TrainConfig:
+class MultiLightTrainConfig:
     model: str
     steps: int = 20000
     minutes: float | None = None  # stop (and checkpoint) after this much wall time
@@ -54,17 +53,28 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)
 
 
-def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0, first_step: int = 0) -> float:
-    """Warm-up, then cosine decay to 2 %. Progress is the larger of the step and the wall-time
-    fractions, so a run capped by --minutes still anneals fully before its deadline. Every run
-    warms up from its own first step: a warm start or resume begins with fresh or stale moments."""
-    if step - first_step < config.warmup:
-        return config.lr * (step - first_step + 1) / config.warmup
-    progress = min(1.0, max(time_fraction, (step - config.warmup) / max(1, config.steps - config.warmup)))
-    return config.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+def config_from_args(args, **common) -> MultiLightTrainConfig:
+    """The run `photonormals train` asks for (``common``: the options every trainer takes)."""
+    return MultiLightTrainConfig(
+        images=parse_image_range(args.images), crop=args.crop,
+        **({"max_zoom": args.zoom} if args.zoom else {}),
+        overrides={"light_size": args.light_size} if args.light_size else {}, **common,
+    )
 
 
-def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dict:
+def parse_image_range(text: str) -> tuple[int, int]:
+    """--images: "K" or "KMIN-KMAX" images per sample."""
+    low, _, high = text.partition("-")
+    try:
+        images = (int(low), int(high or low))
+    except ValueError:
+        raise UserError(f"--images takes K or KMIN-KMAX, got {text!r}") from None
+    if not 1 <= images[0] <= images[1]:
+        raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {text!r}")
+    return images
+
+
+def train(config: MultiLightTrainConfig, batches: PhotometricBatches | None = None) -> dict:
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model, optimizer, step, checkpoint = start_run(
@@ -75,7 +85,7 @@ def train(config: TrainConfig, batches: PhotometricBatches | None = None) -> dic
         batches = PhotometricBatches.from_cache(
             config.bank_size, config.bank_resolution, config.seed, config.faces, device=device
         )
-    teacher = TEACHER_FORCED.get(config.model, False)
+    teacher = model_spec(config.model).teacher_forced
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
     precision = training_precision(device, config.precision)
     extra = {"train_config": asdict(config), "precision": precision}
