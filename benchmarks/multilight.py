@@ -31,7 +31,7 @@ from photonormals.models.weights import shipped_weights, weights_dir
 from photonormals.io.colorspace import reencode_srgb8
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set
-from photonormals.synthetic.validation import validation_set
+from photonormals.synthetic.multilight.validation import validation_set
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64)
 ZOOM, ZOOM_COUNTS = 3, (8, 32)

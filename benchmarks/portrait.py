@@ -44,8 +44,8 @@ from photonormals.predict import PredictOptions, predict, save_prediction
 from photonormals.relight.envmap import bundled_hdris, load_hdri
 from photonormals.relight.relight import relight_dir
 from photonormals.synthetic.faces import FaceModel
-from photonormals.synthetic.portrait_geometry import build_portrait_bank
-from photonormals.synthetic.portrait_validation import portrait_validation_set, render_each
+from photonormals.synthetic.portrait.bank import build_bank
+from photonormals.synthetic.portrait.validation import render_each, validation_set
 from photonormals.models.weights import save_weights
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -149,7 +149,7 @@ def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: d
     keys = ("normal", "shading", "mask", "face")
     predicted, truth, per_set = [], [], {}
     for seed in dict.fromkeys([FIRST_SEED, *seeds]):
-        val = first if seed == FIRST_SEED else portrait_validation_set(count=count, size=size, envs=envs, seed=seed)
+        val = first if seed == FIRST_SEED else validation_set(count=count, size=size, envs=envs, seed=seed)
         guess = first_maps if seed == FIRST_SEED else predict_validation(model, val, True)
         per_set[str(seed)] = {**portrait_metrics(guess, val), "count": len(val["image"])}
         predicted.append(guess)
@@ -170,7 +170,7 @@ def off_axis_scores(model, envs, size: int, count: int = 32, angle_deg: float = 
     a = np.radians(angle_deg)
     turns = [turn_to_ray([np.sin(a) * np.cos(side), np.sin(a) * np.sin(side), -np.cos(a)])
              for side in rng.uniform(0, 2 * np.pi, count)]
-    bank = build_portrait_bank(count, 2 * size, OFF_AXIS_SEED, FaceModel.load(), view_turns=turns)
+    bank = build_bank(count, 2 * size, OFF_AXIS_SEED, FaceModel.load(), view_turns=turns)
     val = render_each(bank, envs, size, OFF_AXIS_SEED, mirror=False)  # a mirror would move the axis
     # The ray through the middle of the face region's box, as `predict` takes the detector box's:
     # the bank renders at 2 * size, its principal points in those pixels, y up.
@@ -405,7 +405,7 @@ def main():
     for estimator, path in zip(estimators, args.weights, strict=True):
         size = estimator.size
         if size not in val_sets:
-            val = portrait_validation_set(count=args.val_count, size=size, envs=envs, seed=FIRST_SEED)
+            val = validation_set(count=args.val_count, size=size, envs=envs, seed=FIRST_SEED)
             val_sets[size] = (val, is_tight(val["face"]))
         val, tight = val_sets[size]
         print(f"== {estimator.name} ({path}): {len(tight)} validation portraits at {size}^2, {int(tight.sum())} tight",

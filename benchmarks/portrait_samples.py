@@ -18,8 +18,9 @@ import torch
 from photonormals.relight.envmap import bundled_hdris, load_hdri
 from photonormals.synthetic.faces import FaceModel
 from photonormals.synthetic.imaging import linear_to_srgb
-from photonormals.synthetic.portrait_batches import PortraitBatches
-from photonormals.synthetic.portrait_geometry import build_portrait, cached_portrait_bank
+from photonormals.synthetic.portrait.bank import cached_bank
+from photonormals.synthetic.portrait.batches import PortraitBatches
+from photonormals.synthetic.portrait.geometry import build_portrait
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     for i in range(5):
         build_portrait(np.random.default_rng([99, i]), 256, model)
     print(f"bank build: {(time.perf_counter() - start) / 5:.2f} s per portrait at 256^2 (1 thread)")
-    bank = cached_portrait_bank(args.count, 256, 2024, model)
+    bank = cached_bank(args.count, 256, 2024, model)
     batches = PortraitBatches(bank, envs, size=128)
     g = torch.Generator().manual_seed(0)
     batches.sample(16, g)

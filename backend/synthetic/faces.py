@@ -1,9 +1,8 @@
 """Random faces from the ICT-FaceKit morphable model (``../shared/data/faces/ict_facekit.npz``).
 
 The model is in centimetres with +y up and the face looking down +z, i.e. already the camera
-frame at zero pose; posing is a rotation and framing maps to pixel units
-(:func:`photonormals.synthetic.shapes.fit_to_frame`), so the same sampler serves both the
-photometric-stereo bank and a single-portrait engine (pass a different ``margin``).
+frame at zero pose; posing is a rotation and framing maps to pixel units (`meshes.fit_to_frame`),
+so the same sampler serves both engines: the multi-light bank's faces and the portraits.
 
 Label ids (per pixel, ``0`` outside the mask) let the renderer give skin, eyes, mouth interior
 and lashes their own materials. The ICT lacrimal-fluid, eye-blend and eye-occlusion shells are
@@ -17,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .rasterize import GeometryBuffers, rasterize_mesh
-from .shapes import fit_to_frame
 
 BACKGROUND = 0
 SKIN = 1  # face + head_and_neck
@@ -186,23 +183,3 @@ def _expression_groups(names: list[str]) -> list[list[int]]:
         used.update(members)
         groups.append([names.index(m) for m in members])
     return groups
-
-
-def frame_face(
-    vertices: np.ndarray,
-    anchor: np.ndarray,
-    size: int | tuple[int, int],
-    margin: float,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Pixel-unit vertices with the face (``anchor`` vertices) bbox leaving ``margin`` of the
-    frame on its longer side (``margin`` < 0 crops into the face); random placement with ``rng``."""
-    return fit_to_frame(vertices, size, 1 - 2 * margin, rng, anchor=vertices[anchor])
-
-
-def face(rng: np.random.Generator, size: int, model: FaceModel) -> GeometryBuffers:
-    """A random posed face; the face region fills 50-95% of the frame, 20% tight crops."""
-    v, tris, labels = model.sample(rng)
-    fill = rng.uniform(0.95, 1.4) if rng.random() < 0.2 else rng.uniform(0.5, 0.95)
-    pix = frame_face(v, model.face_vertices, size, (1 - fill) / 2, rng)
-    return rasterize_mesh(pix, tris, (size, size), labels=labels)

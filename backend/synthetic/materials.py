@@ -18,18 +18,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .imaging import srgb_to_linear
+from .random import uniform
+
 ALBEDO_MIN, ALBEDO_MAX = 0.02, 0.95
 
 
-def _rand(shape, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(shape, generator=generator, device=generator.device)
-
-
-def _srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.0) + 0.055) / 1.055) ** 2.4)
-
-
-def _smoothstep(e0, e1, x):
+def smoothstep(e0, e1, x):
+    """0 below e0, 1 above e1, a smooth cubic between (e1 < e0 runs the other way)."""
     t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
@@ -45,7 +41,7 @@ def _pixel_coords(batch, height, width, device):
 
 def random_colors(shape, generator: torch.Generator, sat_power: float = 0.7) -> torch.Tensor:
     """(*shape, 3) linear RGB: hue uniform, saturation skewed high, sRGB value in [0.2, 1]."""
-    u = _rand((*shape, 3), generator)
+    u = uniform((*shape, 3), generator)
     h, s, v = u[..., 0], u[..., 1] ** sat_power, 0.2 + 0.8 * u[..., 2]
     return _hsv_to_linear(h, s, v)
 
@@ -55,7 +51,7 @@ def _hsv_to_linear(h, s, v):
     for n in (5.0, 3.0, 1.0):  # r, g, b
         k = torch.remainder(n + h * 6.0, 6.0)
         out.append(v - v * s * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0))
-    return _srgb_to_linear(torch.stack(out, -1))
+    return srgb_to_linear(torch.stack(out, -1))
 
 
 def value_noise(
@@ -81,11 +77,11 @@ def value_noise(
     amp, norm = 1.0, 0.0
     for octave in range(octaves):
         c = (cells * 2.0**octave).clamp(1.0, lattice - 2.0).view(batch, 1, 1)
-        offset = _rand((batch, 2, 1, 1), generator).squeeze(-1) * (lattice - 1.0 - c)
+        offset = uniform((batch, 2, 1, 1), generator).squeeze(-1) * (lattice - 1.0 - c)
         gx = (offset[:, :1] + x * c) / (lattice - 1) * 2 - 1
         gy = (offset[:, 1:] + y * c) / (lattice - 1) * 2 - 1
         grid = torch.stack([gx, gy], -1)
-        values = _rand((batch, channels, lattice, lattice), generator)
+        values = uniform((batch, channels, lattice, lattice), generator)
         total = total + amp * F.grid_sample(values, grid, mode="bicubic", align_corners=True)
         norm += amp
         amp *= persistence
@@ -97,12 +93,12 @@ def value_noise(
 
 def _palette(batch: int, size: int, generator: torch.Generator) -> torch.Tensor:
     """(B, P, 3): half the samples get a harmonious palette (hues near one base), half random."""
-    u = _rand((batch, size, 3), generator)
-    base = _rand((batch, 1), generator)
-    spread = torch.where(_rand((batch, 1), generator) < 0.5, 0.08, 0.5)
+    u = uniform((batch, size, 3), generator)
+    base = uniform((batch, 1), generator)
+    spread = torch.where(uniform((batch, 1), generator) < 0.5, 0.08, 0.5)
     hue = torch.remainder(base + spread * (u[..., 0] - 0.5) * 2.0, 1.0)
     sat = u[..., 1] ** 0.7
-    sat = torch.where(_rand((batch, 1), generator) < 0.15, sat * 0.15, sat)  # some near-grey sets
+    sat = torch.where(uniform((batch, 1), generator) < 0.15, sat * 0.15, sat)  # some near-grey sets
     val = 0.2 + 0.8 * u[..., 2]
     return _hsv_to_linear(hue, sat, val)
 
@@ -123,15 +119,15 @@ def random_albedo(batch: int, height: int, width: int, generator: torch.Generato
     B, H, W = batch, height, width
     pal = _palette(B, 8, generator)
     x, y = _pixel_coords(B, H, W, device)
-    warp = value_noise(B, 2, H, W, generator, 1.0 + 4.0 * _rand((B,), generator), octaves=3) - 0.5
-    warp_amp = 0.1 * _rand((B, 1, 1), generator) ** 2
+    warp = value_noise(B, 2, H, W, generator, 1.0 + 4.0 * uniform((B,), generator), octaves=3) - 0.5
+    warp_amp = 0.1 * uniform((B, 1, 1), generator) ** 2
     wx, wy = x + warp_amp * warp[:, 0], y + warp_amp * warp[:, 1]
 
     # 1. uniform colour
-    uniform = pal[:, 0, :, None, None].expand(B, 3, H, W)
+    plain = pal[:, 0, :, None, None].expand(B, 3, H, W)
 
     # 2. smooth multi-octave noise through a 3-colour ramp
-    t = value_noise(B, 1, H, W, generator, 1.5 + 10.0 * _rand((B,), generator) ** 2)
+    t = value_noise(B, 1, H, W, generator, 1.5 + 10.0 * uniform((B,), generator) ** 2)
     ramp = torch.where(
         t < 0.5,
         _lerp_colors(pal[:, 1], pal[:, 2], t * 2.0),
@@ -140,58 +136,58 @@ def random_albedo(batch: int, height: int, width: int, generator: torch.Generato
 
     # 3. Voronoi-like patches: nearest of n_b seeds (n_b in [3, 32]) in noise-warped coordinates
     n_max = 32
-    seeds = _rand((B, n_max, 2), generator) * torch.tensor([W, H], device=device) / max(H, W)
-    n_active = 3 + (_rand((B, 1), generator) ** 1.5 * (n_max - 3)).long()
+    seeds = uniform((B, n_max, 2), generator) * torch.tensor([W, H], device=device) / max(H, W)
+    n_active = 3 + (uniform((B, 1), generator) ** 1.5 * (n_max - 3)).long()
     far = (torch.arange(n_max, device=device)[None] >= n_active).float() * 1e3
     pts = torch.stack([wx, wy], -1).reshape(B, 1, H * W, 2)
     d2 = ((pts - seeds[:, :, None]) ** 2).sum(-1) + far[..., None]  # (B, N, HW)
     cell = d2.argmin(1)  # (B, HW)
     cell_colors = torch.cat([pal, random_colors((B, n_max - 8), generator)], 1)
     cell_colors = torch.where(
-        _rand((B, 1, 1), generator) < 0.5, cell_colors, pal.repeat(1, n_max // 8, 1)
+        uniform((B, 1, 1), generator) < 0.5, cell_colors, pal.repeat(1, n_max // 8, 1)
     )
     cells = torch.gather(cell_colors, 1, cell[..., None].expand(-1, -1, 3))
     voronoi = cells.permute(0, 2, 1).reshape(B, 3, H, W)
 
     # 4. stripes or checkers, warped by noise, with sharp or soft edges
-    freq = (2.0 + 22.0 * _rand((B, 1, 1), generator) ** 1.5) * 2.0 * math.pi
-    ang = _rand((B, 1, 1), generator) * math.pi
+    freq = (2.0 + 22.0 * uniform((B, 1, 1), generator) ** 1.5) * 2.0 * math.pi
+    ang = uniform((B, 1, 1), generator) * math.pi
     u_ = wx * torch.cos(ang) + wy * torch.sin(ang)
     v_ = -wx * torch.sin(ang) + wy * torch.cos(ang)
     stripes = torch.sin(freq * u_)
     checker = torch.sin(freq * u_) * torch.sin(freq * v_)
-    wave = torch.where(_rand((B, 1, 1), generator) < 0.5, stripes, checker)
-    edge = 0.02 + 0.6 * _rand((B, 1, 1), generator) ** 2
-    t = _smoothstep(-edge, edge, wave)[:, None]
+    wave = torch.where(uniform((B, 1, 1), generator) < 0.5, stripes, checker)
+    edge = 0.02 + 0.6 * uniform((B, 1, 1), generator) ** 2
+    t = smoothstep(-edge, edge, wave)[:, None]
     periodic = _lerp_colors(pal[:, 4], pal[:, 5], t)
 
-    patterns = torch.stack([uniform, ramp, voronoi, periodic], 1)  # (B, 4, 3, H, W)
+    patterns = torch.stack([plain, ramp, voronoi, periodic], 1)  # (B, 4, 3, H, W)
     rows = torch.arange(B, device=device)
     base_idx = torch.multinomial(
         torch.tensor([0.15, 0.25, 0.3, 0.3], device=device).expand(B, -1), 1, generator=generator
     ).squeeze(1)
-    second_idx = (base_idx + 1 + (_rand((B,), generator) * 3).long()) % 4
+    second_idx = (base_idx + 1 + (uniform((B,), generator) * 3).long()) % 4
     albedo = patterns[rows, base_idx]
 
     # blend a second pattern through a soft noise mask
-    blend = _rand((B, 1, 1, 1), generator) < 0.35
-    mask_noise = value_noise(B, 1, H, W, generator, 1.0 + 4.0 * _rand((B,), generator), octaves=3)
-    thr = 0.3 + 0.4 * _rand((B, 1, 1, 1), generator)
-    soft = 0.01 + 0.15 * _rand((B, 1, 1, 1), generator)
-    m = _smoothstep(thr - soft, thr + soft, mask_noise) * blend
+    blend = uniform((B, 1, 1, 1), generator) < 0.35
+    mask_noise = value_noise(B, 1, H, W, generator, 1.0 + 4.0 * uniform((B,), generator), octaves=3)
+    thr = 0.3 + 0.4 * uniform((B, 1, 1, 1), generator)
+    soft = 0.01 + 0.15 * uniform((B, 1, 1, 1), generator)
+    m = smoothstep(thr - soft, thr + soft, mask_noise) * blend
     albedo = albedo * (1 - m) + patterns[rows, second_idx] * m
 
     # speckles: small blobs from high-frequency noise thresholded near its top
     speck = value_noise(
-        B, 1, H, W, generator, max(H, W) / (2.0 + 4.0 * _rand((B,), generator)), octaves=1
+        B, 1, H, W, generator, max(H, W) / (2.0 + 4.0 * uniform((B,), generator)), octaves=1
     )
-    density = 0.75 + 0.2 * _rand((B, 1, 1, 1), generator)
-    s = _smoothstep(density, density + 0.03, speck) * (_rand((B, 1, 1, 1), generator) < 0.3)
+    density = 0.75 + 0.2 * uniform((B, 1, 1, 1), generator)
+    s = smoothstep(density, density + 0.03, speck) * (uniform((B, 1, 1, 1), generator) < 0.3)
     albedo = albedo * (1 - s) + pal[:, 6, :, None, None] * s
 
     # grime / fading: low-frequency multiplicative darkening
-    grime = value_noise(B, 1, H, W, generator, 2.0 + 6.0 * _rand((B,), generator))
-    strength = 0.5 * _rand((B, 1, 1, 1), generator) * (_rand((B, 1, 1, 1), generator) < 0.5)
+    grime = value_noise(B, 1, H, W, generator, 2.0 + 6.0 * uniform((B,), generator))
+    strength = 0.5 * uniform((B, 1, 1, 1), generator) * (uniform((B, 1, 1, 1), generator) < 0.5)
     albedo = albedo * (1 - strength * grime)
     return albedo.clamp(ALBEDO_MIN, ALBEDO_MAX)
 
@@ -216,7 +212,7 @@ def random_materials(
     """
 
     def r():
-        return _rand((batch, 1, 1, 1), generator)
+        return uniform((batch, 1, 1, 1), generator)
 
     roughness = 0.05 + 0.85 * r() ** 1.5
     metal = r() < metal_prob
@@ -225,7 +221,7 @@ def random_materials(
     ambient = 0.15 * r()
     if height is not None and width is not None:
         noise = value_noise(
-            batch, 1, height, width, generator, 2.0 + 10.0 * _rand((batch,), generator), 3
+            batch, 1, height, width, generator, 2.0 + 10.0 * uniform((batch,), generator), 3
         )
         varying = r() < 0.5
         roughness = (

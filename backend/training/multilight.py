@@ -20,7 +20,7 @@ from ..device import pick_device, training_autocast, training_precision
 from ..errors import UserError
 from ..models.registry import model_spec
 from ..models.weights import save_weights
-from ..synthetic.ps_batches import PhotometricBatches
+from ..synthetic.multilight.batches import MultiLightBatches
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import light_losses, normal_loss
 from .schedule import learning_rate
@@ -34,7 +34,7 @@ class MultiLightTrainConfig:
     batch: int = 8
     images: tuple[int, int] = (2, 32)  # images per sample, drawn per batch
     crop: int = 64
-    max_zoom: float = 1.0  # > 1: half the crops magnified up to this (see PhotometricBatches.geometry)
+    max_zoom: float = 1.0  # > 1: half the crops magnified up to this (see MultiLightBatches.geometry)
     lr: float = 1e-3
     warmup: int = 50
     light_jitter_deg: float = 3.0
@@ -74,7 +74,7 @@ def parse_image_range(text: str) -> tuple[int, int]:
     return images
 
 
-def train(config: MultiLightTrainConfig, batches: PhotometricBatches | None = None) -> dict:
+def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = None) -> dict:
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model, optimizer, step, checkpoint = start_run(
@@ -82,7 +82,7 @@ def train(config: MultiLightTrainConfig, batches: PhotometricBatches | None = No
     )
     run = checkpoint.parent
     if batches is None:
-        batches = PhotometricBatches.from_cache(
+        batches = MultiLightBatches.from_cache(
             config.bank_size, config.bank_resolution, config.seed, config.faces, device=device
         )
     teacher = model_spec(config.model).teacher_forced

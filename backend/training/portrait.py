@@ -32,6 +32,11 @@ from ..errors import UserError
 from ..evaluation.portrait import portrait_metrics
 from ..models.portrait import normalise_portrait_exposure
 from ..models.weights import read_metadata, save_weights
+from ..relight.envmap import bundled_hdris, load_hdri
+from ..synthetic.flips import mirror_where
+from ..synthetic.portrait.bank import cached_bank
+from ..synthetic.portrait.batches import PortraitBatches
+from ..synthetic.portrait.validation import validation_set
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
 from .schedule import learning_rate
@@ -117,21 +122,6 @@ def prepare(sample: dict) -> tuple[torch.Tensor, dict]:
     return image, truth
 
 
-def hflip_batch(sample: dict, which: torch.Tensor) -> dict:
-    """Mirror the samples selected by ``which`` (B,) bool: flip the width and negate normal x.
-    A mirrored photo of a face is a photo of the mirrored face, whose normals point the other
-    way in x; flipping the pixels alone would teach the net wrong-handed normals."""
-    if not bool(which.any()):
-        return sample
-    out = {}
-    for key, value in sample.items():
-        flipped = value.flip(-1)
-        if key == "normal":
-            flipped = flipped * flipped.new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
-        out[key] = torch.where(which.view(-1, 1, 1, 1), flipped, value)
-    return out
-
-
 def trained_size(config: PortraitTrainConfig) -> int | None:
     """The crop size the run to be resumed (or the weights to warm-start from) trained at."""
     checkpoint = Path(config.run_dir) / (config.name or config.model) / "last.safetensors"
@@ -180,7 +170,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     while step < config.steps:
         sample = batches.sample(config.batch, generator)
         which = torch.rand(config.batch, generator=generator, device=device) < config.flip_prob
-        image, truth = prepare(hflip_batch(sample, which.to(sample["image"].device)))
+        image, truth = prepare(mirror_where(sample, which.to(sample["image"].device)))
         elapsed = time.monotonic() - start
         lr = learning_rate(config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0, first_step)
         for group in optimizer.param_groups:
@@ -248,20 +238,13 @@ def _channels_first(a: np.ndarray) -> np.ndarray:
 
 def engine_data(config: PortraitTrainConfig, device):
     """The synthetic portrait engine's batches and validation set, lit by the bundled HDRIs."""
-    try:
-        from ..relight.envmap import bundled_hdris, load_hdri
-        from ..synthetic.portrait_batches import PortraitBatches
-        from ..synthetic.portrait_geometry import cached_portrait_bank
-        from ..synthetic.portrait_validation import portrait_validation_set
-    except ImportError as error:
-        raise UserError(f"the synthetic portrait engine is not available ({error})") from None
     envs = [load_hdri(path) for path in bundled_hdris().values()]
     faces = {"faces_path": config.faces} if config.faces else {}  # else the engine's default file
-    bank = cached_portrait_bank(config.bank_size, config.bank_resolution, config.seed, **faces)
+    bank = cached_bank(config.bank_size, config.bank_resolution, config.seed, **faces)
     batches = PortraitBatches(bank, envs, size=config.size, device=str(device))
     validation = None
     if config.val_every:
-        validation = portrait_validation_set(
+        validation = validation_set(
             count=config.val_count, size=config.size, envs=envs, **({"faces": config.faces} if config.faces else {})
         )
     return batches, validation
@@ -281,7 +264,7 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
     train_config = extra.get("train_config") or {}
     save_weights(
         target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
-        data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait_batches)"),
+        data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait)"),
         hardware=extra.get("hardware"), precision=extra.get("precision", "fp32"),
         metrics=extra.get("metrics", {}), runs=metadata.pop("runs", extra.get("runs", [])), **metadata,
     )

@@ -13,25 +13,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .geometry_bank import cached_bank
-from .imaging import apply_camera
+from ..cache import CACHE_DIR, load_arrays, save_arrays
+from ..materials import random_albedo, random_materials
+from .bank import cached_bank
+from .camera import apply_camera
 from .lights import sample_light_directions, sample_light_intensities
-from .materials import random_albedo, random_materials
 from .render import render_photometric
 
 VERSION = 1
-CACHE_DIR = Path.home() / ".cache" / "photonormals"
 BANK_SEED = 7919  # never a training seed
 
 
 def validation_set(count=24, lights=64, size=96, seed=1, faces=None, cache_dir=CACHE_DIR) -> dict:
     """dict of numpy arrays: images (N,K,3,S,S) f16 linear, normals (N,3,S,S), mask (N,1,S,S),
     light_dirs (N,K,3), light_ints (N,K,3) relative (mean 1), camera (N,) 0 = srgb8, 1 = linear16."""
+    # "ps" (photometric stereo) is the multi-light engine's old name, kept so cached sets stay valid.
     path = Path(cache_dir) / f"val_ps_v{VERSION}_n{count}_k{lights}_s{size}_seed{seed}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            return dict(data)
-    bank = cached_bank(cache_dir, count, 128, BANK_SEED, faces_path=Path(faces) if faces else None)
+        return load_arrays(path)
+    bank = cached_bank(count, 128, BANK_SEED, faces_path=Path(faces) if faces else None, cache_dir=cache_dir)
     generator = torch.Generator().manual_seed(seed)
     normals = torch.from_numpy(bank["normals"]).float().permute(0, 3, 1, 2)
     depth = torch.from_numpy(bank["depth"]).float()[:, None]
@@ -57,8 +57,5 @@ def validation_set(count=24, lights=64, size=96, seed=1, faces=None, cache_dir=C
         out["camera"].append(camera)
     data = {k: np.stack(v) for k, v in out.items()}
     data.update(normals=normals.numpy(), mask=mask.numpy().astype(bool))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **data)
-    tmp.replace(path)
+    save_arrays(path, data)
     return data

@@ -1,6 +1,6 @@
 """Training batches for the multi-light models.
 
-Geometry is expensive and cached (geometry_bank); everything else is cheap and drawn afresh per
+Geometry is expensive and cached (`bank`); everything else is cheap and drawn afresh per
 sample on the training device: a random zoomed crop centred on the object, a flip/rotation,
 albedo, BRDF, K lights with per-channel intensities in [0.2, 2.0], and a camera (8-bit sRGB,
 16-bit linear or float, with noise). The network input then goes through the same exposure
@@ -14,17 +14,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..photometric.exposure import normalise_exposure
-from .geometry_bank import cached_bank
-from .imaging import apply_camera, hflip, random_camera_mode, rot90, vflip
+from ...photometric.exposure import normalise_exposure
+from ..cache import CACHE_DIR
+from ..flips import hflip, rot90, vflip
+from ..materials import random_albedo, random_materials
+from .bank import cached_bank
+from .camera import apply_camera, random_camera_mode
 from .lights import sample_light_directions, sample_light_intensities
-from .materials import random_albedo, random_materials
 from .render import render_photometric
 
-CACHE_DIR = Path.home() / ".cache" / "photonormals"
 
-
-class PhotometricBatches:
+class MultiLightBatches:
     def __init__(self, bank: dict, device: str | torch.device = "cpu"):
         device = torch.device(device)
         # Kept in float16 on the device: 2000 samples at 128^2 are ~200 MB.
@@ -36,7 +36,7 @@ class PhotometricBatches:
     @classmethod
     def from_cache(cls, count, size, seed, faces=None, device="cpu", cache_dir=CACHE_DIR):
         faces = Path(faces) if faces else None
-        bank = cached_bank(cache_dir, count, size, seed, faces_path=faces, verbose=True)
+        bank = cached_bank(count, size, seed, faces_path=faces, cache_dir=cache_dir, verbose=True)
         return cls(bank, device)
 
     def __len__(self) -> int:

@@ -1,8 +1,7 @@
 """Random directional lights for synthetic training (their LCNet bins live in models/light_bins).
 
 Conventions: camera frame x right, y up, z toward the camera; a light is the unit vector *toward*
-the light. All randomness goes through a ``torch.Generator`` and tensors are created on the
-generator's device, so a seed reproduces a sample on CPU and on CUDA alike.
+the light.
 
 Direction sampling: uniform over the spherical cap of polar angle <= ``max_polar_deg`` around +z.
 SDPS-Net trains on lights spread over most of the frontal hemisphere; real rigs are narrower
@@ -17,9 +16,7 @@ import math
 
 import torch
 
-
-def _rand(shape, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(shape, generator=generator, device=generator.device)
+from ..random import uniform
 
 
 def sample_light_directions(
@@ -30,7 +27,7 @@ def sample_light_directions(
     Uniform area on a cap means cos(polar) uniform in [cos(max_polar), 1] and azimuth uniform.
     """
     cos_max = math.cos(math.radians(max_polar_deg))
-    u = _rand((batch, count, 2), generator)
+    u = uniform((batch, count, 2), generator)
     z = 1.0 - u[..., 0] * (1.0 - cos_max)
     r = torch.sqrt((1.0 - z * z).clamp_min(0.0))
     phi = 2.0 * math.pi * u[..., 1]
@@ -50,8 +47,8 @@ def sample_light_intensities(
     With probability ``white_prob`` a sample's lights are all white (one value copied to the three
     channels), which matches LED rigs; coloured lights teach the network not to trust colour.
     """
-    ints = low + (high - low) * _rand((batch, count, 3), generator)
+    ints = low + (high - low) * uniform((batch, count, 3), generator)
     if white_prob > 0.0:
-        white = _rand((batch, 1, 1), generator) < white_prob
+        white = uniform((batch, 1, 1), generator) < white_prob
         ints = torch.where(white, ints[..., :1].expand_as(ints), ints)
     return ints

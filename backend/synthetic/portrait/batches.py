@@ -34,11 +34,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..relight.sh import project_sh9, sh9_irradiance
-from .imaging import _SRGB8_TABLE, linear_to_srgb
-from .materials import random_albedo
-from .portrait_geometry import NUM_LABELS
-from .render import cast_shadow_visibility
+from ...relight.sh import project_sh9, sh9_irradiance
+from ..brdf import ggx_distribution
+from ..flips import mirror_where
+from ..materials import random_albedo
+from ..random import uniform
+from ..shadows import cast_shadow_visibility
+from .camera import apply_camera
+from .geometry import NUM_LABELS
 from .skin import portrait_albedo
 
 ROTATIONS = 64  # HDRI rotations tabulated (5.6 degree steps)
@@ -49,10 +52,6 @@ BYSTANDER_SHARE = 0.25  # samples with another person in the background
 SOFT_SHARE = 0.5  # samples blurred as a whole (focus, lens, motion, a resized photo)
 SOFT_SIGMA = (0.3, 1.6)  # their blur, pixels at 128^2 (scaled with the size)
 KEYS = ("image", "normal", "shading", "albedo", "mask", "face")
-
-
-def _rand(shape, g):
-    return torch.rand(shape, generator=g, device=g.device)
 
 
 def _area(t: torch.Tensor, size: int) -> torch.Tensor:
@@ -140,22 +139,15 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return v * (v[:, 0:1] ** 2 + v[:, 1:2] ** 2 + v[:, 2:3] ** 2).clamp_min(1e-12).rsqrt()
 
 
-def hflip_sample(sample: dict) -> dict:
-    """Mirror left-right: flip the width axis of every map and negate normal x."""
-    out = {k: torch.flip(v, [-1]) if torch.is_tensor(v) and v.dim() == 4 else v for k, v in sample.items()}
-    if "normal" in out:
-        out["normal"] = out["normal"] * out["normal"].new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
-    return out
-
-
 def _ggx(n, v, l, roughness):
-    """pi * D * G / (4 n.v) * n.l for unit (B,3,H,W) n, v and (B,3) l; finite at silhouettes."""
+    """pi * D * G / (4 n.v) * n.l for unit (B,3,H,W) n, v and (B,3) l; finite at silhouettes.
+    The lobe of `brdf.ggx_specular`, here per pixel's view; kept in this operation order,
+    which the engine's batches were drawn with."""
     h = _unit(v + l[..., None, None])
     nl = (n * l[..., None, None]).sum(1, keepdim=True).clamp_min(0)
     nh = (n * h).sum(1, keepdim=True).clamp_min(0)
     nv = (n * v).sum(1, keepdim=True).clamp_min(1e-3)
-    a2 = (roughness**2) ** 2
-    d = a2 / (math.pi * (nh * nh * (a2 - 1) + 1) ** 2)
+    d = ggx_distribution(nh, (roughness**2) ** 2)
     k = roughness**2 / 2
     return math.pi * d * nl / (nl * (1 - k) + k) / (nv * (1 - k) + k) / 4 * (nl > 0)
 
@@ -196,25 +188,25 @@ class PortraitBatches:
     def _lighting(self, B, g):
         """SH9 radiance coefficients (B,9,3), env index/rotation (-1: none), directional lights."""
         dev = self.device
-        kind = _rand((B,), g)
+        kind = uniform((B,), g)
         have_env = self.env_sh.shape[0] > 0
         use_env = (kind < 0.65) & have_env
         studio = kind >= 0.88
         # Random SH: a coloured constant, a directional band-1 term, some band-2 structure.
-        tint = 1 + 0.3 * (_rand((B, 3), g) - 0.5)
+        tint = 1 + 0.3 * (uniform((B, 3), g) - 0.5)
         dc = tint / 0.886
         d1 = F.normalize(torch.randn((B, 3), generator=g, device=g.device), dim=1)
-        d1 = d1 * (0.8 * _rand((B, 1), g))  # |band 1| < band 0 keeps E mostly positive
+        d1 = d1 * (0.8 * uniform((B, 1), g))  # |band 1| < band 0 keeps E mostly positive
         coeffs = torch.zeros(B, 9, 3, device=dev)
         coeffs[:, 0] = dc
         coeffs[:, 1:4] = (d1[:, [1, 2, 0], None] * dc[:, None, :]) * (0.886 / 1.023)
-        coeffs[:, 4:] = 0.25 * torch.randn((B, 5, 1), generator=g, device=g.device) * dc[:, None, :] * _rand((B, 1, 1), g)
+        coeffs[:, 4:] = 0.25 * torch.randn((B, 5, 1), generator=g, device=g.device) * dc[:, None, :] * uniform((B, 1, 1), g)
         coeffs = torch.where(studio.view(B, 1, 1), coeffs * torch.cat([torch.ones(B, 1, 1, device=dev) * 0.3, torch.ones(B, 8, 1, device=dev) * 0.1], 1), coeffs)
         env_idx = torch.full((B,), -1, dtype=torch.long, device=dev)
         rot = torch.zeros(B, device=dev)
         if have_env:
-            e = (_rand((B,), g) * self.env_sh.shape[0]).long().clamp(max=self.env_sh.shape[0] - 1)
-            r = (_rand((B,), g) * ROTATIONS).long().clamp(max=ROTATIONS - 1)
+            e = (uniform((B,), g) * self.env_sh.shape[0]).long().clamp(max=self.env_sh.shape[0] - 1)
+            r = (uniform((B,), g) * ROTATIONS).long().clamp(max=ROTATIONS - 1)
             env_coeffs = self.env_sh[e, r]
             scale = 1.0 / env_coeffs[:, 0].mean(1).clamp_min(1e-6)[:, None, None] * 0.282 / 0.886 * 3.5
             coeffs = torch.where(use_env.view(B, 1, 1), env_coeffs * scale, coeffs)
@@ -222,41 +214,41 @@ class PortraitBatches:
             rot = r.float() * 360.0 / ROTATIONS
             self._env_scale = scale[:, 0, 0]
         # Directional lights, mostly in front and above, with warm/cool tints.
-        count = torch.where(studio, 1 + (_rand((B,), g) < 0.5).long(), (_rand((B,), g) * 2.99).long() * (_rand((B,), g) < 0.6).long())
-        az = (_rand((B, MAX_LIGHTS), g) - 0.5) * 2 * math.radians(110)
-        el = math.radians(-25) + _rand((B, MAX_LIGHTS), g) * math.radians(90)
+        count = torch.where(studio, 1 + (uniform((B,), g) < 0.5).long(), (uniform((B,), g) * 2.99).long() * (uniform((B,), g) < 0.6).long())
+        az = (uniform((B, MAX_LIGHTS), g) - 0.5) * 2 * math.radians(110)
+        el = math.radians(-25) + uniform((B, MAX_LIGHTS), g) * math.radians(90)
         dirs = torch.stack([torch.sin(az) * torch.cos(el), torch.sin(el), torch.cos(az) * torch.cos(el)], -1)
         ambient = sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs).mean(1).clamp_min(1e-3)
-        strength = torch.exp(math.log(0.4) + _rand((B, MAX_LIGHTS), g) * math.log(4.0 / 0.4)) * ambient[:, None]
+        strength = torch.exp(math.log(0.4) + uniform((B, MAX_LIGHTS), g) * math.log(4.0 / 0.4)) * ambient[:, None]
         strength = torch.where(studio[:, None], strength * 3, strength)
         active = torch.arange(MAX_LIGHTS, device=dev)[None] < count[:, None]
-        colour = 1 + 0.25 * (_rand((B, MAX_LIGHTS, 1), g) - 0.5) * torch.tensor([1.0, 0.0, -1.0], device=dev)
+        colour = 1 + 0.25 * (uniform((B, MAX_LIGHTS, 1), g) - 0.5) * torch.tensor([1.0, 0.0, -1.0], device=dev)
         ints = strength[..., None] * colour * active[..., None]
         return coeffs, env_idx, rot, dirs, ints
 
     def _background(self, B, g, env_idx, rot, view, coeffs):
         S, dev = self.size, self.device
         level = sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs).clamp_min(1e-3) / math.pi
-        level = level * torch.exp((_rand((B, 1), g) - 0.5) * 2.0)
+        level = level * torch.exp((uniform((B, 1), g) - 0.5) * 2.0)
         # Out-of-focus texture: random_albedo at low resolution, upsampled (blurred) to S.
-        low = max(8, S // (2 + int(_rand((1,), g) * 6)))
+        low = max(8, S // (2 + int(uniform((1,), g) * 6)))
         tex = F.interpolate(random_albedo(B, low, low, g), (S, S), mode="bilinear", align_corners=False)
         grad = torch.linspace(1.2, 0.8, S, device=dev).view(1, 1, S, 1)
-        plain = (0.3 + 0.7 * _rand((B, 3, 1, 1), g)) * grad
-        kind = _rand((B, 1, 1, 1), g)
+        plain = (0.3 + 0.7 * uniform((B, 3, 1, 1), g)) * grad
+        kind = uniform((B, 1, 1, 1), g)
         bg = torch.where(kind < 0.6, tex, plain) * level[..., None, None]
         if self.env_small.shape[0] > 0:
             # Real places behind the head: the HDRI seen through a lens 1-4x wider than the
             # portrait's, so buildings, trees and windows show up as in-focus structure, and
             # blended toward the blurred copy for depth of field.
             idx = env_idx.clamp_min(0)
-            widen = 1 + 3 * _rand((B, 1, 1, 1), g)
+            widen = 1 + 3 * uniform((B, 1, 1, 1), g)
             wide = _unit(torch.cat([-view[:, :2] * widen, -view[:, 2:]], 1))
             sharp = env_lookup(self.env_plates[idx], wide, rot)
             blurry = env_lookup(self.env_small[idx], -view, rot)
-            plate = torch.lerp(sharp, blurry, _rand((B, 1, 1, 1), g) ** 2)
+            plate = torch.lerp(sharp, blurry, uniform((B, 1, 1, 1), g) ** 2)
             plate = plate * self._env_scale.view(B, 1, 1, 1)
-            bg = torch.where((env_idx >= 0).view(B, 1, 1, 1) & (_rand((B, 1, 1, 1), g) < 0.7), plate, bg)
+            bg = torch.where((env_idx >= 0).view(B, 1, 1, 1) & (uniform((B, 1, 1, 1), g) < 0.7), plate, bg)
         return self._clutter(bg, g, level)
 
     def _clutter(self, bg, g, level, boxes: int = 3):
@@ -267,16 +259,16 @@ class PortraitBatches:
         x = (torch.arange(S, device=dev) + 0.5).view(1, 1, S) / S
         y = (torch.arange(S, device=dev) + 0.5).view(1, S, 1) / S
         for _ in range(boxes):
-            lo = _rand((B, 2), g) * 1.2 - 0.2
-            hi = lo + 0.1 + 0.9 * _rand((B, 2), g)
+            lo = uniform((B, 2), g) * 1.2 - 0.2
+            hi = lo + 0.1 + 0.9 * uniform((B, 2), g)
             inside = ((x > lo[:, 0, None, None]) & (x < hi[:, 0, None, None])
                       & (y > lo[:, 1, None, None]) & (y < hi[:, 1, None, None])).unsqueeze(1)
-            present = (_rand((B, 1, 1, 1), g) < 0.35)
-            freq = 6 + 40 * _rand((B, 1, 1, 1), g)
-            folds = 0.75 + 0.25 * torch.sin(2 * math.pi * freq * x.unsqueeze(1) + 6 * _rand((B, 1, 1, 1), g))
-            folds = torch.where(_rand((B, 1, 1, 1), g) < 0.5, folds, torch.ones_like(folds))
+            present = (uniform((B, 1, 1, 1), g) < 0.35)
+            freq = 6 + 40 * uniform((B, 1, 1, 1), g)
+            folds = 0.75 + 0.25 * torch.sin(2 * math.pi * freq * x.unsqueeze(1) + 6 * uniform((B, 1, 1, 1), g))
+            folds = torch.where(uniform((B, 1, 1, 1), g) < 0.5, folds, torch.ones_like(folds))
             texture = F.interpolate(random_albedo(B, S // 4, S // 4, g), (S, S), mode="bilinear", align_corners=False)
-            panel = texture * folds * level[..., None, None] * (0.5 + _rand((B, 1, 1, 1), g))
+            panel = texture * folds * level[..., None, None] * (0.5 + uniform((B, 1, 1, 1), g))
             bg = torch.where(inside & present, panel, bg)
         return bg
 
@@ -284,20 +276,20 @@ class PortraitBatches:
         """Another person behind, off to one side and smaller, in some samples: group photos
         and podiums put faces and suits next to the subject, and the mask must leave them out."""
         B, S = bg.shape[0], self.size
-        present = _rand((B,), g) < BYSTANDER_SHARE
+        present = uniform((B,), g) < BYSTANDER_SHARE
         pick = torch.nonzero(present).flatten()
         if pick.numel() == 0:
             return bg
         n = pick.numel()
-        other = (_rand((n,), g) * len(self)).long().clamp(max=len(self) - 1)
+        other = (uniform((n,), g) * len(self)).long().clamp(max=len(self) - 1)
         geo = {k: self.geo[k][other].float() for k in ("normals", "canonical", "labels", "coverage", "ao")}
         albedo = portrait_albedo(geo["canonical"], geo["labels"], g)["albedo"]
         irr = sh9_irradiance(geo["normals"].permute(0, 2, 3, 1), coeffs[pick]).permute(0, 3, 1, 2).clamp_min(0)
-        person = albedo * irr * geo["ao"] / math.pi * (0.3 + 0.9 * _rand((n, 1, 1, 1), g))
+        person = albedo * irr * geo["ao"] / math.pi * (0.3 + 0.9 * uniform((n, 1, 1, 1), g))
         # Output -> source coordinates: smaller (further back), shifted sideways and down.
-        scale = 0.55 + 0.5 * _rand((n,), g)
-        side = torch.where(_rand((n,), g) < 0.5, -1.0, 1.0)
-        shift_x, shift_y = side * (0.5 + 0.4 * _rand((n,), g)), 0.35 * _rand((n,), g)
+        scale = 0.55 + 0.5 * uniform((n,), g)
+        side = torch.where(uniform((n,), g) < 0.5, -1.0, 1.0)
+        shift_x, shift_y = side * (0.5 + 0.4 * uniform((n,), g)), 0.35 * uniform((n,), g)
         theta = torch.zeros(n, 2, 3, device=self.device)
         theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
         theta[:, 0, 2], theta[:, 1, 2] = -shift_x / scale, -shift_y / scale
@@ -312,49 +304,15 @@ class PortraitBatches:
         'sharp = person, soft = backdrop' (the backdrops are out of focus): a 1 px blur of a
         held-out image dropped its mask IoU from 0.95 to 0.34, and real photos are often soft."""
         B, scale = x.shape[0], self.size / 128
-        sigma = (SOFT_SIGMA[0] + (SOFT_SIGMA[1] - SOFT_SIGMA[0]) * _rand((B, 1), g)) * scale
-        soft = (_rand((B,), g) < SOFT_SHARE).view(B, 1, 1, 1)
+        sigma = (SOFT_SIGMA[0] + (SOFT_SIGMA[1] - SOFT_SIGMA[0]) * uniform((B, 1), g)) * scale
+        soft = (uniform((B,), g) < SOFT_SHARE).view(B, 1, 1, 1)
         blurred = _gauss_blur(x, sigma.expand(B, x.shape[1]), math.ceil(3 * SOFT_SIGMA[1] * scale))
         return torch.where(soft, blurred, x)
-
-    def _camera(self, x, face, g):
-        """Returns (image, gain (B,3)): white balance, exposure, noise, tone, sRGB8, JPEG."""
-        B = x.shape[0]
-        wb = 1 + 0.3 * (_rand((B, 3), g) - 0.5)
-        wb[:, 1] = 1.0
-        lum = (x * torch.tensor([0.2126, 0.7152, 0.0722], device=x.device).view(1, 3, 1, 1)).sum(1)
-        ref = []
-        for b in range(B):
-            vals = lum[b][face[b, 0] > 0.5]
-            vals = vals if vals.numel() > 16 else lum[b].flatten()
-            ref.append(torch.quantile(vals[:65536], 0.9))
-        ref = torch.stack(ref).clamp_min(1e-6)
-        target = 0.25 + 0.6 * _rand((B,), g)
-        gain = wb * (target / ref)[:, None]
-        y = x * gain[..., None, None]
-        a = torch.exp(math.log(3e-5) + _rand((B, 1, 1, 1), g) * math.log(3e-3 / 3e-5))
-        r = torch.exp(math.log(1e-4) + _rand((B, 1, 1, 1), g) * math.log(4e-3 / 1e-4))
-        noise = torch.randn(y.shape, generator=g, device=g.device)
-        y = y + (y.clamp_min(0) * a + r * r).sqrt() * noise
-        gamma = 1 + 0.15 * (_rand((B, 1, 1, 1), g) - 0.5)
-        y = y.clamp(0, 1) ** gamma
-        codes = (linear_to_srgb(y) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        quality = (40 + 56 * _rand((B,), g)).long().tolist()
-        use_jpeg = (_rand((B,), g) < 0.85).tolist()
-        out = []
-        for b in range(B):
-            img = codes[b]
-            if use_jpeg[b]:
-                _, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality[b]])
-                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-            out.append(np.ascontiguousarray(img))
-        codes = torch.from_numpy(np.stack(out)).to(x.device).long().permute(0, 3, 1, 2)
-        return _SRGB8_TABLE.to(x.device)[codes], gain
 
     # ------------------------------------------------------------------ sample
     def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         g, B = generator, batch
-        index = (_rand((B,), g) * len(self)).long().clamp(max=len(self) - 1).to(self.device)
+        index = (uniform((B,), g) * len(self)).long().clamp(max=len(self) - 1).to(self.device)
         geo = {k: self.geo[k][index] for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")}
         n = geo["normals"].float()
         cov = geo["coverage"].float()
@@ -374,7 +332,7 @@ class PortraitBatches:
         shading = irr / math.pi
         if self.subsurface:
             px = self.geo["px_per_cm"][index].view(B, 1)
-            sigma = px * torch.tensor([0.22, 0.11, 0.06], device=self.device) * (0.6 + 0.8 * _rand((B, 1), g))
+            sigma = px * torch.tensor([0.22, 0.11, 0.06], device=self.device) * (0.6 + 0.8 * uniform((B, 1), g))
             w = app["skin"] * mask
             blurred = _gauss_blur(shading * w, sigma.clamp(max=3.0), 6) / _gauss_blur(w.expand(-1, 3, -1, -1), sigma.clamp(max=3.0), 6).clamp_min(1e-4)
             shading = torch.where(w > 0, blurred, shading)
@@ -397,7 +355,7 @@ class PortraitBatches:
             scene = self._soft_focus(scene, g)
         face = geo["face"].float() * mask
         if self.camera:
-            image, gain = self._camera(scene, face, g)
+            image, gain = apply_camera(scene, face, g)
         else:
             image, gain = scene, torch.ones(B, 3, device=self.device)
         out = {
@@ -408,6 +366,4 @@ class PortraitBatches:
             "mask": mask,
             "face": face,
         }
-        flip = (_rand((B,), g) < 0.5).view(B, 1, 1, 1) & self.mirror
-        flipped = hflip_sample(out)
-        return {k: torch.where(flip, flipped[k], v) for k, v in out.items()}
+        return mirror_where(out, (uniform((B,), g) < 0.5) & self.mirror)

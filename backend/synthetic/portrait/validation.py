@@ -1,4 +1,4 @@
-"""A small, fixed validation set for the single-portrait model, rendered once and kept on disk.
+"""A small, fixed validation set for the portrait models, rendered once and kept on disk.
 
 Faces come from a bank with its own seed (never a training seed); the render uses a fixed
 generator, so HDRIs appear at rotations the training draw does not tie to these faces. The
@@ -8,15 +8,15 @@ file sits beside the geometry cache, keyed by count, size, seed, face model and 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .faces import DEFAULT_PATH, FaceModel
-from .portrait_batches import KEYS, PortraitBatches
-from .portrait_geometry import CACHE_DIR, _model_tag, cached_portrait_bank
+from ..cache import CACHE_DIR, load_arrays, save_arrays
+from ..faces import DEFAULT_PATH, FaceModel
+from .bank import cached_bank, face_model_tag
+from .batches import KEYS, PortraitBatches
 
 VERSION = 1
 BANK_SEED = 104729  # never a training seed
@@ -33,7 +33,7 @@ def _envs_tag(envs) -> str:
 
 def render_each(bank: dict, envs, size: int, seed: int, mirror: bool = True) -> dict[str, np.ndarray]:
     """One fixed, sharp render of every portrait in ``bank``, in bank order (numpy, as
-    ``portrait_validation_set`` returns them); ``mirror=False`` keeps every one unmirrored."""
+    ``validation_set`` returns them); ``mirror=False`` keeps every one unmirrored."""
     batches = PortraitBatches(bank, list(envs), size=size, soften=False, mirror=mirror)  # sharp, as first drawn
     # One fixed draw per face, in bank order: temporarily make sample() pick index i.
     generator = torch.Generator().manual_seed(seed)
@@ -47,7 +47,7 @@ def render_each(bank: dict, envs, size: int, seed: int, mirror: bool = True) -> 
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def portrait_validation_set(
+def validation_set(
     count: int = 64,
     size: int = 128,
     seed: int = 1,
@@ -60,15 +60,11 @@ def portrait_validation_set(
     ``PortraitBatches.sample`` (mask and face are 0/1)."""
     model = faces if isinstance(faces, FaceModel) else FaceModel.load(faces)
     bank_size = bank_size or 2 * size
-    name = f"val_portraits_v{VERSION}_n{count}_s{size}_b{bank_size}_seed{seed}_{_model_tag(model)}_{_envs_tag(envs)}.npz"
+    name = f"val_portraits_v{VERSION}_n{count}_s{size}_b{bank_size}_seed{seed}_{face_model_tag(model)}_{_envs_tag(envs)}.npz"
     path = Path(cache_dir) / name
     if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    bank = cached_portrait_bank(count, bank_size, BANK_SEED + seed, model, cache_dir=cache_dir)
+        return load_arrays(path)
+    bank = cached_bank(count, bank_size, BANK_SEED + seed, model, cache_dir=cache_dir)
     data = render_each(bank, envs, size, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **data)
-    os.replace(tmp, path)
+    save_arrays(path, data)
     return data

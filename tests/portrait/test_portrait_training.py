@@ -16,11 +16,11 @@ from photonormals.evaluation.portrait import (
 )
 from photonormals.inference.portrait import PortraitModel
 from photonormals.models.weights import load_model, read_metadata
+from photonormals.synthetic.flips import mirror_where
 from photonormals.training.losses import angular_normal_loss
 from photonormals.training.portrait import (
     PortraitTrainConfig,
     export,
-    hflip_batch,
     portrait_losses,
     prepare,
     train,
@@ -126,9 +126,9 @@ def test_training_precision_resolves_auto_by_hardware(monkeypatch):
         training_precision(torch.device("cpu"), "fp16")
 
 
-def test_hflip_batch_mirrors_pixels_and_negates_normal_x():
+def test_mirrored_samples_flip_pixels_and_negate_normal_x():
     sample = Spheres().sample(2, torch.Generator().manual_seed(1))
-    flipped = hflip_batch(sample, torch.tensor([True, False]))
+    flipped = mirror_where(sample, torch.tensor([True, False]))
     assert torch.equal(flipped["mask"][0], sample["mask"][0].flip(-1))
     assert torch.equal(flipped["normal"][0, 0], -sample["normal"][0, 0].flip(-1))
     assert torch.equal(flipped["normal"][0, 1:], sample["normal"][0, 1:].flip(-1))

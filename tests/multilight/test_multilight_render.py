@@ -12,17 +12,13 @@ from photonormals.models.light_bins import (
     direction_to_bins,
     intensity_to_bin,
 )
-from photonormals.synthetic.imaging import (
-    _SRGB8_TABLE,
-    apply_camera,
-    hflip,
-    random_camera_mode,
-    rot90,
-    vflip,
-)
-from photonormals.synthetic.lights import sample_light_directions, sample_light_intensities
+from photonormals.synthetic.flips import hflip, rot90, vflip
+from photonormals.synthetic.imaging import SRGB8_TABLE
 from photonormals.synthetic.materials import random_albedo, random_materials
-from photonormals.synthetic.render import cast_shadow_visibility, render_photometric
+from photonormals.synthetic.multilight.camera import apply_camera, random_camera_mode
+from photonormals.synthetic.multilight.lights import sample_light_directions, sample_light_intensities
+from photonormals.synthetic.multilight.render import render_photometric
+from photonormals.synthetic.shadows import cast_shadow_visibility
 
 
 def gen(seed=0):
@@ -226,7 +222,7 @@ def test_srgb8_mode_gives_exact_decoded_codes():
     images = render_photometric(normals, depth, mask, albedo, material, dirs, ints)
     out = apply_camera(images, gen(7), "srgb8")
     assert out.shape == images.shape
-    assert torch.isin(out, _SRGB8_TABLE).all()
+    assert torch.isin(out, SRGB8_TABLE).all()
     assert 0.0 <= out.min() and out.max() <= 1.0
     assert (out > 0.99).float().mean() < 0.05  # mostly below clipping
     lin16 = apply_camera(images, gen(7), "linear16", mask=mask)

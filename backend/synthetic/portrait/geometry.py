@@ -1,4 +1,4 @@
-"""A cached bank of rasterised portrait geometry: head, eyes, mouth, hair, shoulders.
+"""Rasterised portrait geometry: head, eyes, mouth, hair, shoulders.
 
 Each sample is a random ICT-FaceKit identity, expression and head pose (``faces.FaceModel``),
 a procedural hair cap (a displaced, noisy copy of the scalp, from bald to long hair), a torso
@@ -14,32 +14,24 @@ the face box fills the frame as after a detector crop). Stored per pixel:
 * per sample: ``focal`` and ``principal`` (pixel units, x right / y up as in ``rasterize``),
   from which the per-pixel view direction follows, and ``px_per_cm`` at the face.
 
-Appearance and lighting are not stored: ``portrait_batches`` draws them per sample. Each sample
-uses ``default_rng([seed, index])``, so banks are prefixes of each other and reproducible.
+Appearance and lighting are not stored: the batches (`batches`) draw them per sample. Each
+sample uses ``default_rng([seed, index])``, so banks (`bank`) are prefixes of each other and
+reproducible.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from .faces import DEFAULT_PATH, FACE_BOX, SKIN, FaceModel, head_rotation
-from .rasterize import rasterize_mesh, vertex_normals
-from .render import cast_shadow_visibility
-from .shapes import icosphere
+from ..faces import FACE_BOX, SKIN, FaceModel, head_rotation
+from ..meshes import icosphere
+from ..rasterize import rasterize_mesh, vertex_normals
+from ..shadows import cast_shadow_visibility
 
-VERSION = 1  # bump whenever generation changes: it is part of the cache file name
 HAIR = 8
 TORSO = 9
 NUM_LABELS = 10
-DEFAULT_COUNT = 400  # ~0.6 s each at 256^2 on one core: about 4 minutes
-DEFAULT_SIZE = 256
-CACHE_DIR = Path.home() / ".cache" / "photonormals"
 NECK_PIVOT = np.array([0.0, -9.0, -1.0])  # heads turn about the neck, not the skull centre
 HEAD_AXIS_Z = 1.5  # z of the skull's vertical axis in the neutral mesh (hairline angles)
 _FACE_LABELS = (1, 2, 3, 4, 5, 6, 7)
@@ -261,68 +253,3 @@ def ambient_occlusion(normals: np.ndarray, depth: np.ndarray, mask: np.ndarray) 
     ao = (vis * cos).sum(0) / cos.sum(0).clamp_min(1e-6)
     ao = torch.where(m[0, 0] > 0, ao, torch.ones_like(ao))
     return (ao.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
-
-
-# ----------------------------------------------------------------------------- bank and cache
-_PER_PIXEL = {"normals": np.float16, "depth": np.float16, "labels": np.uint8, "face": bool,
-              "canonical": np.float16, "ao": np.uint8}
-
-
-def build_portrait_bank(count: int, size: int, seed: int, model: FaceModel, verbose: bool = False,
-                        view_turns: list[np.ndarray] | None = None, first: int = 0) -> dict:
-    """Portraits ``first`` to ``count - 1`` as stacked arrays (see the module docstring);
-    ``view_turns``: one ``build_portrait`` view turn per portrait (benchmarks of off-axis faces)."""
-    bank: dict[str, list] = {}
-    start = time.perf_counter()
-    for i in range(first, count):
-        turn = None if view_turns is None else view_turns[i]
-        sample = build_portrait(np.random.default_rng([seed, i]), size, model, view_turn=turn)
-        for k, v in sample.items():
-            bank.setdefault(k, []).append(np.asarray(v).astype(_PER_PIXEL.get(k, np.float32)))
-        if verbose and ((i + 1) % 100 == 0 or i + 1 == count):
-            print(f"portrait bank: {i + 1}/{count} ({time.perf_counter() - start:.1f} s)", flush=True)
-    return {k: np.stack(v) for k, v in bank.items()}
-
-
-def _load(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
-def _model_tag(model: FaceModel) -> str:
-    h = hashlib.sha1()
-    for a in (model.neutral, model.triangles, model.labels, model.identity[:4], model.expression[:4]):
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:8]
-
-
-def cached_portrait_bank(
-    count: int = DEFAULT_COUNT,
-    size: int = DEFAULT_SIZE,
-    seed: int = 0,
-    faces_path: str | Path | FaceModel = DEFAULT_PATH,
-    cache_dir: str | Path = CACHE_DIR,
-    verbose: bool = False,
-) -> dict[str, np.ndarray]:
-    """Load the bank for these parameters from ``cache_dir``, building and saving it once.
-
-    ``faces_path`` is the ICT-FaceKit npz or an already loaded ``FaceModel`` (tests).
-    """
-    model = faces_path if isinstance(faces_path, FaceModel) else FaceModel.load(faces_path)
-    name = f"portraits_v{VERSION}_n{{}}_s{size}_seed{seed}_{_model_tag(model)}.npz"
-    path = Path(cache_dir) / name.format(count)
-    if path.is_file():
-        return _load(path)
-    # Banks are prefixes of each other: a bigger bank only builds the portraits a cached one lacks.
-    cached = next((n for n in range(count - 1, 0, -1) if (Path(cache_dir) / name.format(n)).is_file()), 0)
-    bank = build_portrait_bank(count, size, seed, model, verbose, first=cached)
-    if cached:
-        prefix = _load(Path(cache_dir) / name.format(cached))
-        bank = {k: np.concatenate([prefix[k], bank[k]]) for k in prefix}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **bank)
-    os.replace(tmp, path)
-    if verbose:
-        print(f"portrait bank saved to {path}", flush=True)
-    return bank

@@ -8,15 +8,15 @@ import torch
 from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.cli.main import main
 from photonormals.models import create_model
-from photonormals.synthetic.geometry_bank import build_bank
-from photonormals.synthetic.ps_batches import PhotometricBatches
+from photonormals.synthetic.multilight.bank import build_bank
+from photonormals.synthetic.multilight.batches import MultiLightBatches
 from photonormals.models.weights import save_weights
 from photonormals.training.multilight import MultiLightTrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def batches():
-    return PhotometricBatches(build_bank(12, 48, seed=3))
+    return MultiLightBatches(build_bank(12, 48, seed=3))
 
 
 class FixedBatch:

@@ -1,4 +1,4 @@
-"""A cached bank of geometry buffers mixing all shape families.
+"""The cached bank of geometry the multi-light engine draws from: every shape family mixed.
 
 Each sample draws from its own generator ``default_rng([seed, index])``, so a sample does not
 depend on the ones before it (a bank of 200 is a prefix of a bank of 1000 with the same seed and
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import shapes
-from .faces import FaceModel, face
+from ..cache import CACHE_DIR, load_arrays, save_arrays
+from ..faces import FaceModel
+from .geometry import FAMILIES, face
 
 VERSION = 1  # bump whenever generation changes: it is part of the cache file name
 KINDS = ("blobby", "sculpture", "relief", "face")
@@ -64,7 +64,7 @@ def build_bank(
     for i, k in enumerate(kinds):
         rng = np.random.default_rng([seed, i])
         name = KINDS[k]
-        b = face(rng, size, model) if name == "face" else shapes.FAMILIES[name](rng, size)
+        b = face(rng, size, model) if name == "face" else FAMILIES[name](rng, size)
         bank["normals"][i] = b.normals
         bank["depth"][i] = b.depth
         bank["mask"][i] = b.mask
@@ -75,27 +75,13 @@ def build_bank(
     return bank
 
 
-def save_bank(path: str | Path, bank: dict[str, np.ndarray]) -> None:
-    """Write atomically (temp file + rename) so an interrupted build never leaves a bad cache."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **bank)
-    os.replace(tmp, path)
-
-
-def load_bank(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
 def bank_path(
-    cache_dir: str | Path,
     count: int,
     size: int,
     seed: int,
     mix: dict[str, float] | None = None,
     faces_path: Path | None = None,
+    cache_dir: str | Path = CACHE_DIR,
 ) -> Path:
     """Cache file name: parameters, VERSION, and a hash of the effective mix."""
     have_faces = faces_path is not None and Path(faces_path).is_file()
@@ -105,20 +91,20 @@ def bank_path(
 
 
 def cached_bank(
-    cache_dir: str | Path,
     count: int,
     size: int,
     seed: int,
     mix: dict[str, float] | None = None,
     faces_path: Path | None = None,
+    cache_dir: str | Path = CACHE_DIR,
     verbose: bool = False,
 ) -> dict[str, np.ndarray]:
     """Load the bank for these parameters from ``cache_dir``, building and saving it once."""
-    path = bank_path(cache_dir, count, size, seed, mix, faces_path)
+    path = bank_path(count, size, seed, mix, faces_path, cache_dir)
     if path.is_file():
-        return load_bank(path)
+        return load_arrays(path)
     bank = build_bank(count, size, seed, mix, faces_path, verbose)
-    save_bank(path, bank)
+    save_arrays(path, bank)
     if verbose:
         print(f"geometry bank saved to {path}", flush=True)
     return bank

@@ -7,10 +7,12 @@ import pytest
 import torch
 from photonormals.relight import envmap
 from photonormals.synthetic import faces
-from photonormals.synthetic.portrait_batches import PortraitBatches, env_lookup, hflip_sample
-from photonormals.synthetic.portrait_geometry import HAIR, TORSO, cached_portrait_bank
-from photonormals.synthetic.portrait_validation import portrait_validation_set
-from photonormals.synthetic.shapes import icosphere
+from photonormals.synthetic.flips import mirror_maps
+from photonormals.synthetic.meshes import icosphere
+from photonormals.synthetic.portrait.bank import cached_bank
+from photonormals.synthetic.portrait.batches import PortraitBatches, env_lookup
+from photonormals.synthetic.portrait.geometry import HAIR, TORSO
+from photonormals.synthetic.portrait.validation import validation_set
 
 BANK = 32  # bank resolution of the tests
 
@@ -46,14 +48,14 @@ def tiny_envs() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):
-    return cached_portrait_bank(6, BANK, 3, fake_face_model(), cache_dir=tmp_path_factory.mktemp("cache"))
+    return cached_bank(6, BANK, 3, fake_face_model(), cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 def test_bank_cache_round_trip(tmp_path):
     model = fake_face_model()
-    first = cached_portrait_bank(3, BANK, 1, model, cache_dir=tmp_path)
+    first = cached_bank(3, BANK, 1, model, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("portraits_v*_n3_s32_seed1_*.npz"))) == 1
-    again = cached_portrait_bank(3, BANK, 1, model, cache_dir=tmp_path)
+    again = cached_bank(3, BANK, 1, model, cache_dir=tmp_path)
     assert first.keys() == again.keys()
     for k in first:
         np.testing.assert_array_equal(first[k], again[k])
@@ -66,9 +68,9 @@ def test_bank_cache_round_trip(tmp_path):
 
 def test_a_bigger_bank_extends_a_cached_one(tmp_path):
     model = fake_face_model()
-    small = cached_portrait_bank(2, BANK, 5, model, cache_dir=tmp_path)
-    extended = cached_portrait_bank(3, BANK, 5, model, cache_dir=tmp_path)
-    direct = cached_portrait_bank(3, BANK, 5, model, cache_dir=tmp_path / "fresh")
+    small = cached_bank(2, BANK, 5, model, cache_dir=tmp_path)
+    extended = cached_bank(3, BANK, 5, model, cache_dir=tmp_path)
+    direct = cached_bank(3, BANK, 5, model, cache_dir=tmp_path / "fresh")
     for k in direct:
         assert extended[k].shape[0] == 3
         np.testing.assert_array_equal(extended[k], direct[k])
@@ -117,7 +119,7 @@ def test_determinism_with_a_fixed_generator(bank):
 
 def test_hflip_negates_normal_x_and_mirrors(bank):
     s = PortraitBatches(bank, tiny_envs(), size=BANK).sample(2, torch.Generator().manual_seed(2))
-    f = hflip_sample(s)
+    f = mirror_maps(s)
     assert torch.equal(f["image"], torch.flip(s["image"], [-1]))
     assert torch.equal(f["mask"], torch.flip(s["mask"], [-1]))
     assert torch.equal(f["normal"][:, 0], -torch.flip(s["normal"][:, 0], [-1]))
@@ -137,15 +139,15 @@ def test_backplate_lookup_matches_envmap_convention():
 
 def test_validation_set_is_cached_and_seeded(tmp_path):
     kwargs = {"count": 2, "size": 16, "seed": 4, "faces": fake_face_model(), "envs": tiny_envs(), "cache_dir": tmp_path}
-    a = portrait_validation_set(**kwargs)
-    b = portrait_validation_set(**kwargs)
+    a = validation_set(**kwargs)
+    b = validation_set(**kwargs)
     assert a["image"].shape == (2, 3, 16, 16) and a["mask"].shape == (2, 1, 16, 16)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
 
 
 def test_bystanders_change_only_the_background(bank, monkeypatch):
-    from photonormals.synthetic import portrait_batches
+    from photonormals.synthetic.portrait import batches as portrait_batches
 
     batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False)
     bg = torch.full((4, 3, BANK, BANK), 0.3)
@@ -162,7 +164,7 @@ def test_bystanders_change_only_the_background(bank, monkeypatch):
 
 
 def test_soft_focus_blurs_the_photo_not_the_truth(bank, monkeypatch):
-    from photonormals.synthetic import portrait_batches
+    from photonormals.synthetic.portrait import batches as portrait_batches
 
     batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False)
     monkeypatch.setattr(portrait_batches, "SOFT_SIGMA", (4.0, 4.0))  # 1 px at the tests' 32^2
@@ -182,7 +184,7 @@ def test_soft_focus_blurs_the_photo_not_the_truth(bank, monkeypatch):
 
 
 def test_suits_are_dark_with_a_light_shirt_opening():
-    from photonormals.synthetic.skin import _suit
+    from photonormals.synthetic.portrait.skin import _suit
 
     y, x = torch.meshgrid(torch.linspace(15, -15, 64), torch.linspace(-20, 20, 64), indexing="ij")
     c = torch.stack([x, y, torch.ones_like(x)])[None].expand(8, -1, -1, -1)
@@ -198,7 +200,7 @@ def test_a_view_turn_moves_the_head_off_axis_and_turns_its_normals():
     camera. The crop still frames the face; its normals are turned with it, and the principal
     point (the axis) moves out to the side the head moved away from."""
     from photonormals.inference.camera import turn_to_ray
-    from photonormals.synthetic.portrait_geometry import build_portrait
+    from photonormals.synthetic.portrait.geometry import build_portrait
 
     model = fake_face_model()
     turn = turn_to_ray([np.sin(np.radians(25)), 0.0, -np.cos(np.radians(25))])  # head to the right
