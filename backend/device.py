@@ -1,11 +1,12 @@
-"""Which torch device a learned model runs on, and in which precision it trains."""
+"""Which torch device a learned model runs on, and in which precision it trains and serves."""
 
 from __future__ import annotations
 
 from contextlib import nullcontext
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+TRAINING_PRECISIONS = ("auto", "fp32", "bf16")  # fp16 would need loss scaling
+SERVING_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the network under CUDA autocast
 
 
 def pick_device(name: str = "auto"):
@@ -37,8 +38,8 @@ def training_precision(device, precision: str = "auto") -> str:
     under bf16 autocast); fp32 elsewhere. The weights and optimizer stay float32 either way."""
     from .errors import UserError
 
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision not in TRAINING_PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(TRAINING_PRECISIONS)}")
     if precision != "auto":
         return precision
     return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"

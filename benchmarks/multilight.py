@@ -218,7 +218,7 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         "with cosine decay, on a 2-core CPU (no GPU was available), "
         f"last run capped at {config.get('minutes')} minutes (runs resume or warm-start from the shipped weights, "
         f"so the steps are the total). `{resume_command(name, config, metadata.get('config') or {})}` resumes it.",
-        "- **Data:** the synthetic photometric-stereo engine only (`backend/synthetic/`): a cached bank of "
+        "- **Data:** the synthetic multi-light engine only (`backend/synthetic/multilight/`): a cached bank of "
         f"{config.get('bank_size')} rasterised shapes (blobby, sculpture-like, height-field reliefs, "
         "ICT-FaceKit faces), procedural spatially varying albedo, GGX specular with varied roughness "
         "and metalness, cast shadows, an ambient term, lights over the frontal hemisphere (<= 80 deg) "

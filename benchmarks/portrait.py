@@ -34,7 +34,7 @@ from photonormals.errors import UserError
 from photonormals.evaluation.portrait import portrait_metrics, shading_si_error
 from photonormals.inference.camera import turn_to_ray
 from photonormals.inference.face_crop import CropBox, crop_to_box
-from photonormals.inference.lighting_fit import FIT_WEIGHT, REFINE_STEPS, lighting_fit_maps
+from photonormals.inference.sh_lighting import FIT_WEIGHT, REFINE_STEPS, sh_lighting_maps
 from photonormals.inference.portrait import PortraitModel, predict_maps, subject_mask
 from photonormals.io.colorspace import linear_to_srgb
 from photonormals.io.images import read_image
@@ -88,7 +88,7 @@ def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16, fit_we
         maps = predict_maps(model, x, flip_tta)
         normals = maps["normal"].numpy()
         shading = (maps["shading"] * level.view(-1, 1, 1, 1)).numpy()
-        fitted = [lighting_fit_maps(*(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight, refine_steps)
+        fitted = [sh_lighting_maps(*(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight, refine_steps)
                   for image, n, s, m in zip(val["image"][i : i + batch], normals, shading,
                                             maps["mask_logits"][:, 0].numpy(), strict=True)]
         out["normal"].append(np.stack([np.moveaxis(n, -1, 0) for n, _ in fitted]))
@@ -562,7 +562,7 @@ def write_report(results: dict, out: Path) -> None:
         used = models[fit["model"]]["synthetic"]["flip_tta"]["all"]
         alone, fit_only = fit["network_only"], fit["fit_shading_only"]
         lines += ["", ("Grey nine-coefficient lighting fitted to the photo on the predicted normals over the skin "
-                       "(`inference/lighting_fit.py`) cleans the shading (blended with the fit's, which cannot copy "
+                       "(`inference/sh_lighting.py`) cleans the shading (blended with the fit's, which cannot copy "
                        "the photo's texture) and nudges the skin's normals to explain the photo's shading. "
                        f"{fit['model']} with flip TTA: normals {alone['normal_face_deg']:.2f}° -> "
                        f"{used['normal_face_deg']:.2f}°, shading {alone['shading_si_error']:.3f} -> "

@@ -6,7 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 
-from ..device import DEVICES
+from ..device import DEVICES, SERVING_PRECISIONS
 from ..errors import UserError
 
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
@@ -21,7 +21,7 @@ def add_parser(commands):
                         help=f"required as 'Authorization: Bearer TOKEN' on every call but health "
                              f"(default: ${TOKEN_ENV})")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+    parser.add_argument("--precision", choices=SERVING_PRECISIONS, default="auto",
                         help="network precision on CUDA (auto: bf16); CPU always runs fp32")
     parser.add_argument("--results-dir", type=Path, help="where job folders go (default: a temp folder)")
     parser.add_argument("--keep-minutes", type=float, default=30.0, help="how long results are kept")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ..device import PRECISIONS
+from ..device import TRAINING_PRECISIONS
 from ..errors import UserError
 from ..models.registry import TASKS, list_models, model_spec
 
@@ -31,7 +31,7 @@ def add_parser(commands):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+    parser.add_argument("--precision", choices=TRAINING_PRECISIONS, default="auto",
                         help="the forward pass in bf16 autocast or fp32; auto: bf16 on a GPU or a CPU with bf16 "
                              "hardware (AMX, AVX512-BF16), else fp32")
     parser.add_argument("--bank-size", type=int,

@@ -4,7 +4,7 @@ The network sees what it saw in training: a square crop around the face (see `fa
 a fixed working resolution, exposure-normalised by the same function the trainer uses. Its
 maps are resized back into the photo; outside the crop the mask, normals and shading are 0.
 
-Low-order lighting fitted to the photo on the predicted normals (`lighting_fit`) then cleans
+Low-order lighting fitted to the photo on the predicted normals (`sh_lighting`) then cleans
 the shading (blended with the fit's, which cannot carry the photo's texture) and nudges the
 skin's normals to explain the photo's shading. Albedo is the photo divided by the shading.
 The shading is RGB, so the light's colour (and the camera's white balance) is divided out per
@@ -30,7 +30,7 @@ from ..models.registry import PORTRAIT, model_spec
 from ..models.weights import load_model, read_metadata, shipped_weights
 from .camera import rotation_degrees, view_rotation
 from .face_crop import CropBox, face_crop, paste_back
-from .lighting_fit import lighting_fit_maps
+from .sh_lighting import sh_lighting_maps
 
 WORKING_SIZE = 256  # crop resolution when the weight file does not name its training size
 SHADING_FLOOR = 0.02  # x exposure level: below it a pixel is deep shadow for the albedo
@@ -92,9 +92,9 @@ class PortraitModel:
         timings["network_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        small["normal"], small["shading"] = lighting_fit_maps(
+        small["normal"], small["shading"] = sh_lighting_maps(
             crop.image, small["normal"], small["shading"], small["mask"] > MASK_THRESHOLD)
-        timings["lighting_fit_s"] = time.perf_counter() - start
+        timings["lighting_fit_s"] = time.perf_counter() - start  # report.json's name for this step
 
         start = time.perf_counter()
         full = paste_back(small, crop.box, image.shape)

@@ -1,14 +1,14 @@
-"""Single-portrait network (issue 4, seed 2): one photo -> normals, shading and a mask.
+"""Single-portrait network (issue 4; the source paper's): one photo -> normals, shading and a mask.
 
 A shared encoder (two full-resolution convs, then two stride-2 convs to 128 features at a
 quarter of the size) feeds three heads of the same shape, for the normal, the shading and the
 mask. Each head is 3 residual blocks at 1/4 resolution, one 4x upsampling, and five convs; the
 second and third of them also see the encoder's full-resolution features (skip connections),
-which is what keeps the maps sharp. Convs are followed by BatchNorm and ReLU, as in the seed.
+which is what keeps the maps sharp. Convs are followed by BatchNorm and ReLU, as in the paper.
 
 Outputs: "normal" unit camera-frame vectors; "shading" positive linear shading in the input's
 units (the head predicts log-shading, so the scale-invariant loss is a plain difference and
-positivity is free); "log_shading"; "mask_logits". Shading is RGB by default (the seed used one
+positivity is free); "log_shading"; "mask_logits". Shading is RGB by default (the paper used one
 channel): the light's colour then stays in the shading and out of the albedo.
 
 The input must be exposure-normalised with `normalise_portrait_exposure`, in training and at
@@ -146,7 +146,7 @@ PORTRAIT_DEFAULTS = {
 
 
 def portrait(**overrides) -> PortraitNet:
-    """The seed-2 network: shared encoder to 128 features, three residual/upsampling heads."""
+    """The source paper's network: shared encoder to 128 features, three residual/upsampling heads."""
     cfg = resolve_config("portrait", PORTRAIT_DEFAULTS, overrides)
     c1, c2, c = cfg["widths"]
     norm = cfg["norm"]

@@ -1,5 +1,7 @@
 """Light directions fitted to known normals: the physics check on a network's light estimate.
 
+(Not `inference.sh_lighting`, which fits a portrait's low-order environment lighting.)
+
 With the normals fixed, I_k(p) = albedo(p) * max(n(p) . L_k, 0) is linear in each light L_k
 (direction times intensity) once the albedo is known, and linear in the albedo once the lights
 are, so a few alternations of two least-squares steps fit both. Each light uses only its lit,

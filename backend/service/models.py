@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import threading
 
+from ..device import SERVING_PRECISIONS
 from ..errors import ModelNotAvailable, UserError
 from ..models.registry import MULTILIGHT, TASKS, task_named
 from ..models.weights import shipped_weights
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
 
 class ModelCache:
     def __init__(self, precision: str = "auto"):
-        if precision not in PRECISIONS:
-            raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        if precision not in SERVING_PRECISIONS:
+            raise UserError(f"unknown precision {precision!r}; use one of {', '.join(SERVING_PRECISIONS)}")
         self.precision = precision
         self._models: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()

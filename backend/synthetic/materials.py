@@ -1,4 +1,4 @@
-"""Random albedo textures and BRDF parameters for synthetic photometric stereo.
+"""Random albedo textures and BRDF parameters for the synthetic engines.
 
 Why this matters: a normal-estimation network trained on uniform grey objects learns that every
 brightness change is shading. Real objects are painted, printed, grained and stained, so the

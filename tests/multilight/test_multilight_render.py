@@ -1,4 +1,4 @@
-"""Synthetic photometric-stereo renderer: physics, shadows, augmentations, camera, light bins."""
+"""The multi-light renderer: physics, shadows, augmentations, camera, light bins."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from photonormals.synthetic.imaging import SRGB8_TABLE
 from photonormals.synthetic.materials import random_albedo, random_materials
 from photonormals.synthetic.multilight.camera import apply_camera, random_camera_mode
 from photonormals.synthetic.multilight.lights import sample_light_directions, sample_light_intensities
-from photonormals.synthetic.multilight.render import render_photometric
+from photonormals.synthetic.multilight.render import render_multilight
 from photonormals.synthetic.shadows import cast_shadow_visibility
 
 
@@ -69,7 +69,7 @@ def test_lambertian_limit_matches_analytic_shading():
     albedo = torch.rand(1, 3, 64, 64, generator=gen(1)) * 0.9 + 0.05
     dirs = sample_light_directions(1, 6, gen(2))
     ints = sample_light_intensities(1, 6, gen(3))
-    out = render_photometric(normals, depth, mask, albedo, MATTE, dirs, ints, cast_shadows=False)
+    out = render_multilight(normals, depth, mask, albedo, MATTE, dirs, ints, cast_shadows=False)
     shading = torch.einsum("bchw,bkc->bkhw", normals, dirs).clamp_min(0)[:, :, None]
     expected = albedo[:, None] * ints[..., None, None] * shading * mask[:, None]
     assert out.shape == (1, 6, 3, 64, 64)
@@ -82,7 +82,7 @@ def test_specular_peak_is_at_half_vector():
         MATTE, roughness=torch.full((1, 1, 1, 1), 0.2), specular=torch.full((1, 1, 1, 1), 0.04)
     )
     light = torch.nn.functional.normalize(torch.tensor([[[0.5, 0.3, 0.8]]]), dim=-1)
-    out = render_photometric(
+    out = render_multilight(
         normals,
         depth,
         mask,
@@ -151,7 +151,7 @@ def _random_scene(batch=2, size=48, count=5, seed=0):
 @pytest.mark.parametrize("augment", [hflip, vflip, rot90, lambda *a: rot90(*a, k=3)])
 def test_augmentations_commute_with_rendering(augment):
     normals, depth, mask, albedo, material, dirs, ints = _random_scene()
-    images = render_photometric(normals, depth, mask, albedo, material, dirs, ints)
+    images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)
     assert (images.amax((2, 3, 4)) > 0).all()
     aug_images, aug_normals, aug_depth, aug_mask, aug_dirs = augment(
         images, normals, depth, mask, dirs
@@ -163,7 +163,7 @@ def test_augmentations_commute_with_rendering(augment):
         k: v if v.shape[-1] == 1 else augment(None, None, v, None, None)[2]
         for k, v in material.items()
     }
-    rendered = render_photometric(
+    rendered = render_multilight(
         aug_normals, aug_depth, aug_mask, aug_albedo, aug_material, aug_dirs, ints
     )
     torch.testing.assert_close(rendered, aug_images, atol=2e-4, rtol=1e-3)
@@ -219,7 +219,7 @@ def test_light_sampling_ranges_and_bins_round_trip():
 
 def test_srgb8_mode_gives_exact_decoded_codes():
     normals, depth, mask, albedo, material, dirs, ints = _random_scene(seed=3)
-    images = render_photometric(normals, depth, mask, albedo, material, dirs, ints)
+    images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)
     out = apply_camera(images, gen(7), "srgb8")
     assert out.shape == images.shape
     assert torch.isin(out, SRGB8_TABLE).all()
@@ -244,7 +244,7 @@ def test_same_seed_reproduces_sample():
         dirs = sample_light_directions(2, 4, g)
         ints = sample_light_intensities(2, 4, g)
         normals, depth, mask = sphere(32, 2)
-        images = render_photometric(normals, depth, mask, albedo, material, dirs, ints)
+        images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)
         return apply_camera(images, g, random_camera_mode(g)), albedo, material["roughness"]
 
     a, b, c = sample(11), sample(11), sample(12)

@@ -21,7 +21,7 @@ from ..materials import random_albedo, random_materials
 from .bank import cached_bank
 from .camera import apply_camera, random_camera_mode
 from .lights import sample_light_directions, sample_light_intensities
-from .render import render_photometric
+from .render import render_multilight
 
 
 class MultiLightBatches:
@@ -102,7 +102,7 @@ class MultiLightBatches:
         ints = sample_light_intensities(batch, count, generator)
         albedo = random_albedo(batch, crop, crop, generator)
         material = random_materials(batch, generator, crop, crop)
-        images = render_photometric(normals, depth, mask, albedo, material, dirs, ints)
+        images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)
         images = apply_camera(images, generator, random_camera_mode(generator), mask)
         images, _ = normalise_exposure(images, mask)
         # Absolute intensity is unobservable (it trades off against albedo and exposure): the

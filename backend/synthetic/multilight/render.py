@@ -32,7 +32,7 @@ from ..brdf import ggx_specular
 from ..shadows import cast_shadow_visibility
 
 
-def render_photometric(
+def render_multilight(
     normals: torch.Tensor,
     depth: torch.Tensor,
     mask: torch.Tensor,

@@ -18,7 +18,7 @@ from ..materials import random_albedo, random_materials
 from .bank import cached_bank
 from .camera import apply_camera
 from .lights import sample_light_directions, sample_light_intensities
-from .render import render_photometric
+from .render import render_multilight
 
 VERSION = 1
 BANK_SEED = 7919  # never a training seed
@@ -48,7 +48,7 @@ def validation_set(count=24, lights=64, size=96, seed=1, faces=None, cache_dir=C
         ints = sample_light_intensities(1, lights, generator)
         albedo = random_albedo(1, size, size, generator)
         material = random_materials(1, generator, size, size)
-        images = render_photometric(normals[sl], depth[sl], mask[sl], albedo, material, dirs, ints)
+        images = render_multilight(normals[sl], depth[sl], mask[sl], albedo, material, dirs, ints)
         camera = i % 2
         images = apply_camera(images, generator, ("srgb8", "linear16")[camera], mask[sl])
         out["images"].append(images[0].half().numpy())

@@ -1,7 +1,7 @@
-"""Training batches for the single-portrait model: appearance, light and camera drawn per sample.
+"""Training batches for the portrait models: appearance, light and camera drawn per sample.
 
-Geometry comes from the cached bank (``portrait_geometry``), area-downsampled once to the
-training size and kept on the device. Per sample, in torch:
+Geometry comes from the cached bank (`bank`), area-downsampled once to the training size and
+kept on the device. Per sample, in torch:
 
 * albedo and gloss from ``skin.portrait_albedo`` (painted in the face's canonical frame);
 * light: one of the HDRIs (random rotation: SH9 coefficients tabulated for 64 rotations at
@@ -17,9 +17,9 @@ training size and kept on the device. Per sample, in torch:
   antialiased coverage;
 * soft focus: the whole frame blurred in half of the samples, so sharpness tells nothing
   about what is the person;
-* camera: white balance, exposure on the face, shot/read noise, a mild tone curve, sRGB,
-  8-bit codes, JPEG at a random quality, decoded back exactly as our reader decodes 8-bit
-  files.
+* camera (`camera`): white balance, exposure on the face, shot/read noise, a mild tone curve,
+  sRGB, 8-bit codes, JPEG at a random quality, decoded back exactly as our reader decodes
+  8-bit files.
 
 ``shading`` is returned in image units (exposure and white balance applied), so inside the
 mask ``image ~= albedo * shading + specular`` up to camera noise, tone and JPEG.

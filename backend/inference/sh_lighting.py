@@ -1,4 +1,6 @@
-"""Lighting fitted to the photo on the predicted normals: cleaner shading, sharper normals.
+"""SH lighting fitted to a portrait on its predicted normals: cleaner shading, sharper normals.
+
+(Not `photometric.light_fit`, which fits the directional lights of a multi-light set.)
 
 The shading head sees the photo, so some of the photo's texture (brows, eyes, freckles) leaks
 into it, and from there out of the albedo. Shading that is a function of the normal alone cannot
@@ -39,14 +41,14 @@ STEP = 0.5  # x 1 / (a bound on every pixel's curvature)
 
 
 @dataclass
-class LightingFit:
+class SHLighting:
     inside: np.ndarray  # (H, W) bool: the mask the fit was made in
     skin: np.ndarray  # (P,) bool over the mask's pixels: those the fit used
     coeffs: np.ndarray  # (9,) grey albedo x lighting: photo ~ sh9_basis(n) @ coeffs on the skin
     grey: np.ndarray  # (P,) the photo's grey level over the mask
 
 
-def fit_lighting(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray) -> LightingFit | None:
+def fit_sh_lighting(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray) -> SHLighting | None:
     """Fit grey SH9 lighting to (H, W, 3) linear ``image`` on ``normals`` over the skin of
     ``mask`` (skin: albedo = image / network ``shading`` near its median); None when too few."""
     inside = mask.astype(bool)
@@ -60,10 +62,10 @@ def fit_lighting(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, ma
     grey = photo.mean(axis=1)
     basis = np.stack(sh9_basis(normals[inside][skin].astype(np.float64)), axis=1)
     coeffs, *_ = np.linalg.lstsq(basis, grey[skin], rcond=None)
-    return LightingFit(inside, skin, coeffs, grey)
+    return SHLighting(inside, skin, coeffs, grey)
 
 
-def _fitted_values(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
+def _fitted_values(fit: SHLighting, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
     """(P, 3) the fit's shading on the mask's ``normals``: its shape, with the network's colour
     and mean level."""
     net = np.maximum(shading[fit.inside].astype(np.float64), 1e-6)
@@ -73,7 +75,7 @@ def _fitted_values(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -
     return net * (lit * grey.mean() / lit.mean() / grey)[:, None]
 
 
-def fitted_shading(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
+def fitted_shading(fit: SHLighting, normals: np.ndarray, shading: np.ndarray) -> np.ndarray:
     """(H, W, 3) the fit's shading on ``normals`` over its mask, with the colour and mean level
     of the network's ``shading``; zeros outside the mask."""
     out = np.zeros_like(shading, dtype=np.float32)
@@ -81,7 +83,7 @@ def fitted_shading(fit: LightingFit, normals: np.ndarray, shading: np.ndarray) -
     return out
 
 
-def blend_shading(fit: LightingFit | None, normals: np.ndarray, shading: np.ndarray,
+def blend_shading(fit: SHLighting | None, normals: np.ndarray, shading: np.ndarray,
                   weight: float = FIT_WEIGHT) -> np.ndarray:
     """The network's (H, W, 3) ``shading`` blended with ``fitted_shading`` over the fit's mask
     (geometric mean, ``weight`` on the fit); unchanged outside it or without a fit."""
@@ -93,7 +95,7 @@ def blend_shading(fit: LightingFit | None, normals: np.ndarray, shading: np.ndar
     return out
 
 
-def refine_normals(fit: LightingFit | None, normals: np.ndarray, prior: float = NORMAL_PRIOR,
+def refine_normals(fit: SHLighting | None, normals: np.ndarray, prior: float = NORMAL_PRIOR,
                    steps: int = REFINE_STEPS) -> np.ndarray:
     """(H, W, 3) unit normals: on the fit's skin pixels, minimise
     (sh9(n) @ coeffs - photo)^2 / mean(photo^2) + prior |n - n_network|^2 over unit n by
@@ -120,9 +122,9 @@ def refine_normals(fit: LightingFit | None, normals: np.ndarray, prior: float = 
     return out
 
 
-def lighting_fit_maps(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray,
+def sh_lighting_maps(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray,
                       fit_weight: float = FIT_WEIGHT, steps: int = REFINE_STEPS) -> tuple[np.ndarray, np.ndarray]:
     """The network's (H, W, 3) normals and shading after both uses of a lighting fit to the
     photo over ``mask``: (refined normals, blended shading); unchanged where nothing is fitted."""
-    fit = fit_lighting(image, normals, shading, mask)
+    fit = fit_sh_lighting(image, normals, shading, mask)
     return refine_normals(fit, normals, steps=steps), blend_shading(fit, normals, shading, fit_weight)

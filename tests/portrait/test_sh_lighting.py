@@ -3,12 +3,12 @@ skin's normals to explain the photo's shading."""
 
 import numpy as np
 from photonormals.evaluation.portrait import shading_si_error
-from photonormals.inference.lighting_fit import (
+from photonormals.inference.sh_lighting import (
     MIN_PIXELS,
     blend_shading,
-    fit_lighting,
+    fit_sh_lighting,
     fitted_shading,
-    lighting_fit_maps,
+    sh_lighting_maps,
     refine_normals,
 )
 from photonormals.relight.sh import sh9_basis, sh9_irradiance, sh9_quadratic
@@ -43,7 +43,7 @@ def si(shading, truth, inside):
 
 def test_the_fit_removes_texture_the_network_copied():
     image, normals, truth, leaky, inside = scene()
-    fit = fit_lighting(image, normals, leaky, inside)
+    fit = fit_sh_lighting(image, normals, leaky, inside)
     fitted = fitted_shading(fit, normals, leaky)
     blended = blend_shading(fit, normals, leaky)
     assert si(fitted, truth, inside) < 0.05 * si(leaky, truth, inside)  # the freckles are gone
@@ -57,8 +57,8 @@ def test_the_fit_removes_texture_the_network_copied():
 def test_mirrored_inputs_give_the_mirrored_shading():
     image, normals, _, leaky, inside = scene(1)
     mirrored = normals[:, ::-1] * [-1, 1, 1]
-    refined, blended = lighting_fit_maps(image, normals, leaky, inside)
-    refined_flipped, flipped = lighting_fit_maps(image[:, ::-1], mirrored, leaky[:, ::-1], inside[:, ::-1])
+    refined, blended = sh_lighting_maps(image, normals, leaky, inside)
+    refined_flipped, flipped = sh_lighting_maps(image[:, ::-1], mirrored, leaky[:, ::-1], inside[:, ::-1])
     assert np.allclose(flipped, blended[:, ::-1], rtol=1e-4, atol=1e-6)
     assert np.allclose(refined_flipped, refined[:, ::-1] * [-1, 1, 1], atol=1e-6)
 
@@ -67,8 +67,8 @@ def test_too_few_pixels_keep_the_network_shading():
     image, normals, _, leaky, inside = scene()
     tiny = np.zeros_like(inside)
     tiny.flat[np.flatnonzero(inside)[: MIN_PIXELS - 1]] = True
-    assert fit_lighting(image, normals, leaky, tiny) is None
-    refined, shading = lighting_fit_maps(image, normals, leaky, tiny)
+    assert fit_sh_lighting(image, normals, leaky, tiny) is None
+    refined, shading = sh_lighting_maps(image, normals, leaky, tiny)
     assert refined is normals and shading is leaky
 
 
@@ -89,7 +89,7 @@ def test_refinement_pulls_wrong_normals_toward_the_photo():
     noisy /= np.maximum(np.linalg.norm(noisy, axis=-1, keepdims=True), 1e-12)
     eyes = inside & (np.hypot(*np.mgrid[:64, :64] - 20.0) < 4)
     image[eyes] *= 0.1
-    fit = fit_lighting(image, noisy, truth + 1e-3, inside)
+    fit = fit_sh_lighting(image, noisy, truth + 1e-3, inside)
     refined, loose = refine_normals(fit, noisy), refine_normals(fit, noisy, prior=0.1, steps=200)
 
     def error(n):
