@@ -1,4 +1,4 @@
-"""Errors the user can act on. The CLI (and later the server) turns these into one-line messages."""
+"""Errors the user can act on: the CLI turns them into one-line messages, the server into 4xx/501."""
 
 
 class UserError(Exception):
@@ -8,6 +8,6 @@ class UserError(Exception):
 
 
 class ModelNotAvailable(UserError):
-    """A mode whose learned model is not shipped yet. Exit code 3."""
+    """A mode whose learned model has no weights in the weights folder. Exit code 3."""
 
     exit_code = 3

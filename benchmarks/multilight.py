@@ -32,6 +32,7 @@ from photonormals.io.colorspace import reencode_srgb8
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set
 from photonormals.synthetic.multilight.validation import validation_set
+from reporting import card_notes
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64)
 ZOOM, ZOOM_COUNTS = 3, (8, 32)
@@ -180,14 +181,6 @@ def main():
             write_card(name, entry, MultiLightModel(Path(entry["weights"]), "cpu").metadata, args.cards)
 
 
-ARCHITECTURE = {
-    "fused_fast": "the `fused` network (shared encoder, LCNet-style light classifier, light-conditioned normal "
-    "branch, trained end to end) built from narrow dense 3x3 convs instead of separable residual blocks, with the "
-    "image set max-pooled at 1/4 resolution; depthwise convs are cheap in FLOPs but slow on CPUs, so this layout "
-    "is several times faster than `fused` there. It is the shipped multi-light model (`weights/index.json`).",
-}
-
-
 def resume_command(name: str, config: dict, model_config: dict) -> str:
     """The train command that continues this model with the data settings it was trained with."""
     parts = [f"photonormals train --model {name}"]
@@ -212,7 +205,6 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         f"- **Weights:** `{Path(entry['weights']).name}` (safetensors, float32; config in its metadata).",
         f"- **Parameters:** {p['total']:,} ({p['light']:,} light estimation + {p['normal']:,} normal estimation).",
         f"- **Model config:** `{json.dumps(metadata.get('config'))}`",
-        *([f"- **Architecture:** {ARCHITECTURE[name]}"] if name in ARCHITECTURE else []),
         f"- **Training:** {entry['steps']} steps, batch {config.get('batch')}, "
         f"{config.get('images')} images per sample, {config.get('crop')} px crops, AdamW lr {config.get('lr')} "
         "with cosine decay, on a 2-core CPU (no GPU was available), "
@@ -224,6 +216,7 @@ def write_card(name: str, entry: dict, metadata: dict, folder: Path) -> None:
         "and metalness, cast shadows, an ambient term, lights over the frontal hemisphere (<= 80 deg) "
         "with per-channel intensities in [0.2, 2.0], camera noise and 8-bit sRGB / 16-bit linear / float imaging.",
         "",
+        *card_notes(folder / f"{name}.md"),
         "## Metrics (same run as `docs/multilight/`)", "",
         ("As `predict` runs the model: the network plus the steps around it in `inference/multilight.py` "
          "(coarse shape pass, light fit, specular bas-relief correction)."), "",

@@ -25,7 +25,7 @@ class PHOTONORMALS_AP_preferences(bpy.types.AddonPreferences):
     )
     device: EnumProperty(
         name="Device",
-        items=[("auto", "Auto", "CUDA or MPS when available, else CPU"), ("cpu", "CPU", ""),
+        items=[("auto", "Auto", "CUDA when available, else CPU"), ("cpu", "CPU", ""),
                ("cuda", "CUDA", "")],
         default="auto",
     )

@@ -121,7 +121,6 @@ def test_nothing_listening_is_backend_unavailable():
 
 
 def test_relight(client, photos, tmp_path):  # noqa: F811
-    pytest.importorskip("photonormals.relight.relight", reason="the relight module is not in this tree yet")
     job_id = client.submit(photos["paths"], lights(photos))
     client.wait(job_id, poll=0.02)
     out = client.relight(job_id, tmp_path / "relit.png", hdri="studio", rotation=45, background="transparent")

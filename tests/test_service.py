@@ -414,7 +414,6 @@ def test_fifty_concurrent_requests_are_all_answered(server, photos):
 
 
 def test_relight_a_finished_job(server, photos):
-    pytest.importorskip("photonormals.relight.relight", reason="the relight module is not in this tree yet")
     job_id = json.loads(submit(server, photos["paths"], lights_options(photos))[2])["id"]
     assert wait_done(server, job_id)["state"] == "done"
     body, content_type = multipart(fields={"job_id": job_id, "hdri": "studio", "rotation": "30"})

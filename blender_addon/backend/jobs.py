@@ -44,8 +44,8 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, ServerError):
         return text, "Check the Python executable / device in the PhotoNormals add-on preferences"
     if "model not available" in low or getattr(exc, "code", "") == "model_not_available":
-        return text, ("The single-portrait model has not shipped yet: use a multi-light set "
-                      "(3+ photos, mode Multi-light, with a light file)")
+        return text, ("The backend's weights folder has no model for this mode: reinstall photonormals, "
+                      "or use a multi-light set with a light file (3+ photos), which needs none")
     if isinstance(exc, client.AuthError):
         return text, "The backend refused the token: check the token in the add-on preferences"
     if isinstance(exc, client.BackendUnavailable):
