@@ -5,6 +5,7 @@ from pathlib import Path
 from ..device import TRAINING_PRECISIONS
 from ..errors import UserError
 from ..models.registry import TASKS, list_models, model_spec
+from ..training import RUNS_DIR
 
 DEFAULT_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "ict_facekit.npz"
 
@@ -38,7 +39,7 @@ def add_parser(commands):
                         help="cached geometry samples (default: the trainer's, 1200 shapes or 4000 portraits)")
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES,
                         help="ICT-FaceKit npz for face shapes (skipped if missing)")
-    parser.add_argument("--run-dir", type=Path, default=Path.home() / ".cache" / "photonormals" / "runs",
+    parser.add_argument("--run-dir", type=Path, default=RUNS_DIR,
                         help="checkpoints and logs (outside the work tree, so they survive it)")
     parser.add_argument("--init", type=Path, metavar="FILE",
                         help="warm start from shipped weights when no checkpoint exists yet")

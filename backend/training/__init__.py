@@ -1,1 +1,6 @@
-"""Training loops for the learned models: resumable, CPU-first, scaling up on a GPU."""
+"""Training loops for the learned models, one per task: resumable, CPU-first, scaling up on a GPU."""
+
+from pathlib import Path
+
+# Checkpoints and logs live outside the work tree, so they outlive it.
+RUNS_DIR = Path.home() / ".cache" / "photonormals" / "runs"

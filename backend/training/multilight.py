@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..models.registry import model_spec
 from ..models.weights import save_weights
 from ..synthetic.multilight.batches import MultiLightBatches
+from . import RUNS_DIR
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import light_losses, normal_loss
 from .schedule import learning_rate
@@ -46,7 +47,7 @@ class MultiLightTrainConfig:
     bank_size: int = 1200
     bank_resolution: int = 128
     faces: str | None = None
-    run_dir: str = str(Path.home() / ".cache" / "photonormals" / "runs")  # outlives the work tree
+    run_dir: str = str(RUNS_DIR)
     init: str | None = None  # warm start from shipped weights when there is no checkpoint
     checkpoint_minutes: float = 5.0
     log_every: int = 20

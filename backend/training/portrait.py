@@ -37,6 +37,7 @@ from ..synthetic.flips import mirror_where
 from ..synthetic.portrait.bank import cached_bank
 from ..synthetic.portrait.batches import PortraitBatches
 from ..synthetic.portrait.validation import validation_set
+from . import RUNS_DIR
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
 from .schedule import learning_rate
@@ -68,7 +69,7 @@ class PortraitTrainConfig:
     bank_size: int = 4000  # rasterised heads; 800 left a 1.6 deg gap between training and held-out heads
     bank_resolution: int = 256
     faces: str | None = None
-    run_dir: str = str(Path.home() / ".cache" / "photonormals" / "runs")  # outlives the work tree
+    run_dir: str = str(RUNS_DIR)
     name: str | None = None  # run folder name; the model name by default
     init: str | None = None  # warm start from weights when there is no checkpoint
     checkpoint_minutes: float = 5.0
