@@ -39,7 +39,11 @@ def check_manifest(manifest: dict) -> list[str]:
             tuple(map(int, manifest["blender_version_min"].split("."))) < (4, 2, 0):
         problems.append("blender_version_min must be 4.2.0 or later (extensions start there)")
     licenses = manifest.get("license", [])
-    if not isinstance(licenses, list) or not licenses or not all(str(x).startswith("SPDX:") for x in licenses):
+    if (
+        not isinstance(licenses, list)
+        or not licenses
+        or not all(str(x).startswith("SPDX:") for x in licenses)
+    ):
         problems.append("license must be a non-empty list of 'SPDX:...' entries")
     for name in set(manifest.get("permissions", {})) - PERMISSIONS:
         problems.append(f"unknown permission {name!r}")

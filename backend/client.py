@@ -55,7 +55,9 @@ class JobCancelled(PhotoNormalsError):
 
 
 class Client:
-    def __init__(self, url: str = "http://127.0.0.1:8765", token: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self, url: str = "http://127.0.0.1:8765", token: str | None = None, timeout: float = 30.0
+    ):
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -77,9 +79,9 @@ class Client:
 
     def wait(self, job_id: str, poll: float = 0.25, timeout: float | None = None,
              on_progress=None, should_cancel=None) -> dict:
-        """Poll until the job is done. on_progress(status) sees every poll; should_cancel() returning
-        True cancels the job and raises JobCancelled. Raises JobFailed / JobCancelled, or
-        BackendUnavailable when timeout seconds pass."""
+        """Poll until the job is done. on_progress(status) sees every poll; should_cancel()
+        returning True cancels the job and raises JobCancelled. Raises JobFailed / JobCancelled,
+        or BackendUnavailable when timeout seconds pass."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.status(job_id)
@@ -96,7 +98,9 @@ class Client:
                 self.cancel(job_id)
                 raise JobCancelled("the job was cancelled", code="cancelled")
             if deadline is not None and time.monotonic() > deadline:
-                raise BackendUnavailable(f"job {job_id} did not finish within {timeout:g} s", code="timeout")
+                raise BackendUnavailable(
+                    f"job {job_id} did not finish within {timeout:g} s", code="timeout"
+                )
             time.sleep(poll)
 
     def fetch(self, job_id: str, out_dir) -> list[pathlib.Path]:
@@ -131,14 +135,28 @@ class Client:
         self.wait(job_id, **wait_kwargs)
         return self.fetch(job_id, out_dir)
 
-    def relight(self, job_id: str, out_file, hdri: str = "studio", rotation: float = 0.0,
-                exposure: float = 0.0, shader: str = "diffuse", background: str = "keep") -> pathlib.Path:
+    def relight(
+        self,
+        job_id: str,
+        out_file,
+        hdri: str = "studio",
+        rotation: float = 0.0,
+        exposure: float = 0.0,
+        shader: str = "diffuse",
+        background: str = "keep",
+    ) -> pathlib.Path:
         """Render a finished job's maps under an HDRI. hdri is a Blender bundled HDRI name or a
         path to an .exr/.hdr file (uploaded). out_file's extension picks PNG (sRGB) or EXR."""
         out_file = pathlib.Path(out_file)
         fmt = "exr" if out_file.suffix.lower() == ".exr" else "png"
-        fields = {"job_id": job_id, "rotation": str(float(rotation)), "exposure": str(float(exposure)),
-                  "shader": shader, "background": background, "format": fmt}
+        fields = {
+            "job_id": job_id,
+            "rotation": str(float(rotation)),
+            "exposure": str(float(exposure)),
+            "shader": shader,
+            "background": background,
+            "format": fmt,
+        }
         files = []
         if os.path.isfile(str(hdri)) and pathlib.Path(hdri).suffix.lower() in (".exr", ".hdr"):
             files.append(("hdri_file", pathlib.Path(hdri)))
@@ -157,13 +175,17 @@ class Client:
 
     # ------------------------------------------------------------------ transport
 
-    def _json(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> dict:
+    def _json(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> dict:
         with self._open(method, path, body, content_type) as response:
             try:
                 payload = _read(response)
                 return json.loads(payload.decode("utf-8")) if payload else {}
             except ValueError as exc:
-                raise RequestError(f"the server sent invalid JSON ({exc})", response.status) from None
+                raise RequestError(
+                    f"the server sent invalid JSON ({exc})", response.status
+                ) from None
 
     def _download(self, path: str, target: pathlib.Path, method: str = "GET",
                   body: bytes | None = None, content_type: str | None = None) -> None:
@@ -192,7 +214,9 @@ class Client:
             raise _http_error(exc) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
-            raise BackendUnavailable(f"cannot reach the PhotoNormals service at {self.url}: {reason}") from None
+            raise BackendUnavailable(
+                f"cannot reach the PhotoNormals service at {self.url}: {reason}"
+            ) from None
 
 
 def _read(response, size: int = -1) -> bytes:
@@ -246,8 +270,11 @@ def _encode_multipart(fields: dict, files: list) -> tuple[bytes, str]:
             raise RequestError(f"{path}: cannot read ({exc.strerror or exc})") from None
         filename = path.name.replace('"', "_").replace("\r", "_").replace("\n", "_")
         parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
         )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
@@ -261,8 +288,14 @@ def _extract_safely(archive: pathlib.Path, folder: pathlib.Path) -> list[str]:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 name = info.filename
-                if (info.is_dir() or not name or name != os.path.basename(name) or name in (".", "..")
-                        or "\\" in name or ":" in name):
+                if (
+                    info.is_dir()
+                    or not name
+                    or name != os.path.basename(name)
+                    or name in (".", "..")
+                    or "\\" in name
+                    or ":" in name
+                ):
                     raise RequestError(f"the result archive holds an unsafe name {name!r}")
                 with zf.open(info) as src, open(folder / name, "wb") as dst:
                     shutil.copyfileobj(src, dst)

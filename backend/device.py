@@ -39,7 +39,9 @@ def training_precision(device, precision: str = "auto") -> str:
     from .errors import UserError
 
     if precision not in TRAINING_PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(TRAINING_PRECISIONS)}")
+        raise UserError(
+            f"unknown precision {precision!r}; use one of {', '.join(TRAINING_PRECISIONS)}"
+        )
     if precision != "auto":
         return precision
     return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"

@@ -1,4 +1,4 @@
-"""Errors the user can act on: the CLI turns them into one-line messages, the server into 4xx/501."""
+"""Errors the user can act on: the CLI makes them one-line messages, the server 4xx/501 replies."""
 
 
 class UserError(Exception):

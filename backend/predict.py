@@ -24,7 +24,8 @@ from .photometric.calibrated import MIN_SAMPLES, estimate_albedo, solve_calibrat
 MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode)  # --mode: auto, single, multi
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
 OUTPUT_FILES = (
-    "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json", "report.json"
+    "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
+    "report.json",
 )
 
 
@@ -38,7 +39,8 @@ class PredictOptions:
     normal_convention: str = "opengl"
     max_pixels: int = image_io.MAX_PIXELS
     device: str = "auto"  # where a learned model runs: auto, cpu or cuda
-    focal_35mm: float | None = None  # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
+    # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
+    focal_35mm: float | None = None
 
 
 @dataclass
@@ -58,13 +60,17 @@ def resolve_method(options: PredictOptions, count: int) -> str:
     or the name of the task whose model runs ("multilight", "portrait"); or a UserError saying
     why it cannot run."""
     if options.focal_35mm not in (None, 0) and not plausible_35mm(options.focal_35mm):
-        raise UserError(f"--focal-35mm {options.focal_35mm:g}: give a 35 mm-equivalent focal length "
-                        f"of {FOCAL_35MM_RANGE[0]:g}-{FOCAL_35MM_RANGE[1]:g} mm, or 0 for none")
+        raise UserError(
+            f"--focal-35mm {options.focal_35mm:g}: give a 35 mm-equivalent focal length "
+            f"of {FOCAL_35MM_RANGE[0]:g}-{FOCAL_35MM_RANGE[1]:g} mm, or 0 for none"
+        )
     if options.mode not in MODES:
         raise UserError(f"unknown mode {options.mode!r}; use one of {', '.join(MODES)}")
     if count == 0:
         raise UserError("no input images")
-    mode = options.mode if options.mode != "auto" else (PORTRAIT.mode if count == 1 else MULTILIGHT.mode)
+    mode = options.mode
+    if mode == "auto":
+        mode = PORTRAIT.mode if count == 1 else MULTILIGHT.mode
     if mode == PORTRAIT.mode:
         if options.lights is not None:
             raise UserError("--lights is for multi-light sets; single mode takes one portrait")
@@ -74,15 +80,21 @@ def resolve_method(options: PredictOptions, count: int) -> str:
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.focal_35mm is not None:
-        raise UserError("--focal-35mm is for single-portrait mode (multi-light normals are orthographic)")
+        raise UserError(
+            "--focal-35mm is for single-portrait mode (multi-light normals are orthographic)"
+        )
     if options.lights is None:
         return MULTILIGHT.name
     if count < MIN_SAMPLES:
-        raise UserError(f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}")
+        raise UserError(
+            f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}"
+        )
     return CALIBRATED
 
 
-def predict(paths: list[Path], options: PredictOptions, progress=None, load_model=None) -> Prediction:
+def predict(
+    paths: list[Path], options: PredictOptions, progress=None, load_model=None
+) -> Prediction:
     """progress(stage, fraction) is called as the work advances (a server raises from it to
     cancel); load_model(task, device) lets a caller keep models warm between calls."""
     report = progress or (lambda stage, fraction: None)
@@ -135,7 +147,7 @@ def predict(paths: list[Path], options: PredictOptions, progress=None, load_mode
             "device": str(estimator.device) if estimator else "cpu",
             "inputs": [
                 {"file": p.name, "bits": im.bits, "colorspace": im.colorspace}
-                for p, im in zip(paths, loaded)
+                for p, im in zip(paths, loaded, strict=True)
             ],
             "size": [int(stack.shape[2]), int(stack.shape[1])],
             "mask_source": "given" if mask is not None else "auto",
@@ -162,7 +174,9 @@ def _calibrated(stack, mask, directions, intensities, _estimator) -> dict:
 
 def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
     estimate = estimator.estimate(stack, mask)
-    albedo = estimate_albedo(stack, estimate.normals, estimate.light_dirs, estimate.light_ints, estimate.mask)
+    albedo = estimate_albedo(
+        stack, estimate.normals, estimate.light_dirs, estimate.light_ints, estimate.mask
+    )
     return {
         "normals": estimate.normals, "albedo": albedo, "mask": estimate.mask,
         "light_directions": estimate.light_dirs, "light_intensities": estimate.light_ints,
@@ -197,7 +211,9 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -
             "method": "single_portrait",
             "face_found": estimate.face_found,
             "face_box": [int(v) for v in estimate.face_box] if estimate.face_box else None,
-            "crop_box": [round(float(v), 1) for v in estimate.crop_box] if estimate.crop_box else None,
+            "crop_box": [round(float(v), 1) for v in estimate.crop_box]
+            if estimate.crop_box
+            else None,
             "crop_note": estimate.note,
             # normals turned from the crop's view into the photo's frame (inference/camera.py)
             "focal_35mm": focal.focal_35mm,
@@ -217,7 +233,10 @@ def _given_lights(options: PredictOptions, count: int):
         return None, None
     directions = read_light_directions(options.lights)
     if len(directions) != count:
-        raise UserError(f"{Path(options.lights).name} has {len(directions)} lights but {count} images were given")
+        raise UserError(
+            f"{Path(options.lights).name} has {len(directions)} lights but {count} images were "
+            f"given"
+        )
     intensities = None
     if options.intensities is not None:
         intensities = read_light_intensities(options.intensities)
@@ -268,7 +287,9 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
         )
 
 
-def save_prediction(prediction: Prediction, out_dir: Path, files: list[str], overwrite: bool = False) -> list[Path]:
+def save_prediction(
+    prediction: Prediction, out_dir: Path, files: list[str], overwrite: bool = False
+) -> list[Path]:
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -293,7 +314,9 @@ def save_prediction(prediction: Prediction, out_dir: Path, files: list[str], ove
         )
     prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
     prediction.report["outputs"] = [p.name for p in written] + ["report.json"]
-    image_io.write_atomic(out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode())
+    image_io.write_atomic(
+        out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode()
+    )
     # An overwritten folder must not keep maps from an earlier run in another mode (a portrait's
     # shading.png beside multi-light normals); only now that every new file is in place.
     for name in set(OUTPUT_FILES) - {p.name for p in written}:

@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from multilight_report import ZOOM, ZOOM_COUNTS, write_card, write_report
 from photonormals.errors import UserError
 from photonormals.evaluation.diligent import load_dataset, spread_indices
 from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
+from photonormals.io.colorspace import reencode_srgb8
 from photonormals.models.registry import MULTILIGHT, list_models, model_spec
 from photonormals.models.weights import shipped_weights, weights_dir
-from photonormals.io.colorspace import reencode_srgb8
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set
 from photonormals.synthetic.multilight.validation import validation_set
-from multilight_report import ZOOM, ZOOM_COUNTS, write_card, write_report
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -43,7 +43,9 @@ def parameter_counts(model) -> dict:
         return sum(p.numel() for p in module.parameters())
 
     total = count(model)
-    light = sum(count(m) for name, m in model.named_children() if name.startswith(("lcnet", "light")))
+    light = sum(
+        count(m) for name, m in model.named_children() if name.startswith(("lcnet", "light"))
+    )
     return {"total": total, "light": light, "normal": total - light}
 
 
@@ -70,19 +72,30 @@ def synthetic_scores(estimator, val, counts) -> dict:
             truth = val["normals"][i].transpose(1, 2, 0)
             normal_errors.append(angular_errors(est.normals, truth, mask).mean())
             light_errors.append(direction_errors(est.light_dirs, val["light_dirs"][i, :k]).mean())
-        rows[k] = {"normal_deg": float(np.mean(normal_errors)), "light_deg": float(np.mean(light_errors))}
+        rows[k] = {
+            "normal_deg": float(np.mean(normal_errors)),
+            "light_deg": float(np.mean(light_errors)),
+        }
     return rows
 
 
 def zoomed(val: dict, factor: int) -> dict:
     """The validation set blown up ``factor`` times: bicubic images and normals, bilinear mask."""
-    up = lambda t, mode: torch.nn.functional.interpolate(t, scale_factor=factor, mode=mode, align_corners=False)
+    up = lambda t, mode: torch.nn.functional.interpolate(
+        t, scale_factor=factor, mode=mode, align_corners=False
+    )
     n, k = val["images"].shape[:2]
     images = up(torch.from_numpy(val["images"]).float().flatten(0, 1), "bicubic").clamp_min(0)
-    normals = torch.nn.functional.normalize(up(torch.from_numpy(val["normals"]).float(), "bicubic"), dim=1)
+    normals = torch.nn.functional.normalize(
+        up(torch.from_numpy(val["normals"]).float(), "bicubic"), dim=1
+    )
     mask = up(torch.from_numpy(val["mask"]).float(), "bilinear") > 0.5
-    return {**val, "images": images.unflatten(0, (n, k)).numpy(), "normals": (normals * mask).numpy(),
-            "mask": mask.numpy()}
+    return {
+        **val,
+        "images": images.unflatten(0, (n, k)).numpy(),
+        "normals": (normals * mask).numpy(),
+        "mask": mask.numpy(),
+    }
 
 
 def ball_scores(estimator, dataset, stack, counts, encode=None) -> dict:
@@ -94,7 +107,9 @@ def ball_scores(estimator, dataset, stack, counts, encode=None) -> dict:
             images = reencode_srgb8(images)
         est = estimator.estimate(images, dataset.mask)
         rows[k] = {
-            "normal_deg": float(angular_errors(est.normals, dataset.normal_gt, dataset.mask).mean()),
+            "normal_deg": float(
+                angular_errors(est.normals, dataset.normal_gt, dataset.mask).mean()
+            ),
             "light_deg": float(direction_errors(est.light_dirs, dataset.directions[index]).mean()),
             # Robust least squares on the network's lights: the hybrid a caller can opt into.
             "ls_on_estimated_lights_deg": _ls_error(images, est, dataset) if k >= 3 else None,
@@ -136,10 +151,15 @@ def main():
                         help="weight files (default: every shipped multi-light model)")
     parser.add_argument("--out", type=Path, default=Path("docs/multilight"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cards", type=Path, help="also write a model card per model into this folder")
-    parser.add_argument("--update", action="store_true",
-                        help="keep the other models' entries of an existing results.json (re-measure some models "
-                             "only; the report says when each was measured)")
+    parser.add_argument(
+        "--cards", type=Path, help="also write a model card per model into this folder"
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other models' entries of an existing results.json (re-measure some models "
+        "only; the report says when each was measured)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -172,12 +192,16 @@ def main():
         if path.resolve() == shipped:
             entry["ablation"] = ablation(path, ball, stack, entry["ball"])
         results["models"][name] = entry
-        print(json.dumps({k: v for k, v in entry.items() if k in ("params", "latency_s")}), flush=True)
+        print(
+            json.dumps({k: v for k, v in entry.items() if k in ("params", "latency_s")}), flush=True
+        )
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
     write_report(results, args.out)
     if args.cards:
         for name, entry in results["models"].items():
-            write_card(name, entry, MultiLightModel(Path(entry["weights"]), "cpu").metadata, args.cards)
+            write_card(
+                name, entry, MultiLightModel(Path(entry["weights"]), "cpu").metadata, args.cards
+            )
 
 
 if __name__ == "__main__":

@@ -65,18 +65,34 @@ def shipped_files() -> list[Path]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", nargs="+", type=Path, default=shipped_files(),
-                        help="portrait weight files; the first one leads (default: every shipped portrait model)")
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        type=Path,
+        default=shipped_files(),
+        help="portrait weight files; the first one leads (default: every shipped portrait model)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/portrait"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cards", type=Path, help="also write a model card per weight file into this folder")
-    parser.add_argument("--photos", nargs="+", type=Path,
-                        default=[SHARED / "portraits" / n for n in ("obama.jpg", "biden.jpg", "obama2.jpg")])
+    parser.add_argument(
+        "--cards", type=Path, help="also write a model card per weight file into this folder"
+    )
+    parser.add_argument(
+        "--photos",
+        nargs="+",
+        type=Path,
+        default=[SHARED / "portraits" / n for n in ("obama.jpg", "biden.jpg", "obama2.jpg")],
+    )
     parser.add_argument("--hdris", nargs="+", default=["studio", "sunset", "forest"])
     parser.add_argument("--val-count", type=int, default=64)
-    parser.add_argument("--more-seeds", type=int, nargs="*", default=[2, 3, 4, 5, 6],
-                        help="also score the first model on more held-out sets drawn with these seeds, each and "
-                             "pooled with the first (none: skip)")
+    parser.add_argument(
+        "--more-seeds",
+        type=int,
+        nargs="*",
+        default=[2, 3, 4, 5, 6],
+        help="also score the first model on more held-out sets drawn with these seeds, each and "
+        "pooled with the first (none: skip)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -85,7 +101,8 @@ def main():
 
     estimators = [PortraitModel(path, "cpu", flip_tta=False) for path in args.weights]
     results = {"threads": args.threads, "machine": machine(), "out": str(args.out), "models": {}}
-    envs = [load_hdri(path) for path in bundled_hdris().values()]  # as training lights its validation
+    # as training lights its validation
+    envs = [load_hdri(path) for path in bundled_hdris().values()]
     val_sets, lead_maps = {}, None
     for estimator, path in zip(estimators, args.weights, strict=True):
         size = estimator.size
@@ -93,8 +110,11 @@ def main():
             val = validation_set(count=args.val_count, size=size, envs=envs, seed=FIRST_SEED)
             val_sets[size] = (val, is_tight(val["face"]))
         val, tight = val_sets[size]
-        print(f"== {estimator.name} ({path}): {len(tight)} validation portraits at {size}^2, {int(tight.sum())} tight",
-              flush=True)
+        print(
+            f"== {estimator.name} ({path}): {len(tight)} validation portraits at {size}^2, "
+            f"{int(tight.sum())} tight",
+            flush=True,
+        )
         scores, flip_maps = synthetic_scores(estimator, val, tight)
         if lead_maps is None:  # the first weights lead: the held-out sets score them
             lead_maps = flip_maps
@@ -102,7 +122,9 @@ def main():
             "weights": str(path), "steps": estimator.metadata.get("steps"), "input_size": size,
             "params": sum(p.numel() for p in estimator.model.parameters()), "synthetic": scores,
         }
-        print(json.dumps(results["models"][estimator.name]["synthetic"]["plain"]["all"]), flush=True)
+        print(
+            json.dumps(results["models"][estimator.name]["synthetic"]["plain"]["all"]), flush=True
+        )
     size = estimators[0].size
     results["flat_baseline"] = flat_baseline(*val_sets[size])
     results["blurred_photo_shading_si"] = blurred_photo_shading(val_sets[size][0])
@@ -113,14 +135,35 @@ def main():
         e.name: split_metrics(predict_validation(e.model, soft, True), soft, val_sets[size][1])
         for e in estimators if e.size == size}}
     val, tight = val_sets[size]
-    results["lighting_fit"] = {"model": estimators[0].name, **{
-        key: split_metrics(predict_validation(estimators[0].model, val, True, **kwargs), val, tight)["all"]
-        for key, kwargs in (("network_only", {"fit_weight": 0.0, "refine_steps": 0}),
-                            ("fit_shading_only", {"fit_weight": 1.0, "refine_steps": 0}))}}
-    results["off_axis"] = {"model": estimators[0].name, **off_axis_scores(estimators[0].model, envs, size)}
+    results["lighting_fit"] = {
+        "model": estimators[0].name,
+        **{
+            key: split_metrics(
+                predict_validation(estimators[0].model, val, True, **kwargs), val, tight
+            )["all"]
+            for key, kwargs in (
+                ("network_only", {"fit_weight": 0.0, "refine_steps": 0}),
+                ("fit_shading_only", {"fit_weight": 1.0, "refine_steps": 0}),
+            )
+        },
+    }
+    results["off_axis"] = {
+        "model": estimators[0].name,
+        **off_axis_scores(estimators[0].model, envs, size),
+    }
     if args.more_seeds:
-        results["held_out_sets"] = {"model": estimators[0].name, **held_out_sets(
-            estimators[0].model, envs, size, args.val_count, args.more_seeds, val_sets[size][0], lead_maps)}
+        results["held_out_sets"] = {
+            "model": estimators[0].name,
+            **held_out_sets(
+                estimators[0].model,
+                envs,
+                size,
+                args.val_count,
+                args.more_seeds,
+                val_sets[size][0],
+                lead_maps,
+            ),
+        }
 
     with tempfile.TemporaryDirectory() as tmp:
         given = {e.name: e for e in estimators}

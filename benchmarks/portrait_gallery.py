@@ -29,11 +29,17 @@ def label(panel: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([bar, panel])
 
 
-def gallery_panels(photo: np.ndarray, prediction, relit: dict[str, np.ndarray], box) -> list[tuple[str, np.ndarray]]:
+def gallery_panels(
+    photo: np.ndarray, prediction, relit: dict[str, np.ndarray], box
+) -> list[tuple[str, np.ndarray]]:
     """(title, PANEL x PANEL 8-bit RGB) for each map, cropped to the square the network saw."""
     mask = prediction.mask.astype(np.float32)
     normal = np.where(prediction.mask[..., None], (prediction.normals + 1) / 2, [0.5, 0.5, 1.0])
-    shading = prediction.shading if prediction.shading.ndim == 3 else np.repeat(prediction.shading[..., None], 3, 2)
+    shading = (
+        prediction.shading
+        if prediction.shading.ndim == 3
+        else np.repeat(prediction.shading[..., None], 3, 2)
+    )
 
     def crop(values):
         return crop_to_box(values.astype(np.float32), box, PANEL)
@@ -56,19 +62,25 @@ def grid(panels: list[tuple[str, np.ndarray]], columns: int = 4) -> np.ndarray:
 
 
 def write_rgb_png(path: Path, rgb: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    ok, buf = cv2.imencode(
+        ".png", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    )
     if not ok:
         raise OSError(f"PNG encoding failed for {path}")
     path.write_bytes(buf.tobytes())
 
 
-def detections_image(entries: list[dict], photos: dict[str, np.ndarray], height: int = 360) -> np.ndarray:
+def detections_image(
+    entries: list[dict], photos: dict[str, np.ndarray], height: int = 360
+) -> np.ndarray:
     """The full photos side by side with the detector's box (green) and the crop (yellow)."""
     cells = []
     for entry in entries:
         image = photos[entry["photo"]]
         scale = height / image.shape[0]
-        small = cv2.resize(srgb8(image), (round(image.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            srgb8(image), (round(image.shape[1] * scale), height), interpolation=cv2.INTER_AREA
+        )
         if entry["face_box"]:
             x, y, w, h = (round(v * scale) for v in entry["face_box"])
             cv2.rectangle(small, (x, y), (x + w, y + h), (0, 200, 0), 2)
@@ -79,7 +91,9 @@ def detections_image(entries: list[dict], photos: dict[str, np.ndarray], height:
     return np.concatenate(cells[:-1], 1)
 
 
-def gallery(estimator: PortraitModel, photos: list[Path], hdris: list[str], out: Path, work: Path) -> list[dict]:
+def gallery(
+    estimator: PortraitModel, photos: list[Path], hdris: list[str], out: Path, work: Path
+) -> list[dict]:
     entries = []
     images = {}
     for path in photos:
@@ -101,13 +115,20 @@ def gallery(estimator: PortraitModel, photos: list[Path], hdris: list[str], out:
         box = CropBox(*report["crop_box"])
         image_name = f"gallery_{path.stem}.png"
         write_rgb_png(out / image_name, grid(gallery_panels(photo, prediction, relit, box)))
-        entries.append({
-            "photo": path.name, "size": report["size"], "face_found": report["face_found"],
-            "face_box": report["face_box"], "crop_box": report["crop_box"], "crop_note": report["crop_note"],
-            "timings": {k: round(v, 3) for k, v in report["timings"].items()},
-            "predict_and_relight_s": round(seconds, 2), "image": image_name,
-            "checks": map_checks(prediction, relit, report),
-        })
+        entries.append(
+            {
+                "photo": path.name,
+                "size": report["size"],
+                "face_found": report["face_found"],
+                "face_box": report["face_box"],
+                "crop_box": report["crop_box"],
+                "crop_note": report["crop_note"],
+                "timings": {k: round(v, 3) for k, v in report["timings"].items()},
+                "predict_and_relight_s": round(seconds, 2),
+                "image": image_name,
+                "checks": map_checks(prediction, relit, report),
+            }
+        )
         print(f"gallery {path.name}: {report['crop_note']}, {seconds:.1f} s", flush=True)
     shown = [e for e in entries if "error" not in e]
     if shown:
@@ -126,11 +147,19 @@ def map_checks(prediction, relit: dict, report: dict) -> dict:
     checks = {
         "mask_px_over_face_box_px": round(float(mask.sum()) / face_area, 2),
         "face_box_covered_by_mask": round(float(inside), 3),
-        "albedo_clipped_white": round(float((albedo.max(axis=1) >= 0.999).mean()), 3) if albedo.size else None,
-        "albedo_median_srgb": [round(float(v), 3) for v in linear_to_srgb(np.median(albedo, axis=0))] if albedo.size else None,
+        "albedo_clipped_white": round(float((albedo.max(axis=1) >= 0.999).mean()), 3)
+        if albedo.size
+        else None,
+        "albedo_median_srgb": [
+            round(float(v), 3) for v in linear_to_srgb(np.median(albedo, axis=0))
+        ]
+        if albedo.size
+        else None,
     }
     for name, rgba in relit.items():
         skin = rgba[..., :3][mask]
         checks[f"relit_{name}_clipped"] = round(float((skin.max(axis=1) >= 1.0).mean()), 3)
-        checks[f"relit_{name}_median_srgb"] = round(float(linear_to_srgb(np.median(skin.mean(axis=1)))), 3)
+        checks[f"relit_{name}_median_srgb"] = round(
+            float(linear_to_srgb(np.median(skin.mean(axis=1)))), 3
+        )
     return checks

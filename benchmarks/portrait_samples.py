@@ -26,7 +26,9 @@ from photonormals.synthetic.portrait.geometry import build_portrait
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=24, help="bank size for the grid")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "portrait_engine.png"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "portrait_engine.png")
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     envs = [load_hdri(name) for name in bundled_hdris()]

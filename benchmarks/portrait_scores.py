@@ -28,7 +28,7 @@ OFF_AXIS_SEED = 7919  # its faces: never a training or validation seed
 
 
 def is_tight(face: np.ndarray) -> np.ndarray:
-    """(N, 1, S, S) face regions -> (N,) bool: the face spans more than TIGHT_EXTENT of the frame."""
+    """(N, 1, S, S) face regions -> (N,) bool: the face spans over TIGHT_EXTENT of the frame."""
     tight = []
     for region in face[:, 0] > 0.5:
         ys, xs = np.nonzero(region)
@@ -38,30 +38,53 @@ def is_tight(face: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict_validation(model, val: dict, flip_tta: bool, batch: int = 16, fit_weight: float = FIT_WEIGHT,
-                       refine_steps: int = REFINE_STEPS) -> dict:
+def predict_validation(
+    model,
+    val: dict,
+    flip_tta: bool,
+    batch: int = 16,
+    fit_weight: float = FIT_WEIGHT,
+    refine_steps: int = REFINE_STEPS,
+) -> dict:
     """The network's maps on the validation images, as `inference.portrait` computes them
     (``fit_weight`` 0: the network's own shading, 1: the lighting fit's alone; ``refine_steps``
     0: the network's own normals)."""
     model.eval()
     out = {"normal": [], "shading": [], "mask": []}
     for i in range(0, len(val["image"]), batch):
-        x, level = normalise_portrait_exposure(torch.from_numpy(val["image"][i : i + batch]).float())
+        x, level = normalise_portrait_exposure(
+            torch.from_numpy(val["image"][i : i + batch]).float()
+        )
         maps = predict_maps(model, x, flip_tta)
         normals = maps["normal"].numpy()
         shading = (maps["shading"] * level.view(-1, 1, 1, 1)).numpy()
-        fitted = [sh_lighting_maps(*(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight, refine_steps)
-                  for image, n, s, m in zip(val["image"][i : i + batch], normals, shading,
-                                            maps["mask_logits"][:, 0].numpy(), strict=True)]
+        fitted = [
+            sh_lighting_maps(
+                *(np.moveaxis(a, 0, -1) for a in (image, n, s)), m > 0, fit_weight, refine_steps
+            )
+            for image, n, s, m in zip(
+                val["image"][i : i + batch],
+                normals,
+                shading,
+                maps["mask_logits"][:, 0].numpy(),
+                strict=True,
+            )
+        ]
         out["normal"].append(np.stack([np.moveaxis(n, -1, 0) for n, _ in fitted]))
         out["shading"].append(np.stack([np.moveaxis(s, -1, 0) for _, s in fitted]))
-        out["mask"].append(np.stack([subject_mask(m) for m in (maps["mask_logits"][:, 0] > 0).numpy()])[:, None])
+        out["mask"].append(
+            np.stack([subject_mask(m) for m in (maps["mask_logits"][:, 0] > 0).numpy()])[:, None]
+        )
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def split_metrics(predicted: dict, val: dict, tight: np.ndarray) -> dict:
     rows = {}
-    for name, select in (("all", np.ones_like(tight)), ("normal_framing", ~tight), ("tight_crop", tight)):
+    for name, select in (
+        ("all", np.ones_like(tight)),
+        ("normal_framing", ~tight),
+        ("tight_crop", tight),
+    ):
         if select.any():
             rows[name] = {**portrait_metrics({k: v[select] for k, v in predicted.items()},
                                              {k: v[select] for k, v in val.items()}),
@@ -70,9 +93,14 @@ def split_metrics(predicted: dict, val: dict, tight: np.ndarray) -> dict:
 
 
 def synthetic_scores(estimator: PortraitModel, val: dict, tight: np.ndarray) -> tuple[dict, dict]:
-    """The metrics without and with flip TTA, and the flip-TTA maps (the held-out sets pool them)."""
-    predicted = {tta: predict_validation(estimator.model, val, tta == "flip_tta") for tta in ("plain", "flip_tta")}
-    return {tta: split_metrics(maps, val, tight) for tta, maps in predicted.items()}, predicted["flip_tta"]
+    """The metrics without and with flip TTA, and the flip-TTA maps (held-out sets pool them)."""
+    predicted = {
+        tta: predict_validation(estimator.model, val, tta == "flip_tta")
+        for tta in ("plain", "flip_tta")
+    }
+    return {tta: split_metrics(maps, val, tight) for tta, maps in predicted.items()}, predicted[
+        "flip_tta"
+    ]
 
 
 def flat_baseline(val: dict, tight: np.ndarray) -> dict:
@@ -80,8 +108,11 @@ def flat_baseline(val: dict, tight: np.ndarray) -> dict:
     the floor a network has to beat."""
     flat = np.zeros_like(val["normal"])
     flat[:, 2] = 1.0
-    return split_metrics({"normal": flat, "shading": np.ones_like(val["shading"]), "mask": val["mask"] > 0.5},
-                         val, tight)
+    return split_metrics(
+        {"normal": flat, "shading": np.ones_like(val["shading"]), "mask": val["mask"] > 0.5},
+        val,
+        tight,
+    )
 
 
 def blurred_photo_shading(val: dict, sigma: float = 4.0) -> float:
@@ -102,7 +133,9 @@ def softened(val: dict, sigma: float = SOFT_PHOTO_BLUR) -> dict:
     return {**val, "image": blurred}
 
 
-def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: dict, first_maps: dict) -> dict:
+def held_out_sets(
+    model, envs, size: int, count: int, seeds: list[int], first: dict, first_maps: dict
+) -> dict:
     """Flip-TTA scores of ``model`` on the first validation set (its maps ``first_maps`` already
     predicted) and on one more per seed, each set and all of them pooled: one set of 64 faces
     differs from the next by a few tenths of a degree, so the pooled number is the one to hold a
@@ -111,7 +144,11 @@ def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: d
     keys = ("normal", "shading", "mask", "face")
     predicted, truth, per_set = [], [], {}
     for seed in dict.fromkeys([FIRST_SEED, *seeds]):
-        val = first if seed == FIRST_SEED else validation_set(count=count, size=size, envs=envs, seed=seed)
+        val = (
+            first
+            if seed == FIRST_SEED
+            else validation_set(count=count, size=size, envs=envs, seed=seed)
+        )
         guess = first_maps if seed == FIRST_SEED else predict_validation(model, val, True)
         per_set[str(seed)] = {**portrait_metrics(guess, val), "count": len(val["image"])}
         predicted.append(guess)
@@ -119,11 +156,20 @@ def held_out_sets(model, envs, size: int, count: int, seeds: list[int], first: d
     pooled = portrait_metrics({k: np.concatenate([p[k] for p in predicted]) for k in predicted[0]},
                               {k: np.concatenate([t[k] for t in truth]) for k in keys})
     errors = [m["normal_face_deg"] for m in per_set.values()]
-    return {"per_set": per_set, "pooled": {**pooled, "count": sum(m["count"] for m in per_set.values())},
-            "normal_spread_deg": {"min": min(errors), "max": max(errors), "std": float(np.std(errors, ddof=1))}}
+    return {
+        "per_set": per_set,
+        "pooled": {**pooled, "count": sum(m["count"] for m in per_set.values())},
+        "normal_spread_deg": {
+            "min": min(errors),
+            "max": max(errors),
+            "std": float(np.std(errors, ddof=1)),
+        },
+    }
 
 
-def off_axis_scores(model, envs, size: int, count: int = 32, angle_deg: float = OFF_AXIS_DEG) -> dict:
+def off_axis_scores(
+    model, envs, size: int, count: int = 32, angle_deg: float = OFF_AXIS_DEG
+) -> dict:
     """Held-out faces seen ``angle_deg`` off the optical axis (to a random side), cropped as a
     detector crops them from a wide photo: the network's normals as it gives them (as if the face
     sat on the axis) and turned into the photo's frame by the crop centre's ray, as `predict`
@@ -145,5 +191,9 @@ def off_axis_scores(model, envs, size: int, count: int = 32, angle_deg: float = 
     predicted = predict_validation(model, val, True)
     turned = {**predicted, "normal": np.einsum("nij,njhw->nihw", crop_turns, predicted["normal"])}
     tight = is_tight(val["face"])
-    return {"angle_deg": angle_deg, "count": count,
-            "as_given": split_metrics(predicted, val, tight)["all"], "turned": split_metrics(turned, val, tight)["all"]}
+    return {
+        "angle_deg": angle_deg,
+        "count": count,
+        "as_given": split_metrics(predicted, val, tight)["all"],
+        "turned": split_metrics(turned, val, tight)["all"],
+    }

@@ -65,17 +65,25 @@ def sphere_folder(folder: Path, size: int) -> None:
     mask = x**2 + y**2 < 1
     normals = np.stack([x, y, np.sqrt(np.clip(1 - x**2 - y**2, 0, None))], -1) * mask[..., None]
     write_npy(folder / "normal.npy", normals.astype(np.float32))
-    write_srgb_png(folder / "albedo.png", np.full((size, size, 3), 0.6, np.float32) * mask[..., None])
+    write_srgb_png(
+        folder / "albedo.png", np.full((size, size, 3), 0.6, np.float32) * mask[..., None]
+    )
     write_linear_png(folder / "mask.png", mask.astype(np.float32), bits=8)
     write_srgb_png(folder / "photo.png", np.full((size, size, 3), 0.3, np.float32))
 
 
 def timing_table() -> str:
     lines = [
-        "| size | shader / background | first call, new HDRI (s) | new subject, HDRI cached (s) | warm (s) |",
+        "| size | shader / background | first call, new HDRI (s) | new subject, HDRI cached (s) | "
+        "warm (s) |",
         "|---|---|---|---|---|",
     ]
-    cases = [("diffuse", "keep"), ("diffuse", "hdri"), ("both", "transparent"), ("reflective", "keep")]
+    cases = [
+        ("diffuse", "keep"),
+        ("diffuse", "hdri"),
+        ("both", "transparent"),
+        ("reflective", "keep"),
+    ]
     for size in (512, 1024):
         for shader, background in cases:
             with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +92,9 @@ def timing_table() -> str:
 
                 def call(folder=folder, shader=shader, background=background):
                     start = time.perf_counter()
-                    relight.relight_dir(folder, "sunset", 30.0, 0.0, shader, background, folder / "photo.png")
+                    relight.relight_dir(
+                        folder, "sunset", 30.0, 0.0, shader, background, folder / "photo.png"
+                    )
                     return time.perf_counter() - start
 
                 relight._maps_for_file.cache_clear()
@@ -94,7 +104,10 @@ def timing_table() -> str:
                 relight._read_photo_cached.cache_clear()
                 new_subject = call()
                 warm = min(call() for _ in range(5))
-            lines.append(f"| {size}² | {shader} / {background} | {cold:.2f} | {new_subject:.3f} | {warm:.3f} |")
+            lines.append(
+                f"| {size}² | {shader} / {background} | {cold:.2f} | {new_subject:.3f} | "
+                f"{warm:.3f} |"
+            )
             print(lines[-1], flush=True)
     return "\n".join(lines)
 

@@ -19,7 +19,9 @@ import numpy as np
 from photonormals.relight import envmap, shading
 
 
-def render(hdri_path: Path, rotation: float, material: str, size: int, samples: int, out: Path) -> np.ndarray:
+def render(
+    hdri_path: Path, rotation: float, material: str, size: int, samples: int, out: Path
+) -> np.ndarray:
     import bpy
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -109,7 +111,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for rot in (0.0, 90.0, 30.0):
             for material, samples in (("mirror", 16), ("diffuse", 512)):
-                cycles = render(path, rot, material, args.size, samples, Path(tmp) / f"{material}_{rot}.exr")
+                cycles = render(
+                    path, rot, material, args.size, samples, Path(tmp) / f"{material}_{rot}.exr"
+                )
                 scores = []
                 for ours in (rot, -rot, rot + 180, 180 - rot):
                     if material == "mirror":
@@ -119,8 +123,11 @@ def main():
                     # median relative difference: robust to the few pixels a sun edge aliases
                     rel = np.abs(mine[inside] - cycles[inside]) / np.maximum(cycles[inside], 1e-3)
                     scores.append(f"ours({ours:+.0f})={np.median(rel) * 100:.1f}%")
-                print(f"{args.hdri} {material:8s} mapping Z={rot:+.0f}: median rel. diff " + "  ".join(scores),
-                      flush=True)
+                print(
+                    f"{args.hdri} {material:8s} mapping Z={rot:+.0f}: median rel. diff "
+                    + "  ".join(scores),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,14 @@ def machine() -> dict:
         pass
     # "AMD EPYC" names machines 5x apart for this network: the vector units say which one it was.
     model = f"{model} ({torch.backends.cpu.get_cpu_capability()})"
-    return {"cpu": model, "cores": os.cpu_count(), "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+    }
 
 
 def kept_section(path: Path, start: str, end: str, default: str | None = None) -> str | None:

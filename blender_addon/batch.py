@@ -49,16 +49,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--input", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--mode", choices=("auto", "single", "multi"), default="auto")
-    parser.add_argument("--hdri", default="studio", help="a bundled HDRI name (studio, forest, ...) or a file")
+    parser.add_argument(
+        "--hdri", default="studio", help="a bundled HDRI name (studio, forest, ...) or a file"
+    )
     parser.add_argument("--hdri-rotation", type=float, default=0.0)
-    parser.add_argument("--bake", default="", help="comma list of combined, diffuse, albedo, normal")
+    parser.add_argument(
+        "--bake", default="", help="comma list of combined, diffuse, albedo, normal"
+    )
     parser.add_argument("--bake-size", type=int, default=1024)
     parser.add_argument("--bake-margin", type=int, default=16)
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--normal-convention", choices=("opengl", "directx"), default="opengl")
-    parser.add_argument("--backend", help="URL of a running backend; without it a local one is started")
+    parser.add_argument(
+        "--backend", help="URL of a running backend; without it a local one is started"
+    )
     parser.add_argument("--token", default=os.environ.get("PHOTONORMALS_TOKEN"))
-    parser.add_argument("--python", default="", help="Python with photonormals installed, for the local backend")
+    parser.add_argument(
+        "--python", default="", help="Python with photonormals installed, for the local backend"
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     return parser.parse_args(argv)
 
@@ -72,7 +80,9 @@ def _photos_in(folder: Path) -> list[Path]:
 
 
 def _rows(path: Path) -> list[list[float]]:
-    return [[float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()]
+    return [
+        [float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()
+    ]
 
 
 def _lights_in(folder: Path, photos: list[Path], scratch: Path) -> Path | None:
@@ -90,7 +100,7 @@ def _lights_in(folder: Path, photos: list[Path], scratch: Path) -> Path | None:
         return directions  # let the backend name the mismatch
     merged = scratch / f"{folder.name}_lights.json"
     merged.write_text(json.dumps({"lights": [{"file": p.name, "direction": dd, "intensity": ee}
-                                             for p, dd, ee in zip(photos, d, e)]}))
+                                             for p, dd, ee in zip(photos, d, e, strict=True)]}))
     return merged
 
 
@@ -98,7 +108,9 @@ def find_items(folder: Path, scratch: Path) -> list[dict]:
     items = []
     for entry in sorted(folder.iterdir()):
         if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
-            items.append({"name": entry.stem, "kind": "portrait", "photos": [entry], "lights": None})
+            items.append(
+                {"name": entry.stem, "kind": "portrait", "photos": [entry], "lights": None}
+            )
         elif entry.is_dir() and not entry.name.startswith("."):
             photos = _photos_in(entry)
             items.append({"name": entry.name, "kind": "multi-light", "photos": photos,
@@ -110,7 +122,14 @@ def run_item(addon, item: dict, args, connect) -> dict:
     import bpy
 
     from_scene = addon.scene
-    result = {"name": item["name"], "kind": item["kind"], "ok": False, "error": "", "hint": "", "outputs": []}
+    result = {
+        "name": item["name"],
+        "kind": item["kind"],
+        "ok": False,
+        "error": "",
+        "hint": "",
+        "outputs": [],
+    }
     if not item["photos"]:
         result["error"] = "no photos in the folder"
         return result

@@ -67,13 +67,17 @@ def start_generate(context) -> str:
         return STATE.last_error
     light_file = bpy.path.abspath(settings.light_file) if settings.light_file else None
     if light_file and not Path(light_file).is_file():
-        STATE.fail(f"Light file not found: {light_file}", "Pick light_directions.txt or lights.json")
+        STATE.fail(
+            f"Light file not found: {light_file}", "Pick light_directions.txt or lights.json"
+        )
         return STATE.last_error
     target = None
     if settings.target == "ACTIVE":
         target = context.active_object
         if target is None or target.type != "MESH":
-            STATE.fail("No active mesh to apply the maps to", "Select a mesh, or apply to a photo plane")
+            STATE.fail(
+                "No active mesh to apply the maps to", "Select a mesh, or apply to a photo plane"
+            )
             return STATE.last_error
     connect, problem = make_connect(prefs)
     if problem:
@@ -87,7 +91,8 @@ def start_generate(context) -> str:
                      "directx": prefs.normal_convention == "directx"}
     runner.start()
     if not bpy.app.timers.is_registered(poll):
-        bpy.app.timers.register(poll, first_interval=POLL_S, persistent=True)  # survives File > Open
+        # survives File > Open
+        bpy.app.timers.register(poll, first_interval=POLL_S, persistent=True)
     return ""
 
 
@@ -155,7 +160,10 @@ def check_backend(context) -> None:
     def work():
         try:
             health = connect().health()
-            STATE.backend, STATE.device = f"ready (v{health.get('version', '?')})", str(health.get("device", "?"))
+            STATE.backend, STATE.device = (
+                f"ready (v{health.get('version', '?')})",
+                str(health.get("device", "?")),
+            )
         except BaseException as exc:  # noqa: BLE001
             STATE.backend, STATE.device = "unreachable", ""
             STATE.last_error, STATE.last_hint = describe_error(exc)

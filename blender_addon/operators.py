@@ -23,7 +23,9 @@ class PHOTONORMALS_OT_add_photos(bpy.types.Operator, ImportHelper):
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - Blender reads a set
 
     filter_glob: StringProperty(default=PHOTO_GLOB, options={"HIDDEN"})
-    files: CollectionProperty(type=bpy.types.OperatorFileListElement, options={"HIDDEN", "SKIP_SAVE"})
+    files: CollectionProperty(
+        type=bpy.types.OperatorFileListElement, options={"HIDDEN", "SKIP_SAVE"}
+    )
     directory: StringProperty(subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"})
 
     def execute(self, context):
@@ -47,7 +49,12 @@ class PHOTONORMALS_OT_use_loaded_images(bpy.types.Operator):
         added = 0
         for image in bpy.data.images:
             path = bpy.path.abspath(image.filepath) if image.source == "FILE" else ""
-            if path and not image.get("photonormals_map") and Path(path).is_file() and path not in known:
+            if (
+                path
+                and not image.get("photonormals_map")
+                and Path(path).is_file()
+                and path not in known
+            ):
                 photos.add().filepath = path
                 known.add(path)
                 added += 1
@@ -119,8 +126,10 @@ class PHOTONORMALS_OT_relight_preview(bpy.types.Operator):
     bl_label = "Relight Preview"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - Blender reads a set
 
-    shading: EnumProperty(items=[("MATERIAL", "Material Preview", ""), ("RENDERED", "Rendered", "")],
-                          default="MATERIAL")
+    shading: EnumProperty(
+        items=[("MATERIAL", "Material Preview", ""), ("RENDERED", "Rendered", "")],
+        default="MATERIAL",
+    )
 
     def execute(self, context):
         settings = context.scene.photonormals
@@ -154,10 +163,15 @@ class PHOTONORMALS_OT_bake(bpy.types.Operator):
 
     def execute(self, context):
         settings = context.scene.photonormals
-        obj = context.active_object if context.active_object and context.active_object.active_material \
+        obj = (
+            context.active_object
+            if context.active_object and context.active_object.active_material
             else settings.last_object
+        )
         if obj is None or obj.active_material is None:
-            self.report({"ERROR"}, "Nothing to bake: generate normals first or select a textured mesh")
+            self.report(
+                {"ERROR"}, "Nothing to bake: generate normals first or select a textured mesh"
+            )
             return {"CANCELLED"}
         folder, _note = controller.output_folder(context)
         folder.mkdir(parents=True, exist_ok=True)
@@ -166,13 +180,23 @@ class PHOTONORMALS_OT_bake(bpy.types.Operator):
             path = bake.bake(obj, settings.bake_type, target, settings.bake_size,
                              settings.bake_margin, settings.bake_samples)
         except (RuntimeError, ValueError, OSError) as exc:
-            STATE.fail(f"Bake failed: {exc}", "Check the object has a UV map and the folder is writable")
+            STATE.fail(
+                f"Bake failed: {exc}", "Check the object has a UV map and the folder is writable"
+            )
             self.report({"ERROR"}, STATE.last_error)
             return {"CANCELLED"}
         self.report({"INFO"}, f"Baked {path}")
         return {"FINISHED"}
 
 
-CLASSES = (PHOTONORMALS_OT_add_photos, PHOTONORMALS_OT_use_loaded_images, PHOTONORMALS_OT_clear_photos,
-           PHOTONORMALS_OT_generate, PHOTONORMALS_OT_cancel, PHOTONORMALS_OT_check_backend,
-           PHOTONORMALS_OT_relight_preview, PHOTONORMALS_OT_restore_world, PHOTONORMALS_OT_bake)
+CLASSES = (
+    PHOTONORMALS_OT_add_photos,
+    PHOTONORMALS_OT_use_loaded_images,
+    PHOTONORMALS_OT_clear_photos,
+    PHOTONORMALS_OT_generate,
+    PHOTONORMALS_OT_cancel,
+    PHOTONORMALS_OT_check_backend,
+    PHOTONORMALS_OT_relight_preview,
+    PHOTONORMALS_OT_restore_world,
+    PHOTONORMALS_OT_bake,
+)

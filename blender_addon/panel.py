@@ -24,7 +24,9 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.photonormals
-        layout.template_list("PHOTONORMALS_UL_photos", "", settings, "photos", settings, "photo_index", rows=3)
+        layout.template_list(
+            "PHOTONORMALS_UL_photos", "", settings, "photos", settings, "photo_index", rows=3
+        )
         row = layout.row(align=True)
         row.operator("photonormals.add_photos", icon="FILE_IMAGE")
         row.operator("photonormals.use_loaded_images", icon="IMAGE_DATA", text="Loaded")
@@ -90,8 +92,12 @@ class PHOTONORMALS_PT_actions(_Panel, bpy.types.Panel):
         row.prop(settings, "hdri_rotation")
         row.prop(settings, "hdri_strength")
         row = layout.row(align=True)
-        row.operator("photonormals.relight_preview", text="Material Preview", icon="MATERIAL").shading = "MATERIAL"
-        row.operator("photonormals.relight_preview", text="Rendered", icon="SHADING_RENDERED").shading = "RENDERED"
+        row.operator(
+            "photonormals.relight_preview", text="Material Preview", icon="MATERIAL"
+        ).shading = "MATERIAL"
+        row.operator(
+            "photonormals.relight_preview", text="Rendered", icon="SHADING_RENDERED"
+        ).shading = "RENDERED"
         layout.operator("photonormals.restore_world", icon="LOOP_BACK")
         layout.separator()
         layout.prop(settings, "bake_type")
@@ -102,4 +108,9 @@ class PHOTONORMALS_PT_actions(_Panel, bpy.types.Panel):
         layout.operator("photonormals.bake", icon="RENDER_STILL")
 
 
-CLASSES = (PHOTONORMALS_UL_photos, PHOTONORMALS_PT_main, PHOTONORMALS_PT_status, PHOTONORMALS_PT_actions)
+CLASSES = (
+    PHOTONORMALS_UL_photos,
+    PHOTONORMALS_PT_main,
+    PHOTONORMALS_PT_status,
+    PHOTONORMALS_PT_actions,
+)

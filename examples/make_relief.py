@@ -76,7 +76,9 @@ def main(out: Path) -> None:
     names = []
     for k in range(LIGHTS):
         names.append(f"{k + 1:03d}.png")
-        write_linear_png(out / names[-1], render(normals, albedo, mask, directions[k], intensities[k], rng))
+        write_linear_png(
+            out / names[-1], render(normals, albedo, mask, directions[k], intensities[k], rng)
+        )
     write_light_directions(out / "light_directions.txt", directions)
     np.savetxt(out / "light_intensities.txt", intensities, fmt="%.6f")
     (out / "filenames.txt").write_text("\n".join(names) + "\n")

@@ -16,7 +16,7 @@ from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.io.images import write_linear_png
 
 bpy = pytest.importorskip("bpy")
-import addon_utils  # comes with bpy
+import addon_utils  # noqa: E402 (comes with bpy, so only after it)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "bl_ext.pn_backend_test.photonormals"
@@ -36,7 +36,9 @@ def addon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("addon")
     target = _load("_pn_build", ROOT / "build_addon.py").build(tmp / "dist")
     repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name="pn_backend_test", module="pn_backend_test", custom_directory=str(tmp / "repo"))
+    repo = repos.new(
+        name="pn_backend_test", module="pn_backend_test", custom_directory=str(tmp / "repo")
+    )
     assert bpy.ops.extensions.package_install_files(
         filepath=str(target), repo="pn_backend_test", enable_on_install=True) == {"FINISHED"}
     prefs = bpy.context.preferences.addons[MODULE].preferences
@@ -114,7 +116,9 @@ def test_generate_normals_wires_the_maps(addon, scene, photo_set, tmp_path):
 
     name = photos[0].parent.name  # a multi-light set is named after its folder
     published = {p.name for p in (tmp_path / "maps").iterdir()}
-    assert {f"{name}_{m}" for m in ("normal.png", "albedo.png", "mask.png", "normal.npy", "lights.json")} <= published
+    assert {
+        f"{name}_{m}" for m in ("normal.png", "albedo.png", "mask.png", "normal.npy", "lights.json")
+    } <= published
     plane, mat = settings.last_object, settings.last_material
     nodes = mat.node_tree.nodes
     m = addon.scene.material
@@ -123,10 +127,16 @@ def test_generate_normals_wires_the_maps(addon, scene, photo_set, tmp_path):
     assert nodes[m.ALBEDO].image.colorspace_settings.name == "sRGB"
     assert Path(nodes[m.NORMAL].image.filepath).parent == tmp_path / "maps"
     assert addon.scene.plane.plane_aspect(plane) == pytest.approx(64 / 48)
-    assert {(link.from_node.name, link.to_node.name, link.to_socket.name) for link in mat.node_tree.links} == {
-        (m.PRINCIPLED, m.OUTPUT, "Surface"), (m.ALBEDO, m.PRINCIPLED, "Base Color"),
-        (m.NORMAL, m.NORMAL_MAP, "Color"), (m.NORMAL_MAP, m.PRINCIPLED, "Normal"),
-        (m.MASK, m.PRINCIPLED, "Alpha")}
+    assert {
+        (link.from_node.name, link.to_node.name, link.to_socket.name)
+        for link in mat.node_tree.links
+    } == {
+        (m.PRINCIPLED, m.OUTPUT, "Surface"),
+        (m.ALBEDO, m.PRINCIPLED, "Base Color"),
+        (m.NORMAL, m.NORMAL_MAP, "Color"),
+        (m.NORMAL_MAP, m.PRINCIPLED, "Normal"),
+        (m.MASK, m.PRINCIPLED, "Alpha"),
+    }
 
     # The normals the backend solved really are the sphere's (RGB = (n + 1) / 2, rows top-down).
     image = nodes[m.NORMAL].image
@@ -143,13 +153,14 @@ def test_generate_normals_wires_the_maps(addon, scene, photo_set, tmp_path):
     assert state.last_error == ""
     assert settings.last_material == mat and sorted(n.name for n in nodes) == node_names
     assert len(bpy.data.objects) == objects
-    assert len(list((tmp_path / "maps").glob("*_normal.png"))) == 2  # a second set, none overwritten
+    # a second set, none overwritten
+    assert len(list((tmp_path / "maps").glob("*_normal.png"))) == 2
 
 
 def test_single_portrait_reports_model_not_available(addon, scene, photo_set, tmp_path):
     """A backend whose weights folder has no portrait model (an older or trimmed install)."""
-    from test_service import make_weights  # a multi-light-only weights folder
     from photonormals.service import launch
+    from test_service import make_weights  # a multi-light-only weights folder
 
     photos, _ = photo_set
     env = {"PHOTONORMALS_WEIGHTS": str(make_weights(tmp_path / "weights"))}

@@ -26,7 +26,9 @@ def _light_set(folder: Path, seed: int) -> list[Path]:
     intensities = np.random.default_rng(seed).uniform(0.7, 1.0, (COUNT, 3)).astype(np.float32)
     albedo = np.broadcast_to(np.float32([0.6, 0.6, 0.5]), normals.shape)
     names = [f"{k + 1:03d}.png" for k in range(COUNT)]
-    for name, image in zip(names, render_lambertian(normals, mask, directions, intensities, albedo)):
+    for name, image in zip(
+        names, render_lambertian(normals, mask, directions, intensities, albedo), strict=True
+    ):
         write_linear_png(folder / name, image)
     np.savetxt(folder / "light_directions.txt", directions, fmt="%.6f")
     np.savetxt(folder / "light_intensities.txt", intensities, fmt="%.6f")
@@ -48,10 +50,31 @@ def batch_run(tmp_path_factory):
     write_linear_png(source / "face.png", portrait, bits=8)
     out = tmp / "out"
     process = subprocess.run(
-        [sys.executable, str(ROOT / "blender_addon" / "batch.py"), "--input", str(source), "--out", str(out),
-         "--bake", "combined,albedo", "--bake-size", "32", "--bake-margin", "2", "--samples", "1",
-         "--hdri", "forest", "--device", "cpu"],
-        capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            str(ROOT / "blender_addon" / "batch.py"),
+            "--input",
+            str(source),
+            "--out",
+            str(out),
+            "--bake",
+            "combined,albedo",
+            "--bake-size",
+            "32",
+            "--bake-margin",
+            "2",
+            "--samples",
+            "1",
+            "--hdri",
+            "forest",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return process, out
 
 
@@ -67,7 +90,8 @@ def test_good_set_gets_maps_blend_and_bakes(batch_run):
 
     lights = json.loads((out / "sphere" / "sphere_lights.json").read_text())["lights"]
     given = np.loadtxt(Path(out).parent / "in" / "sphere" / "light_intensities.txt")
-    assert np.allclose([light["intensity"] for light in lights], given, atol=1e-4)  # intensities were sent
+    # intensities were sent
+    assert np.allclose([light["intensity"] for light in lights], given, atol=1e-4)
 
     bpy.ops.wm.open_mainfile(filepath=str(out / "sphere" / "sphere.blend"))
     assert bpy.context.scene.world.name == "PhotoNormals HDRI"
@@ -88,7 +112,10 @@ def test_failed_items_are_named_and_the_exit_code_is_non_zero(batch_run):
     if face_failed:
         assert "model not available" in items["face"]["error"]
         assert not (out / "face").exists()  # nothing half-written
-    assert sorted(summary["failed"]) == ["broken", "face"][: 2 if face_failed else 1] and not summary["ok"]
+    assert (
+        sorted(summary["failed"]) == ["broken", "face"][: 2 if face_failed else 1]
+        and not summary["ok"]
+    )
     assert '"failed"' in process.stdout and '"broken"' in process.stdout
     assert "003.png" in items["broken"]["error"]
     assert not (out / "broken").exists()

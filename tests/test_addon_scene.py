@@ -19,7 +19,12 @@ _spec = importlib.util.spec_from_file_location("_pn_batch", ROOT / "blender_addo
 batch = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(batch)
 addon = batch.load_addon()
-results, world, bake, material = addon.scene.results, addon.scene.world, addon.scene.bake, addon.scene.material
+results, world, bake, material = (
+    addon.scene.results,
+    addon.scene.world,
+    addon.scene.bake,
+    addon.scene.material,
+)
 
 
 def links(mat):
@@ -42,8 +47,19 @@ def fetched(tmp_path_factory):
         write_linear_png(paths[-1], image)
     np.savetxt(tmp / "light_directions.txt", directions)
     out = tmp / "job"
-    assert photonormals(["predict", "--lights", str(tmp / "light_directions.txt"), "--out", str(out),
-                         *map(str, paths)]) == 0
+    assert (
+        photonormals(
+            [
+                "predict",
+                "--lights",
+                str(tmp / "light_directions.txt"),
+                "--out",
+                str(out),
+                *map(str, paths),
+            ]
+        )
+        == 0
+    )
     assert photonormals(["height", str(out)]) == 0
     return sorted(p for p in out.iterdir() if p.suffix != ".json" or p.name != "height.json")
 
@@ -84,18 +100,28 @@ def test_rerun_updates_owned_nodes_and_never_overwrites(scene, fetched, tmp_path
     first = results.import_maps(scene, fetched, tmp_path, "relief", displacement_scale=0.2)
     user_node = first.material.node_tree.nodes.new("ShaderNodeValue")  # the user's own node stays
     names = sorted(n.name for n in first.material.node_tree.nodes)
-    assert material.DISPLACEMENT in names and (material.DISPLACEMENT, "Displacement", material.OUTPUT,
-                                               "Displacement") in links(first.material)
+    assert material.DISPLACEMENT in names and (
+        material.DISPLACEMENT,
+        "Displacement",
+        material.OUTPUT,
+        "Displacement",
+    ) in links(first.material)
 
-    directx = results.import_maps(scene, fetched, tmp_path, "relief", directx=True, displacement_scale=0.2)
+    directx = results.import_maps(
+        scene, fetched, tmp_path, "relief", directx=True, displacement_scale=0.2
+    )
     assert (material.DX_JOIN, "Color", material.NORMAL_MAP, "Color") in links(directx.material)
-    again = results.import_maps(scene, fetched, tmp_path, "relief", displacement_scale=0.2, strength=0.5)
+    again = results.import_maps(
+        scene, fetched, tmp_path, "relief", displacement_scale=0.2, strength=0.5
+    )
 
     assert again.obj == first.obj and again.material == first.material
     assert sorted(n.name for n in again.material.node_tree.nodes) == names
     assert user_node.name in again.material.node_tree.nodes
     assert [o.name for o in scene.objects] == [first.obj.name]
-    assert again.material.node_tree.nodes[material.NORMAL_MAP].inputs["Strength"].default_value == 0.5
+    assert (
+        again.material.node_tree.nodes[material.NORMAL_MAP].inputs["Strength"].default_value == 0.5
+    )
     assert again.material.node_tree.nodes[material.NORMAL].image == again.images["normal"]
     published = {p.name for p in tmp_path.iterdir()}
     assert {"relief_normal.png", "relief_002_normal.png", "relief_003_normal.png"} <= published
@@ -149,7 +175,8 @@ def test_bake_writes_a_sized_non_constant_image(scene, fetched, tmp_path):
         pixels = np.empty(size * size * 4, np.float32)
         image.pixels.foreach_get(pixels)
         assert pixels.reshape(-1, 4)[:, :3].std() > 0.02
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["albedo.png", "bake.png", "maps"]  # no temp left
+    # no temp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["albedo.png", "bake.png", "maps"]
 
 
 def test_plane_turns_camera_normals_into_world_normals(scene, fetched, tmp_path):

@@ -58,14 +58,18 @@ def test_installs_and_registers_round_trip_from_the_zip(tmp_path):
 
     target = build_addon.build(tmp_path / "dist")
     repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name="pn_build_test", module="pn_build_test", custom_directory=str(tmp_path / "repo"))
+    repo = repos.new(
+        name="pn_build_test", module="pn_build_test", custom_directory=str(tmp_path / "repo")
+    )
     module = "bl_ext.pn_build_test.photonormals"
     try:
         result = bpy.ops.extensions.package_install_files(
             filepath=str(target), repo="pn_build_test", enable_on_install=True)
         assert result == {"FINISHED"}
         assert (tmp_path / "repo" / "photonormals" / "vendor" / "client.py").is_file()
-        assert hasattr(bpy.types, "PHOTONORMALS_PT_main") and hasattr(bpy.types.Scene, "photonormals")
+        assert hasattr(bpy.types, "PHOTONORMALS_PT_main") and hasattr(
+            bpy.types.Scene, "photonormals"
+        )
         assert bpy.context.preferences.addons[module].preferences.backend_mode == "LOCAL"
         assert bpy.ops.photonormals.generate.poll()
         client = sys.modules[module].backend.client_loader.load_client()

@@ -65,4 +65,8 @@ def test_bad_light_sets_are_refused():
 def test_summary_thresholds():
     scores = summarise(np.array([5.0, 15.0, 25.0, 40.0]))
     assert scores["mean_deg"] == 21.25 and scores["median_deg"] == 20.0
-    assert (scores["under_11.25_deg"], scores["under_22.5_deg"], scores["under_30_deg"]) == (0.25, 0.5, 0.75)
+    assert (scores["under_11.25_deg"], scores["under_22.5_deg"], scores["under_30_deg"]) == (
+        0.25,
+        0.5,
+        0.75,
+    )

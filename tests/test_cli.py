@@ -24,7 +24,7 @@ def photo_set(tmp_path):
     albedo = np.broadcast_to(np.float32([0.8, 0.6, 0.5]), normals.shape)
     images = render_lambertian(normals, mask, directions, intensities, albedo)
     names = [f"{k + 1:03d}.png" for k in range(COUNT)]
-    for name, image in zip(names, images):
+    for name, image in zip(names, images, strict=True):
         write_linear_png(folder / name, image)
     np.savetxt(folder / "light_directions.txt", directions, fmt="%.6f")
     np.savetxt(folder / "light_intensities.txt", intensities, fmt="%.6f")
@@ -57,7 +57,11 @@ def test_predict_writes_every_map(cli, photo_set, tmp_path):
     assert [light["file"] for light in lights] == [p.name for p in images]
     given = np.loadtxt(folder / "light_directions.txt")
     assert np.allclose([light["direction"] for light in lights], given, atol=1e-5)
-    assert np.allclose([light["intensity"] for light in lights], np.loadtxt(folder / "light_intensities.txt"), atol=1e-5)
+    assert np.allclose(
+        [light["intensity"] for light in lights],
+        np.loadtxt(folder / "light_intensities.txt"),
+        atol=1e-5,
+    )
 
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "calibrated_photometric_stereo"
@@ -73,7 +77,9 @@ def test_directx_convention_flips_only_green(cli, photo_set, tmp_path):
     dx = cv2.imread(str(tmp_path / "dx" / "normal.png"), cv2.IMREAD_UNCHANGED).astype(int)
     assert np.array_equal(gl[..., [0, 2]], dx[..., [0, 2]])  # OpenCV order: B, G, R
     assert np.abs(gl[..., 1] + dx[..., 1] - 65535).max() <= 1
-    assert np.array_equal(np.load(tmp_path / "gl" / "normal.npy"), np.load(tmp_path / "dx" / "normal.npy"))
+    assert np.array_equal(
+        np.load(tmp_path / "gl" / "normal.npy"), np.load(tmp_path / "dx" / "normal.npy")
+    )
 
 
 def _bad_inputs(folder, images, tmp):
@@ -90,12 +96,20 @@ def _bad_inputs(folder, images, tmp):
         "mixed sizes": (["--lights", lights, *images[:-1], small], "mixed image sizes"),
         "one image for multi": (["--mode", "multi", images[0]], "at least 2 images"),
         "light count": (["--lights", three_lights, *images], "has 3 lights but 8 images"),
-        "intensity count": (["--lights", lights, "--intensities", three_intensities, *images],
-                            "has 3 intensities but 8 images"),
-        "missing file": (["--lights", lights, *images[:-1], tmp / "nope.png"], "nope.png: no such file"),
+        "intensity count": (
+            ["--lights", lights, "--intensities", three_intensities, *images],
+            "has 3 intensities but 8 images",
+        ),
+        "missing file": (
+            ["--lights", lights, *images[:-1], tmp / "nope.png"],
+            "nope.png: no such file",
+        ),
         "missing light file": (["--lights", tmp / "nope.txt", *images], "nope.txt: no such file"),
         "corrupt image": (["--lights", lights, *images[:-1], broken], "broken.png: the PNG"),
-        "lights in single mode": (["--mode", "single", "--lights", lights, images[0]], "--lights is for multi"),
+        "lights in single mode": (
+            ["--mode", "single", "--lights", lights, images[0]],
+            "--lights is for multi",
+        ),
         "unknown option value": (["--mode", "triple", *images], "invalid choice: 'triple'"),
     }
 
@@ -172,11 +186,15 @@ def test_calibrate_from_chrome_ball_photos(cli, tmp_path):
     for k, light in enumerate(truth):
         half = (light + view) / np.linalg.norm(light + view)
         lobe = np.clip(normals @ half, 0, None) ** 2000 * mask
-        write_linear_png(tmp_path / f"ball{k}.png", np.repeat((0.05 * mask + lobe)[..., None], 3, 2))
+        write_linear_png(
+            tmp_path / f"ball{k}.png", np.repeat((0.05 * mask + lobe)[..., None], 3, 2)
+        )
         paths.append(tmp_path / f"ball{k}.png")
     write_linear_png(tmp_path / "ball_mask.png", mask.astype(np.float32), bits=8)
     out = tmp_path / "light_directions.txt"
-    code, _, stderr = cli("calibrate", "--ball-mask", tmp_path / "ball_mask.png", "--out", out, *paths)
+    code, _, stderr = cli(
+        "calibrate", "--ball-mask", tmp_path / "ball_mask.png", "--out", out, *paths
+    )
     assert code == 0, stderr
     found = np.loadtxt(out)
     angles = np.degrees(np.arccos(np.clip((found * truth).sum(axis=1), -1, 1)))
@@ -186,8 +204,18 @@ def test_calibrate_from_chrome_ball_photos(cli, tmp_path):
 
 def test_real_process_prints_one_line_and_no_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "photonormals", "predict", "--out", str(tmp_path / "o"), str(tmp_path / "x.png")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "photonormals",
+            "predict",
+            "--out",
+            str(tmp_path / "o"),
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "x.png: no such file" in result.stderr

@@ -23,7 +23,13 @@ from photonormals.client import (
     JobFailed,
     RequestError,
 )
-from test_service import CRASH_NAME, free_port, photos, start_server, stop_server  # noqa: F401 (photos is a fixture)
+from test_service import (  # the photos fixture is used by name
+    CRASH_NAME,
+    free_port,
+    photos,  # noqa: F401
+    start_server,
+    stop_server,
+)
 
 TOKEN = "client-token"
 
@@ -48,8 +54,17 @@ def lights(photos):  # noqa: F811
 
 def test_client_imports_only_the_standard_library():
     tree = ast.parse(Path(client_module.__file__).read_text())
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    modules = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    modules |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 0
+    }
     assert modules - {"__future__"} <= set(sys.stdlib_module_names)
     assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))
 
@@ -61,16 +76,27 @@ def test_health(client):
 def test_predict_writes_the_maps_and_nothing_else(client, photos, tmp_path):  # noqa: F811
     seen = []
     out = tmp_path / "out"
-    files = client.predict(photos["paths"], out, options=lights(photos), on_progress=seen.append, poll=0.02)
+    files = client.predict(
+        photos["paths"], out, options=lights(photos), on_progress=seen.append, poll=0.02
+    )
     names = sorted(p.name for p in files)
-    assert names == ["albedo.png", "lights.json", "mask.png", "normal.npy", "normal.png", "report.json"]
+    assert names == [
+        "albedo.png",
+        "lights.json",
+        "mask.png",
+        "normal.npy",
+        "normal.png",
+        "report.json",
+    ]
     assert sorted(p.name for p in out.iterdir()) == names  # no staging folder left behind
     assert seen[-1]["state"] == "done" and all(0 <= s["progress"] <= 1 for s in seen)
     assert np.load(out / "normal.npy").shape == (48, 48, 3)
 
 
 def test_lights_file_and_fetch_of_a_finished_job(client, photos, tmp_path):  # noqa: F811
-    job_id = client.submit(photos["paths"], {"outputs": ["normal.png"]}, photos["folder"] / "light_directions.txt")
+    job_id = client.submit(
+        photos["paths"], {"outputs": ["normal.png"]}, photos["folder"] / "light_directions.txt"
+    )
     assert client.wait(job_id, poll=0.02)["state"] == "done"
     assert [p.name for p in client.fetch(job_id, tmp_path)] == ["normal.png"]
 
@@ -123,7 +149,9 @@ def test_nothing_listening_is_backend_unavailable():
 def test_relight(client, photos, tmp_path):  # noqa: F811
     job_id = client.submit(photos["paths"], lights(photos))
     client.wait(job_id, poll=0.02)
-    out = client.relight(job_id, tmp_path / "relit.png", hdri="studio", rotation=45, background="transparent")
+    out = client.relight(
+        job_id, tmp_path / "relit.png", hdri="studio", rotation=45, background="transparent"
+    )
     assert out.read_bytes().startswith(b"\x89PNG")
     assert [p.name for p in tmp_path.iterdir()] == ["relit.png"]
 

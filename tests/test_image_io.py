@@ -68,7 +68,9 @@ def test_tiff_depths(tmp_path, dtype, expected_bits):
     tifffile.imwrite(tmp_path / "t.tif", np.full((6, 7, 3), values, dtype), photometric="rgb")
     image = read_image(tmp_path / "t.tif")
     assert image.bits == expected_bits and image.rgb.shape == (6, 7, 3)
-    expected = {8: srgb_to_linear(np.float32(200 / 255)), 16: 50000 / 65535, 32: 0.25}[expected_bits]
+    expected = {8: srgb_to_linear(np.float32(200 / 255)), 16: 50000 / 65535, 32: 0.25}[
+        expected_bits
+    ]
     assert np.allclose(image.rgb, expected, atol=1e-6)
 
 
@@ -149,7 +151,11 @@ def _png_bytes(width, height):
         ("notes.png", b"hello, I am text, not a picture\n", "not a supported image"),
         ("empty.jpg", b"", "not a supported image"),
         ("bomb.png", _png_bytes(100_000, 100_000), "over the 64 MP limit"),
-        ("bomb.hdr", b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 90000 +X 90000\n", "over the 64 MP limit"),
+        (
+            "bomb.hdr",
+            b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 90000 +X 90000\n",
+            "over the 64 MP limit",
+        ),
     ],
 )
 def test_bad_files_give_clear_errors(tmp_path, name, payload, message):

@@ -13,13 +13,21 @@ def _scene(count=8):
     directions = spread_lights(count, seed=3)
     intensities = np.linspace(0.5, 1.5, count, dtype=np.float32)[:, None].repeat(3, 1)
     albedo = np.random.default_rng(0).uniform(0.3, 0.9, (96, 96, 3)).astype(np.float32)
-    return render_lambertian(normals, mask, directions, intensities, albedo), normals, mask, directions, intensities
+    return (
+        render_lambertian(normals, mask, directions, intensities, albedo),
+        normals,
+        mask,
+        directions,
+        intensities,
+    )
 
 
 def _tilt(directions, degrees):
     """Every direction rotated by ``degrees`` about the x axis: a network's systematic error."""
     a = np.radians(degrees)
-    rotation = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]], np.float32)
+    rotation = np.array(
+        [[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]], np.float32
+    )
     return directions @ rotation.T
 
 

@@ -1,4 +1,4 @@
-"""Rasterised geometry buffers, the engines' shared first step: orientation, coverage, depth order."""
+"""Rasterised geometry buffers, both engines' first step: orientation, coverage, depth order."""
 
 from __future__ import annotations
 

@@ -60,15 +60,22 @@ def test_directions_follow_blenders_equirect_and_front_view():
     assert np.allclose(u_rot, 0.25)
     dirs = fibonacci_sphere(200)
     for rotation in (0.0, 37.0, -120.0):
-        assert np.allclose(envmap.uv_to_direction(*envmap.direction_to_uv(dirs, rotation), rotation), dirs, atol=1e-9)
+        assert np.allclose(
+            envmap.uv_to_direction(*envmap.direction_to_uv(dirs, rotation), rotation),
+            dirs,
+            atol=1e-9,
+        )
 
 
 def test_rotate_equals_looking_up_with_the_rotation():
     env = sky_env() + np.random.default_rng(0).uniform(0, 0.1, (H, W, 3)).astype(np.float32)
     dirs = fibonacci_sphere(300)
     for degrees in (90.0, 22.5):  # whole and fractional pixel shifts
-        assert np.allclose(envmap.sample(envmap.rotate(env, degrees), dirs), envmap.sample(env, dirs, degrees),
-                           atol=2e-3)
+        assert np.allclose(
+            envmap.sample(envmap.rotate(env, degrees), dirs),
+            envmap.sample(env, dirs, degrees),
+            atol=2e-3,
+        )
 
 
 def test_solid_angles_cover_the_sphere():
@@ -91,7 +98,10 @@ def test_sh9_and_map_match_brute_force_on_a_smooth_sky():
     env = sky_env()
     normals = fibonacci_sphere(300)
     reference = shading.brute_force_irradiance(env, normals)
-    for estimate in (sh9_irradiance(normals, project_sh9(env)), envmap.sample(shading.irradiance_map(env), normals)):
+    for estimate in (
+        sh9_irradiance(normals, project_sh9(env)),
+        envmap.sample(shading.irradiance_map(env), normals),
+    ):
         mean, worst = errors(estimate, reference)
         assert mean < 0.03 and worst < 0.03, (mean, worst)
 
@@ -135,7 +145,9 @@ def predict_dir(tmp_path):
     folder.mkdir()
     normals, mask = sphere_normals(SIZE)
     write_npy(folder / "normal.npy", normals)
-    write_srgb_png(folder / "albedo.png", np.full((SIZE, SIZE, 3), 0.5, np.float32) * mask[..., None])
+    write_srgb_png(
+        folder / "albedo.png", np.full((SIZE, SIZE, 3), 0.5, np.float32) * mask[..., None]
+    )
     write_linear_png(folder / "mask.png", mask.astype(np.float32), bits=8)
     (folder / "report.json").write_text("{}\n")
     photo = tmp_path / "photo.png"
@@ -159,7 +171,9 @@ def test_diffuse_under_constant_light_is_albedo_times_radiance(predict_dir):
 def test_outputs_are_finite_and_backgrounds_are_right(predict_dir, shader, background):
     folder, photo, mask = predict_dir
     env = sun_env(h=32, w=64, radius_deg=8.0, power=20.0)
-    rgba = relight_dir(folder, env, rotation=30.0, shader=shader, background=background, photo=photo)
+    rgba = relight_dir(
+        folder, env, rotation=30.0, shader=shader, background=background, photo=photo
+    )
     assert rgba.shape == (SIZE, SIZE, 4) and rgba.dtype == np.float32
     assert np.isfinite(rgba).all() and (rgba >= 0).all()
     assert (rgba[mask, :3].max(axis=1) > 0).all()
@@ -197,7 +211,8 @@ def test_mirror_reflects_what_faces_the_camera(predict_dir):
     folder, _photo, _mask = predict_dir
     env = np.zeros((H, W, 3), np.float32)
     env[..., 2] = 1.0
-    env[:, W // 2 :, 0] = 1.0  # u > 0.5, around the direction toward the viewer (u = 0.75): red + blue
+    # u > 0.5, around the direction toward the viewer (u = 0.75): red + blue
+    env[:, W // 2 :, 0] = 1.0
     rgba = relight_dir(folder, env, shader="reflective", roughness=0.0, background="transparent")
     centre = rgba[SIZE // 2, SIZE // 2, :3]
     assert centre[0] > 0.2 and centre[2] > 0.2  # albedo 0.5 metal, head-on
@@ -226,7 +241,8 @@ def test_write_relit_png_and_exr(tmp_path):
     write_relit(tmp_path / "opaque.png", rgba)
     png = cv2.imread(str(tmp_path / "opaque.png"), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint8 and png.shape == (4, 6, 3)
-    assert np.allclose(read_image(tmp_path / "opaque.png").rgb, [0.5, 1.0, 0.0], atol=0.01)  # clipped
+    # clipped
+    assert np.allclose(read_image(tmp_path / "opaque.png").rgb, [0.5, 1.0, 0.0], atol=0.01)
     rgba[0, 0, 3] = 0.0
     write_relit(tmp_path / "cutout.png", rgba)
     png = cv2.imread(str(tmp_path / "cutout.png"), cv2.IMREAD_UNCHANGED)
@@ -258,14 +274,32 @@ def test_cli_relights_with_hdr_and_exr_files(cli, predict_dir, tmp_path):
     exr = tmp_path / "sky.exr"
     write_relit(exr, np.concatenate([env, np.ones((H, W, 1), np.float32)], axis=2))
 
-    code, _out, err = cli("relight", "--hdri", hdr, "--photo", photo, "--out", tmp_path / "a.png", folder)
+    code, _out, err = cli(
+        "relight", "--hdri", hdr, "--photo", photo, "--out", tmp_path / "a.png", folder
+    )
     assert code == 0, err
     assert cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED).shape == (SIZE, SIZE, 3)
-    code, _out, err = cli("relight", "--hdri", exr, "--shader", "both", "--background", "transparent",
-                          "--rotation", "45", "--exposure", "-1", "--out", tmp_path / "b.exr", folder)
+    code, _out, err = cli(
+        "relight",
+        "--hdri",
+        exr,
+        "--shader",
+        "both",
+        "--background",
+        "transparent",
+        "--rotation",
+        "45",
+        "--exposure",
+        "-1",
+        "--out",
+        tmp_path / "b.exr",
+        folder,
+    )
     assert code == 0, err
     assert read_image(tmp_path / "b.exr").rgb.shape == (SIZE, SIZE, 3)
-    code, _out, err = cli("relight", "--hdri", exr, "--out", tmp_path / "a.png", "--photo", photo, folder)
+    code, _out, err = cli(
+        "relight", "--hdri", exr, "--out", tmp_path / "a.png", "--photo", photo, folder
+    )
     assert code == 2 and "--overwrite" in err
 
 
@@ -297,7 +331,9 @@ def test_cli_bad_inputs_exit_2_with_one_line(cli, predict_dir, tmp_path, case, m
         args["extra"] = []
     elif case == "not_hdr":
         args["hdri"] = str(photo)
-    code, _out, err = cli("relight", "--hdri", args["hdri"], "--out", args["out"], *args["extra"], folder)
+    code, _out, err = cli(
+        "relight", "--hdri", args["hdri"], "--out", args["out"], *args["extra"], folder
+    )
     assert code == 2
     assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "out.png").exists()

@@ -25,7 +25,7 @@ import pytest
 from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.io.images import write_linear_png, write_srgb_png
 from photonormals.service import launch
-from photonormals.service.launch import free_port, stop_server  # noqa: F401 (test_client imports them from here)
+from photonormals.service.launch import free_port, stop_server  # noqa: F401 (test_client's)
 
 TOKEN = "test-token"
 COUNT = 6
@@ -55,7 +55,15 @@ def start_server(tmp: Path, *extra, env=None):
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("service")
     process, url = start_server(
-        tmp, "--token", TOKEN, "--max-queue", str(MAX_QUEUE), "--max-upload-mb", "1", "--max-photos", "8",
+        tmp,
+        "--token",
+        TOKEN,
+        "--max-queue",
+        str(MAX_QUEUE),
+        "--max-upload-mb",
+        "1",
+        "--max-photos",
+        "8",
         env={"PHOTONORMALS_TEST_STAGE_DELAY": "0.05", "PHOTONORMALS_TEST_CRASH_NAME": CRASH_NAME},
     )
     yield url
@@ -75,7 +83,13 @@ def photos(tmp_path_factory):
         paths.append(folder / f"{k + 1:03d}.png")
         write_linear_png(paths[-1], image)
     np.savetxt(folder / "light_directions.txt", directions)
-    return {"paths": paths, "directions": directions, "normals": normals, "mask": mask, "folder": folder}
+    return {
+        "paths": paths,
+        "directions": directions,
+        "normals": normals,
+        "mask": mask,
+        "folder": folder,
+    }
 
 
 # ---------------------------------------------------------------------------- raw HTTP helpers
@@ -84,15 +98,30 @@ def photos(tmp_path_factory):
 def multipart(photos=(), options=None, lights_file=None, fields=None):
     boundary = uuid.uuid4().hex
     body = b""
-    for name, value in {**({"options": json.dumps(options)} if options is not None else {}), **(fields or {})}.items():
-        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    files = [("photos", Path(p).name, Path(p).read_bytes()) if not isinstance(p, tuple) else ("photos", *p)
-             for p in photos]
+    for name, value in {
+        **({"options": json.dumps(options)} if options is not None else {}),
+        **(fields or {}),
+    }.items():
+        disposition = f'Content-Disposition: form-data; name="{name}"'
+        body += f"--{boundary}\r\n{disposition}\r\n\r\n{value}\r\n".encode()
+    files = [
+        ("photos", Path(p).name, Path(p).read_bytes())
+        if not isinstance(p, tuple)
+        else ("photos", *p)
+        for p in photos
+    ]
     if lights_file is not None:
         files.append(("lights_file", *lights_file))
     for field, filename, data in files:
-        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-                 "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+                f'filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
     body += f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
@@ -149,7 +178,9 @@ def test_health_needs_no_token_and_describes_the_server(server):
     status, _, body = call(server + "/v1/health", token=None)
     health = json.loads(body)
     assert status == 200 and health["status"] == "ok"
-    assert health["api_version"] == "1" and health["device"] == "cpu" and health["gpu_memory"] is None
+    assert (
+        health["api_version"] == "1" and health["device"] == "cpu" and health["gpu_memory"] is None
+    )
     assert health["models"]["multi"] == {"available": True, "weights": "multi.safetensors"}
     assert health["models"]["single"]["available"] is False
     assert health["memory"]["peak_rss_mib"] > 0
@@ -163,7 +194,9 @@ def test_token_is_checked_on_every_other_endpoint(server, photos):
     assert error_of(call(server + "/v1/jobs", "POST", body, content_type, token="wrong"))[0] == 403
     assert error_of(call(server + "/v1/predict", "POST", body, content_type, token=None))[0] == 401
     assert error_of(call(server + "/v1/jobs/x", "DELETE", token=None))[0] == 401
-    status, _ = error_of(call(server + "/v1/jobs/x", token=None, headers={"X-PhotoNormals-Token": TOKEN}))
+    status, _ = error_of(
+        call(server + "/v1/jobs/x", token=None, headers={"X-PhotoNormals-Token": TOKEN})
+    )
     assert status == 404  # the alternative header is accepted; the job just does not exist
 
 
@@ -201,7 +234,9 @@ def test_lights_file_and_output_subset(server, photos):
 
 
 def test_uncalibrated_job_runs_the_warm_shipped_model(server, photos):
-    status, _, body = submit(server, photos["paths"][:3], {"mode": "multi", "input_colorspace": "linear"})
+    status, _, body = submit(
+        server, photos["paths"][:3], {"mode": "multi", "input_colorspace": "linear"}
+    )
     assert status == 202, body
     job_id = json.loads(body)["id"]
     assert wait_done(server, job_id)["state"] == "done"
@@ -211,10 +246,14 @@ def test_uncalibrated_job_runs_the_warm_shipped_model(server, photos):
 
 
 def test_blocking_predict_returns_the_zip(server, photos):
-    status, headers, archive = call(server + "/v1/predict", "POST", *multipart(photos["paths"], lights_options(photos)))
+    status, headers, archive = call(
+        server + "/v1/predict", "POST", *multipart(photos["paths"], lights_options(photos))
+    )
     assert status == 200 and headers["X-PhotoNormals-Job"]
     assert "normal.png" in zipfile.ZipFile(io.BytesIO(archive)).namelist()
-    status, error = error_of(call(server + "/v1/predict", "POST", *multipart(photos["paths"][:1], {"mode": "single"})))
+    status, error = error_of(
+        call(server + "/v1/predict", "POST", *multipart(photos["paths"][:1], {"mode": "single"}))
+    )
     assert status == 501 and error["code"] == "model_not_available"
 
 
@@ -230,14 +269,18 @@ def test_openapi_matches_the_routes(server):
     from photonormals.service import Settings, create_app
 
     document = json.loads(call(server + "/openapi.json", token=None)[2])
-    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    documented = {
+        (path, method.upper()) for path, item in document["paths"].items() for method in item
+    }
     app = create_app(Settings(token="x"))
     real = {(route.path, method) for route in app.routes if route.path.startswith("/v1")
             for method in route.methods}
     assert documented == real
     assert ("/v1/relight", "POST") in real and ("/v1/jobs/{job_id}/files/{name}", "GET") in real
     upload = document["paths"]["/v1/jobs"]["post"]
-    schema_ref = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].split("/")[-1]
+    schema_ref = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].split(
+        "/"
+    )[-1]
     fields = document["components"]["schemas"][schema_ref]["properties"]
     assert {"photos", "options", "lights_file"} <= fields.keys()
     assert {"400", "401", "413", "503"} <= upload["responses"].keys()
@@ -250,9 +293,16 @@ def test_openapi_matches_the_routes(server):
 def png_header_claiming(width, height) -> bytes:
     """A valid-looking PNG whose header claims width x height (a 'pixel bomb')."""
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("case, expected", [
@@ -286,7 +336,9 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
     elif case == "light count":
         args = (paths[:3], lights)
     elif case == "light file count":
-        body, content_type = multipart(paths[:3], None, ("l.txt", (photos["folder"] / "light_directions.txt").read_bytes()))
+        body, content_type = multipart(
+            paths[:3], None, ("l.txt", (photos["folder"] / "light_directions.txt").read_bytes())
+        )
         fields = (body, content_type)
     elif case == "unknown mode":
         args = (paths, {"mode": "stereo"})
@@ -304,8 +356,11 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
 
 def test_decoding_errors_end_the_job_with_the_message(server, photos):
     data = bytearray(photos["paths"][-1].read_bytes())
-    data[len(data) // 2:len(data) // 2 + 16] = b"\xff" * 16  # the header survives, the pixel data does not
-    status, _, body = submit(server, [*photos["paths"][:-1], ("cut.png", bytes(data))], lights_options(photos))
+    # the header survives, the pixel data does not
+    data[len(data) // 2:len(data) // 2 + 16] = b"\xff" * 16
+    status, _, body = submit(
+        server, [*photos["paths"][:-1], ("cut.png", bytes(data))], lights_options(photos)
+    )
     assert status == 202, body
     final = wait_done(server, json.loads(body)["id"])
     assert final["state"] == "error" and "cut.png" in final["error"] and "corrupt" in final["error"]
@@ -315,14 +370,20 @@ def test_request_over_the_size_limit(server):
     # Content-Length over the limit: refused before any of the body is read.
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                  f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {(1 << 20) + 1}\r\n\r\n".encode())
+        s.sendall(
+            f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: "
+            f"{(1 << 20) + 1}\r\n\r\n".encode()
+        )
         answer = recv_response(s)
     assert answer.startswith("HTTP/1.1 413") and "too_large" in answer
     # No Content-Length (chunked): counted while streaming.
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                  "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        s.sendall(
+            f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n".encode()
+        )
         head = b'--b\r\nContent-Disposition: form-data; name="photos"; filename="a.png"\r\n\r\n'
         try:
             for chunk in [head] + [b"y" * 65536] * 40:
@@ -351,8 +412,10 @@ def test_client_disconnecting_mid_upload_leaves_the_server_healthy(server, photo
     host, port = server.removeprefix("http://").split(":")
     for _ in range(3):
         with socket.create_connection((host, int(port)), timeout=10) as s:
-            s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                      f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            s.sendall(
+                f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            )
             s.sendall(body[: len(body) // 2])
     assert call(server + "/v1/health")[0] == 200
     status, _, job = submit(server, photos["paths"], lights_options(photos))
@@ -383,7 +446,9 @@ def test_health_answers_while_a_job_runs(server, photos):
 
 def test_worker_exception_is_reported_and_the_server_stays_healthy(server, photos):
     crash = (CRASH_NAME, photos["paths"][0].read_bytes())
-    job_id = json.loads(submit(server, [crash, *photos["paths"][1:]], lights_options(photos))[2])["id"]
+    job_id = json.loads(submit(server, [crash, *photos["paths"][1:]], lights_options(photos))[2])[
+        "id"
+    ]
     final = wait_done(server, job_id)
     assert final["state"] == "error" and final["error"].startswith("internal error: RuntimeError")
     assert call(server + "/v1/health")[0] == 200
@@ -402,7 +467,11 @@ def test_fifty_concurrent_requests_are_all_answered(server, photos):
     statuses = [status for status, _, _ in results]
     assert set(statuses) <= {202, 503} and statuses.count(202) >= 1 and statuses.count(503) >= 1
     assert all(headers["Retry-After"] for status, headers, _ in results if status == 503)
-    assert all(json.loads(body)["error"]["code"] == "queue_full" for status, _, body in results if status == 503)
+    assert all(
+        json.loads(body)["error"]["code"] == "queue_full"
+        for status, _, body in results
+        if status == 503
+    )
     for status, _, body in results:  # leave the queue empty for the next tests
         if status == 202:
             call(f"{server}/v1/jobs/{json.loads(body)['id']}", "DELETE")

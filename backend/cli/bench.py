@@ -11,10 +11,14 @@ from ..errors import UserError
 
 def add_parser(commands):
     parser = commands.add_parser("bench", help="benchmark the inference service end to end")
-    parser.add_argument("--sizes", default="256x256,612x512", help="comma-separated WIDTHxHEIGHT list")
+    parser.add_argument(
+        "--sizes", default="256x256,612x512", help="comma-separated WIDTHxHEIGHT list"
+    )
     parser.add_argument("--counts", default="3,9", help="comma-separated image counts per set")
     parser.add_argument("--repeat", type=int, default=2, help="timed requests per configuration")
-    parser.add_argument("--throughput-jobs", type=int, default=2, help="jobs submitted at once for throughput")
+    parser.add_argument(
+        "--throughput-jobs", type=int, default=2, help="jobs submitted at once for throughput"
+    )
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON")
     parser.set_defaults(run=run)

@@ -17,14 +17,24 @@ EVAL_MODES = ("calibrated", "multi")
 
 
 def add_parser(commands):
-    parser = commands.add_parser("eval", help="score normals against ground truth (DiLiGenT layout)")
+    parser = commands.add_parser(
+        "eval", help="score normals against ground truth (DiLiGenT layout)"
+    )
     parser.add_argument("dataset", type=Path, metavar="DATASET_DIR")
     parser.add_argument("--images", type=int, metavar="K", help="use K images spread over the set")
-    parser.add_argument("--mode", choices=EVAL_MODES, default="calibrated",
-                        help="calibrated: the dataset's own lights; multi: lights estimated by the model")
+    parser.add_argument(
+        "--mode",
+        choices=EVAL_MODES,
+        default="calibrated",
+        help="calibrated: the dataset's own lights; multi: lights estimated by the model",
+    )
     parser.add_argument("--input-colorspace", choices=COLORSPACES, default="auto")
-    parser.add_argument("--encode", choices=("none", "srgb8"), default="none",
-                        help="srgb8: re-encode the inputs as 8-bit sRGB first (as a JPEG/PNG camera would)")
+    parser.add_argument(
+        "--encode",
+        choices=("none", "srgb8"),
+        default="none",
+        help="srgb8: re-encode the inputs as 8-bit sRGB first (as a JPEG/PNG camera would)",
+    )
     parser.add_argument("--weights", type=Path, metavar="FILE", help="multi mode: weights to score "
                         "(default: the shipped multi-light model)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
@@ -47,11 +57,19 @@ def run(args) -> int:
     else:
         from ..inference.multilight import MultiLightModel
 
-        estimate = MultiLightModel(args.weights, pick_device(args.device)).estimate(stack, dataset.mask)
+        estimate = MultiLightModel(args.weights, pick_device(args.device)).estimate(
+            stack, dataset.mask
+        )
         normals, solved = estimate.normals, estimate.mask
-        light_scores = {"light_dir_mean_deg": float(direction_errors(estimate.light_dirs, dataset.directions).mean())}
+        light_scores = {
+            "light_dir_mean_deg": float(
+                direction_errors(estimate.light_dirs, dataset.directions).mean()
+            )
+        }
         if dataset.intensities is not None:
-            light_scores["light_int_rel_error"] = intensity_error(estimate.light_ints, dataset.intensities)
+            light_scores["light_int_rel_error"] = intensity_error(
+                estimate.light_ints, dataset.intensities
+            )
     seconds = time.perf_counter() - start
 
     # Pixels the solver could not use still count, as a 90 degree miss would: never flatter.
@@ -62,8 +80,11 @@ def run(args) -> int:
 
     print(f"{dataset.name}: {args.mode}, {len(dataset.images)} images, {scores['pixels']} pixels")
     print(f"  mean {scores['mean_deg']:.2f} deg   median {scores['median_deg']:.2f} deg")
-    print("  under 11.25 / 22.5 / 30 deg: "
-          f"{scores['under_11.25_deg']:.1%} / {scores['under_22.5_deg']:.1%} / {scores['under_30_deg']:.1%}")
+    print(
+        "  under 11.25 / 22.5 / 30 deg: "
+        f"{scores['under_11.25_deg']:.1%} / {scores['under_22.5_deg']:.1%} / "
+        f"{scores['under_30_deg']:.1%}"
+    )
     if light_scores:
         line = f"  light direction {scores['light_dir_mean_deg']:.2f} deg"
         if "light_int_rel_error" in scores:

@@ -21,13 +21,23 @@ METHODS = ("poisson", "fft")
 
 
 def add_parser(commands):
-    parser = commands.add_parser("height", help="normal map + mask -> height map (16-bit PNG + .npy)")
+    parser = commands.add_parser(
+        "height", help="normal map + mask -> height map (16-bit PNG + .npy)"
+    )
     parser.add_argument("normals", type=Path, metavar="NORMALS",
                         help="a predict output folder, normal.npy, or a normal-map PNG")
-    parser.add_argument("--mask", type=Path, metavar="FILE",
-                        help="object mask (default: mask.png beside the normals, else the whole frame)")
-    parser.add_argument("--method", choices=METHODS, default="poisson",
-                        help="poisson: least squares inside the mask (default); fft: Frankot-Chellappa")
+    parser.add_argument(
+        "--mask",
+        type=Path,
+        metavar="FILE",
+        help="object mask (default: mask.png beside the normals, else the whole frame)",
+    )
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="poisson",
+        help="poisson: least squares inside the mask (default); fft: Frankot-Chellappa",
+    )
     parser.add_argument("--normal-convention", choices=NORMAL_CONVENTIONS, default="opengl",
                         help="green channel convention of a normal-map PNG")
     parser.add_argument("--out", type=Path, metavar="DIR",
@@ -43,7 +53,9 @@ def run(args) -> int:
     out_dir = args.out or source.parent
     targets = [out_dir / name for name in ("height.png", "height.npy", "height.json")]
     if any(t.exists() for t in targets) and not args.overwrite:
-        raise UserError(f"{out_dir} already holds a height map; choose another --out or pass --overwrite")
+        raise UserError(
+            f"{out_dir} already holds a height map; choose another --out or pass --overwrite"
+        )
 
     normals = _read_normals(source, args.normal_convention)
     mask_path = args.mask or (source.parent / "mask.png")
@@ -56,7 +68,9 @@ def run(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_png(targets[0], encoded)
     write_npy(targets[1], height.astype(np.float32))
-    meta.update(method=args.method, source=source.name, mask=mask_path.name if mask is not None else None)
+    meta.update(
+        method=args.method, source=source.name, mask=mask_path.name if mask is not None else None
+    )
     write_atomic(targets[2], (json.dumps(meta, indent=2) + "\n").encode())
     print(f"height {meta['min']:.1f}..{meta['max']:.1f} px -> {targets[0]}")
     return 0

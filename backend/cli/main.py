@@ -26,7 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="photonormals", description="Photos to relightable normal, albedo and mask maps.")
+    parser = _Parser(
+        prog="photonormals", description="Photos to relightable normal, albedo and mask maps."
+    )
     parser.add_argument("--version", action="version", version=f"photonormals {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:
@@ -48,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"photonormals {args.command}: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
-        print(f"photonormals {args.command}: error: out of memory; try smaller images", file=sys.stderr)
+        print(
+            f"photonormals {args.command}: error: out of memory; try smaller images",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
         if os.environ.get("PHOTONORMALS_DEBUG"):

@@ -8,16 +8,26 @@ from ..predict import MODES, PredictOptions, check_output_dir, predict, save_pre
 
 
 def add_parser(commands):
-    parser = commands.add_parser("predict", help="estimate normal, albedo and mask maps from photos")
+    parser = commands.add_parser(
+        "predict", help="estimate normal, albedo and mask maps from photos"
+    )
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument("--mode", choices=MODES, default="auto",
                         help="auto: single for one photo, multi for several (default)")
-    parser.add_argument("--lights", type=Path, metavar="FILE",
-                        help="known light directions (DiLiGenT light_directions.txt or lights.json), "
-                             "one per image in order: runs calibrated photometric stereo")
-    parser.add_argument("--intensities", type=Path, metavar="FILE",
-                        help="known RGB light intensities, one line per image (light_intensities.txt)")
+    parser.add_argument(
+        "--lights",
+        type=Path,
+        metavar="FILE",
+        help="known light directions (DiLiGenT light_directions.txt or lights.json), "
+        "one per image in order: runs calibrated photometric stereo",
+    )
+    parser.add_argument(
+        "--intensities",
+        type=Path,
+        metavar="FILE",
+        help="known RGB light intensities, one line per image (light_intensities.txt)",
+    )
     parser.add_argument("--mask", type=Path, metavar="FILE", help="object mask (white = object)")
     parser.add_argument("--input-colorspace", choices=COLORSPACES, default="auto",
                         help="auto: 8-bit is sRGB, 16-bit/EXR/HDR linear")
@@ -48,5 +58,8 @@ def run(args) -> int:
     prediction = predict(args.images, options)
     written = save_prediction(prediction, args.out, [p.name for p in args.images], args.overwrite)
     solved = int(prediction.mask.sum())
-    print(f"{prediction.report['method']}: {solved} pixels solved; wrote {len(written) + 1} files to {args.out}")
+    print(
+        f"{prediction.report['method']}: {solved} pixels solved; wrote {len(written) + 1} files "
+        f"to {args.out}"
+    )
     return 0

@@ -23,9 +23,15 @@ def add_parser(commands):
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     parser.add_argument("--precision", choices=SERVING_PRECISIONS, default="auto",
                         help="network precision on CUDA (auto: bf16); CPU always runs fp32")
-    parser.add_argument("--results-dir", type=Path, help="where job folders go (default: a temp folder)")
-    parser.add_argument("--keep-minutes", type=float, default=30.0, help="how long results are kept")
-    parser.add_argument("--max-queue", type=int, default=8, help="jobs waiting before 503 + Retry-After")
+    parser.add_argument(
+        "--results-dir", type=Path, help="where job folders go (default: a temp folder)"
+    )
+    parser.add_argument(
+        "--keep-minutes", type=float, default=30.0, help="how long results are kept"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=8, help="jobs waiting before 503 + Retry-After"
+    )
     parser.add_argument("--max-upload-mb", type=float, default=512.0, help="largest request body")
     parser.add_argument("--max-photos", type=int, default=128, help="most photos in one job")
     parser.set_defaults(run=run)
@@ -55,12 +61,20 @@ def run(args) -> int:
 
     device = str(pick_device(args.device))
     settings = Settings(
-        device=device, token=args.token, results_dir=args.results_dir, keep_minutes=args.keep_minutes,
-        max_queue=args.max_queue, precision=args.precision,
-        limits=Limits(max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_photos=args.max_photos),
+        device=device,
+        token=args.token,
+        results_dir=args.results_dir,
+        keep_minutes=args.keep_minutes,
+        max_queue=args.max_queue,
+        precision=args.precision,
+        limits=Limits(
+            max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_photos=args.max_photos
+        ),
     )
     app = create_app(settings)
     print(f"photonormals serve: http://{args.host}:{args.port}/v1 on {device}"
           f"{' (token required)' if args.token else ''}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
+    )
     return 0

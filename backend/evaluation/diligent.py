@@ -1,4 +1,4 @@
-"""Load a DiLiGenT-layout folder: numbered images, filenames.txt, light files, mask, ground truth."""
+"""Load a DiLiGenT-layout folder: numbered images, filenames.txt, lights, mask, ground truth."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def load_dataset(folder: str | Path) -> PhotometricDataset:
         raise UserError(f"{folder}: not a folder")
     listing = folder / "filenames.txt"
     if listing.is_file():
-        images = [folder / line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        images = [
+            folder / line.strip() for line in listing.read_text().splitlines() if line.strip()
+        ]
     else:
         images = sorted(
             p for p in folder.iterdir()
@@ -61,12 +63,16 @@ def load_dataset(folder: str | Path) -> PhotometricDataset:
 
     directions = read_light_directions(_require(folder / "light_directions.txt"))
     if len(directions) != len(images):
-        raise UserError(f"{folder.name}: {len(directions)} light directions for {len(images)} images")
+        raise UserError(
+            f"{folder.name}: {len(directions)} light directions for {len(images)} images"
+        )
     intensities = None
     if (folder / "light_intensities.txt").is_file():
         intensities = read_light_intensities(folder / "light_intensities.txt")
         if len(intensities) != len(images):
-            raise UserError(f"{folder.name}: {len(intensities)} light intensities for {len(images)} images")
+            raise UserError(
+                f"{folder.name}: {len(intensities)} light intensities for {len(images)} images"
+            )
 
     normal_gt = _load_normal_gt(folder)
     mask = read_mask(_require(folder / "mask.png"), normal_gt.shape[:2])
@@ -83,7 +89,9 @@ def _load_normal_gt(folder: Path) -> np.ndarray:
     else:
         raise UserError(f"{folder.name}: no ground truth (normal_gt.npy or Normal_gt.mat)")
     if normals.ndim != 3 or normals.shape[2] != 3:
-        raise UserError(f"{folder.name}: ground-truth normals must be H x W x 3, got {normals.shape}")
+        raise UserError(
+            f"{folder.name}: ground-truth normals must be H x W x 3, got {normals.shape}"
+        )
     return normals.astype(np.float32)
 
 

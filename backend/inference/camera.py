@@ -54,7 +54,9 @@ def focal_from_35mm(focal_35mm: float, image_shape: tuple[int, ...]) -> float:
     return focal_35mm * math.hypot(image_shape[0], image_shape[1]) / FULL_FRAME_DIAGONAL_MM
 
 
-def photo_focal(path: Path | str, image_shape: tuple[int, ...], focal_35mm: float | None = None) -> Focal:
+def photo_focal(
+    path: Path | str, image_shape: tuple[int, ...], focal_35mm: float | None = None
+) -> Focal:
     """The focal length of the photo at ``path`` (decoded to ``image_shape``): ``focal_35mm`` if
     given (0 turns the correction off), else from its EXIF data, else unknown."""
     if focal_35mm is not None:
@@ -101,13 +103,17 @@ def _number(value) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-def view_rotation(point_xy: tuple[float, float], image_shape: tuple[int, ...], focal_px: float) -> np.ndarray:
+def view_rotation(
+    point_xy: tuple[float, float], image_shape: tuple[int, ...], focal_px: float
+) -> np.ndarray:
     """(3, 3) rotation R taking the frame of a camera turned to look at image point ``point_xy``
     (pixels, x right, y down from the top-left corner) to the photo's camera frame (x right, y up,
     z toward the camera): n_photo = R @ n_turned, the smallest turn taking the turned camera's
     axis -z onto the ray through the point."""
     height, width = image_shape[:2]
-    return turn_to_ray([(point_xy[0] - width / 2) / focal_px, -(point_xy[1] - height / 2) / focal_px, -1.0])
+    return turn_to_ray(
+        [(point_xy[0] - width / 2) / focal_px, -(point_xy[1] - height / 2) / focal_px, -1.0]
+    )
 
 
 def turn_to_ray(ray) -> np.ndarray:

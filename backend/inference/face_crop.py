@@ -83,7 +83,9 @@ def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
         cascade = _cascade(name)
         boxes = [tuple(b) for b in _detect(cascade, grey, min_side)]
         if "profile" in name:  # the mirrored image shows the other side's profiles
-            boxes += [(width - x - w, y, w, h) for x, y, w, h in _detect(cascade, grey[:, ::-1], min_side)]
+            boxes += [
+                (width - x - w, y, w, h) for x, y, w, h in _detect(cascade, grey[:, ::-1], min_side)
+            ]
         if boxes:
             x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
             return tuple(round(float(v) / scale) for v in (x, y, w, h))
@@ -140,17 +142,24 @@ def crop_to_box(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     scale = size / box.side
     if scale < 0.5:
         shrink = 2 * scale
-        small_size = (max(1, round(image.shape[1] * shrink)), max(1, round(image.shape[0] * shrink)))
+        small_size = (
+            max(1, round(image.shape[1] * shrink)),
+            max(1, round(image.shape[0] * shrink)),
+        )
         fx, fy = small_size[0] / image.shape[1], small_size[1] / image.shape[0]
         image = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
         box = CropBox(box.x * fx, box.y * fy, box.side * (fx + fy) / 2)
         scale = size / box.side
     # Pixel centres: crop pixel u sits at image x = box.x + (u + 0.5) / scale - 0.5.
-    inverse = np.array([[1 / scale, 0, box.x + 0.5 / scale - 0.5], [0, 1 / scale, box.y + 0.5 / scale - 0.5]])
+    inverse = np.array(
+        [[1 / scale, 0, box.x + 0.5 / scale - 0.5], [0, 1 / scale, box.y + 0.5 / scale - 0.5]]
+    )
     return _warp(image, inverse, (size, size))
 
 
-def paste_back(maps: dict[str, np.ndarray], box: CropBox, image_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+def paste_back(
+    maps: dict[str, np.ndarray], box: CropBox, image_shape: tuple[int, ...]
+) -> dict[str, np.ndarray]:
     """Resize crop-resolution maps back to the box and place them in full-size maps (zeros
     outside the box). Each map is (size, size) or (size, size, C)."""
     h, w = image_shape[:2]
@@ -158,7 +167,9 @@ def paste_back(maps: dict[str, np.ndarray], box: CropBox, image_shape: tuple[int
     for name, values in maps.items():
         size = values.shape[0]
         scale = size / box.side
-        inverse = np.array([[scale, 0, (0.5 - box.x) * scale - 0.5], [0, scale, (0.5 - box.y) * scale - 0.5]])
+        inverse = np.array(
+            [[scale, 0, (0.5 - box.x) * scale - 0.5], [0, scale, (0.5 - box.y) * scale - 0.5]]
+        )
         out[name] = _warp(values, inverse, (h, w))
     return out
 
@@ -177,10 +188,18 @@ def _warp(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np
     values = np.ascontiguousarray(values, dtype=np.float32)
     channels = values.shape[2] if values.ndim == 3 else None
     # cv2 handles at most 4 channels per call; maps never have more, but keep it general.
-    parts = [values] if channels is None or channels <= 4 else [values[..., i] for i in range(channels)]
+    parts = (
+        [values] if channels is None or channels <= 4 else [values[..., i] for i in range(channels)]
+    )
     warped = [
-        cv2.warpAffine(p, inverse, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        cv2.warpAffine(
+            p,
+            inverse,
+            (shape[1], shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         for p in parts
     ]
     if channels is None:

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.registry import MULTILIGHT
+from ..models.weights import load_model, read_metadata, shipped_weights
 from ..photometric.calibrated import RobustOptions, foreground_mask, solve_calibrated
 from ..photometric.exposure import normalise_exposure
 from ..photometric.light_fit import fit_lights, sample_pixels
 from ..photometric.specular_gbr import resolve_gbr
-from ..models.registry import MULTILIGHT
-from ..models.weights import load_model, read_metadata, shipped_weights
 
 PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
 TILE_OVERLAP = 32
@@ -75,7 +75,9 @@ class MultiLightModel:
         if mask is None:
             mask = foreground_mask(images)
         top, bottom, left, right = _box(mask)
-        crop = torch.from_numpy(np.ascontiguousarray(images[:, top:bottom, left:right])).to(self.device)
+        crop = torch.from_numpy(np.ascontiguousarray(images[:, top:bottom, left:right])).to(
+            self.device
+        )
         x = crop.permute(0, 3, 1, 2)[None].float()  # (1, K, 3, h, w)
         m = torch.from_numpy(mask[top:bottom, left:right]).to(self.device)[None, None].float()
         x, _ = normalise_exposure(x * m[:, None], m)
@@ -86,7 +88,11 @@ class MultiLightModel:
         timings["lights_s"] = time.perf_counter() - start
         start = time.perf_counter()
         normal = _tiled(lambda xt, mt: self.model.estimate_normals(xt, mt, dirs, ints), x, m)
-        coarse = self.coarse_size if self.coarse_size and max(x.shape[-2:]) > 1.5 * self.coarse_size else None
+        coarse = (
+            self.coarse_size
+            if self.coarse_size and max(x.shape[-2:]) > 1.5 * self.coarse_size
+            else None
+        )
         if coarse:
             normal = self._with_coarse_shape(normal, x, m, dirs, ints)
         timings["normals_s"] = time.perf_counter() - start
@@ -100,7 +106,10 @@ class MultiLightModel:
         if self.fit_lights and len(images) >= 3:
             start = time.perf_counter()
             fit = fit_lights(images, normals, mask, dirs, grey)
-            residual, fitted = fit.residual, fit.residual < LAMBERTIAN_RESIDUAL and bool(fit.fitted.all())
+            residual, fitted = (
+                fit.residual,
+                fit.residual < LAMBERTIAN_RESIDUAL and bool(fit.fitted.all()),
+            )
             if fitted:
                 dirs, grey = fit.directions, fit.intensities
             timings["light_fit_s"] = time.perf_counter() - start
@@ -111,8 +120,17 @@ class MultiLightModel:
                 normals, dirs, grey, gbr_error = resolved
             timings["specular_gbr_s"] = time.perf_counter() - start
         light_ints = grey[:, None] * light_colours(images, mask)
-        return MultiLightEstimate(normals, mask, dirs, light_ints.astype(np.float32), timings, coarse,
-                                  residual, fitted, gbr_error)
+        return MultiLightEstimate(
+            normals,
+            mask,
+            dirs,
+            light_ints.astype(np.float32),
+            timings,
+            coarse,
+            residual,
+            fitted,
+            gbr_error,
+        )
 
     def _with_coarse_shape(self, normal, x, m, dirs, ints) -> torch.Tensor:
         """The full-resolution normals' detail on the shape of a pass at ``coarse_size``.
@@ -154,7 +172,9 @@ def _specular_gbr(images, normals, mask, dirs, grey):
     fit = resolve_gbr(sample[:, :, 0].mean(-1), pseudo, dirs * grey[:, None])
     if fit is None:
         return None
-    solved = solve_calibrated(images, fit.directions, fit.intensities[:, None] * ones, mask, HIGHLIGHT_OPTIONS)
+    solved = solve_calibrated(
+        images, fit.directions, fit.intensities[:, None] * ones, mask, HIGHLIGHT_OPTIONS
+    )
     out = np.where(solved.mask[..., None], solved.normals, fit.normals(normals)) * mask[..., None]
     return out.astype(np.float32), fit.directions, fit.intensities, fit.highlight_error_deg
 
@@ -190,11 +210,11 @@ def _tiled(fn, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     step = tile - TILE_OVERLAP
     for top in range(0, max(h - TILE_OVERLAP, 1), step):
         for left in range(0, max(w - TILE_OVERLAP, 1), step):
-            t, l = min(top, max(h - tile, 0)), min(left, max(w - tile, 0))
-            b, r = min(t + tile, h), min(l + tile, w)
-            ramp = _ramp(b - t, r - l, TILE_OVERLAP, x)
-            out[..., t:b, l:r] += fn(x[..., t:b, l:r], m[..., t:b, l:r]) * ramp
-            weight[..., t:b, l:r] += ramp
+            y0, x0 = min(top, max(h - tile, 0)), min(left, max(w - tile, 0))
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ramp = _ramp(y1 - y0, x1 - x0, TILE_OVERLAP, x)
+            out[..., y0:y1, x0:x1] += fn(x[..., y0:y1, x0:x1], m[..., y0:y1, x0:x1]) * ramp
+            weight[..., y0:y1, x0:x1] += ramp
     return torch.nn.functional.normalize(out / weight.clamp_min(1e-6), dim=1)
 
 

@@ -80,7 +80,11 @@ class PortraitModel:
         timings["crop_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        x = torch.from_numpy(np.ascontiguousarray(crop.image)).permute(2, 0, 1)[None].to(self.device)
+        x = (
+            torch.from_numpy(np.ascontiguousarray(crop.image))
+            .permute(2, 0, 1)[None]
+            .to(self.device)
+        )
         x, level = normalise_portrait_exposure(x)
         out = predict_maps(self.model, x, self.flip_tta)
         level = float(level[0])
@@ -104,18 +108,31 @@ class PortraitModel:
         turn = np.eye(3)
         if focal_px:
             box = crop.box
-            turn = view_rotation((box.x + box.side / 2, box.y + box.side / 2), image.shape, focal_px)
+            turn = view_rotation(
+                (box.x + box.side / 2, box.y + box.side / 2), image.shape, focal_px
+            )
             normals = normals @ turn.T.astype(np.float32)
         normals *= mask[..., None]
         shading = np.maximum(full["shading"], 0.0)
         albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
         timings["paste_s"] = time.perf_counter() - start
-        return PortraitEstimate(normals.astype(np.float32), shading.astype(np.float32), albedo, mask,
-                                crop.face_box, crop.face_found, crop.box, crop.note,
-                                rotation_degrees(turn), timings)
+        return PortraitEstimate(
+            normals.astype(np.float32),
+            shading.astype(np.float32),
+            albedo,
+            mask,
+            crop.face_box,
+            crop.face_found,
+            crop.box,
+            crop.note,
+            rotation_degrees(turn),
+            timings,
+        )
 
 
-def predict_maps(model: torch.nn.Module, x: torch.Tensor, flip_tta: bool = False) -> dict[str, torch.Tensor]:
+def predict_maps(
+    model: torch.nn.Module, x: torch.Tensor, flip_tta: bool = False
+) -> dict[str, torch.Tensor]:
     """Run the network on normalised (B, 3, H, W) crops; with ``flip_tta`` also on the mirrored
     crops and average (normal x negated back, log-shading and mask logits averaged)."""
     out = model(x)
@@ -135,7 +152,9 @@ def unflip_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Outputs for a mirrored input, mirrored back: flip the width, and negate normal x (a
     horizontal mirror reverses the x component of a camera-frame normal)."""
     flipped = {k: v.flip(-1) for k, v in out.items()}
-    flipped["normal"] = flipped["normal"] * flipped["normal"].new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
+    flipped["normal"] = flipped["normal"] * flipped["normal"].new_tensor([-1.0, 1.0, 1.0]).view(
+        1, 3, 1, 1
+    )
     return flipped
 
 
@@ -156,12 +175,16 @@ def subject_mask(mask: np.ndarray, face_box: tuple[int, int, int, int] | None = 
         yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
         rx, ry = FACE_CORE[0] * w / 2, FACE_CORE[1] * h / 2
         mask = mask | (((xx + 0.5 - x - w / 2) / rx) ** 2 + ((yy + 0.5 - y - h / 2) / ry) ** 2 <= 1)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
     if count <= 1:
         return mask
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     subject = labels == largest
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats((~subject).astype(np.uint8), connectivity=4)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(
+        (~subject).astype(np.uint8), connectivity=4
+    )
     outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     holes = stats[:, cv2.CC_STAT_AREA] < HOLE_SHARE * subject.sum()
     if face_box is not None:
@@ -179,8 +202,13 @@ def albedo_from_shading(image: np.ndarray, shading: np.ndarray, floor: float) ->
 
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise UserError(f"the portrait model takes one (H, W, 3) RGB image, got shape {getattr(image, 'shape', None)}")
+        raise UserError(
+            f"the portrait model takes one (H, W, 3) RGB image, got shape "
+            f"{getattr(image, 'shape', None)}"
+        )
     if min(image.shape[:2]) < 16:
-        raise UserError(f"the image is too small for the portrait model ({image.shape[1]}x{image.shape[0]})")
+        raise UserError(
+            f"the image is too small for the portrait model ({image.shape[1]}x{image.shape[0]})"
+        )
     if not np.isfinite(image).all():
         raise UserError("the image has NaN or infinite pixel values")

@@ -32,7 +32,8 @@ import numpy as np
 from ..relight.sh import sh9_basis, sh9_quadratic
 
 FIT_WEIGHT = 0.5  # log-space weight of the fitted shading; the network's gets the rest
-ALBEDO_BAND = 0.5  # |log(albedo / median albedo)| under this: fitted (skin); over: hair, clothes, eyes
+# |log(albedo / median albedo)| under this: fitted (skin); over: hair, clothes, eyes
+ALBEDO_BAND = 0.5
 MIN_PIXELS = 64  # fewer skin pixels than this: nothing is fitted
 FLOOR = 0.02  # x the mean fitted shading: where nine coefficients swing negative
 NORMAL_PRIOR = 3.0  # weight of |n - n_network|^2 against the photo's squared relative residual
@@ -48,13 +49,18 @@ class SHLighting:
     grey: np.ndarray  # (P,) the photo's grey level over the mask
 
 
-def fit_sh_lighting(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray) -> SHLighting | None:
+def fit_sh_lighting(
+    image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray
+) -> SHLighting | None:
     """Fit grey SH9 lighting to (H, W, 3) linear ``image`` on ``normals`` over the skin of
     ``mask`` (skin: albedo = image / network ``shading`` near its median); None when too few."""
     inside = mask.astype(bool)
     if inside.sum() < MIN_PIXELS:
         return None
-    photo, net = image[inside].astype(np.float64), np.maximum(shading[inside].astype(np.float64), 1e-6)
+    photo, net = (
+        image[inside].astype(np.float64),
+        np.maximum(shading[inside].astype(np.float64), 1e-6),
+    )
     albedo = np.maximum((photo / net).mean(axis=1), 1e-9)
     skin = np.abs(np.log(albedo / np.median(albedo))) < ALBEDO_BAND
     if skin.sum() < MIN_PIXELS:
@@ -122,9 +128,17 @@ def refine_normals(fit: SHLighting | None, normals: np.ndarray, prior: float = N
     return out
 
 
-def sh_lighting_maps(image: np.ndarray, normals: np.ndarray, shading: np.ndarray, mask: np.ndarray,
-                      fit_weight: float = FIT_WEIGHT, steps: int = REFINE_STEPS) -> tuple[np.ndarray, np.ndarray]:
+def sh_lighting_maps(
+    image: np.ndarray,
+    normals: np.ndarray,
+    shading: np.ndarray,
+    mask: np.ndarray,
+    fit_weight: float = FIT_WEIGHT,
+    steps: int = REFINE_STEPS,
+) -> tuple[np.ndarray, np.ndarray]:
     """The network's (H, W, 3) normals and shading after both uses of a lighting fit to the
     photo over ``mask``: (refined normals, blended shading); unchanged where nothing is fitted."""
     fit = fit_sh_lighting(image, normals, shading, mask)
-    return refine_normals(fit, normals, steps=steps), blend_shading(fit, normals, shading, fit_weight)
+    return refine_normals(fit, normals, steps=steps), blend_shading(
+        fit, normals, shading, fit_weight
+    )

@@ -58,9 +58,11 @@ def read_image(
     colorspace: str = "auto",
     max_pixels: int = MAX_PIXELS,
 ) -> LinearImage:
-    """Read PNG, JPEG, TIFF (8/16-bit, float), EXR or HDR as linear RGB with EXIF orientation applied."""
+    """Read PNG, JPEG, TIFF (8/16-bit, float), EXR or HDR as linear RGB, EXIF orientation on."""
     if colorspace not in COLORSPACES:
-        raise UserError(f"unknown input colour space {colorspace!r}; use one of {', '.join(COLORSPACES)}")
+        raise UserError(
+            f"unknown input colour space {colorspace!r}; use one of {', '.join(COLORSPACES)}"
+        )
     path = Path(path)
     name = path.name
     if not path.is_file():
@@ -103,8 +105,14 @@ def _checked_header(data: bytes, path: Path, max_pixels: int) -> tuple[str, int,
         raise UserError(f"{path.name}: not a supported image (PNG, JPEG, TIFF, EXR or HDR)")
     width, height, orientation = _header_size(data, fmt, path)
     if width is None or width * height > max_pixels:
-        size = "an enormous size" if width is None else f"{width}x{height} ({width * height / 1e6:.0f} MP)"
-        raise UserError(f"{path.name}: {size} is over the {max_pixels / 1e6:.0f} MP limit; downscale it first")
+        size = (
+            "an enormous size"
+            if width is None
+            else f"{width}x{height} ({width * height / 1e6:.0f} MP)"
+        )
+        raise UserError(
+            f"{path.name}: {size} is over the {max_pixels / 1e6:.0f} MP limit; downscale it first"
+        )
     return fmt, width, height, orientation
 
 
@@ -161,7 +169,9 @@ def _header_size(data: bytes, fmt: str, path: Path) -> tuple[int | None, int | N
     except PILImage.DecompressionBombError:
         return None, None, 1
     except Exception as exc:  # every decoder has its own exception types
-        raise UserError(f"{name}: the {fmt.upper()} header is truncated or corrupt ({exc})") from None
+        raise UserError(
+            f"{name}: the {fmt.upper()} header is truncated or corrupt ({exc})"
+        ) from None
     raise AssertionError(fmt)
 
 
@@ -177,7 +187,7 @@ def _hdr_size(data: bytes) -> tuple[int, int]:
 
 
 def _check_png_complete(data: bytes, name: str) -> None:
-    """OpenCV decodes some truncated PNGs into half-black images; Pillow's CRC walk catches those."""
+    """OpenCV decodes some truncated PNGs into half-black images; Pillow's CRC walk catches them."""
     try:
         with PILImage.open(io.BytesIO(data)) as im:
             im.verify()

@@ -21,7 +21,9 @@ def read_light_directions(path: str | os.PathLike) -> np.ndarray:
     directions = _read_rows(path, "light direction")
     norms = np.linalg.norm(directions, axis=1)
     if (norms < 1e-6).any():
-        raise UserError(f"{path.name}: line {int(np.argmin(norms)) + 1} is a zero vector, not a direction")
+        raise UserError(
+            f"{path.name}: line {int(np.argmin(norms)) + 1} is a zero vector, not a direction"
+        )
     return (directions / norms[:, None]).astype(np.float32)
 
 
@@ -65,8 +67,12 @@ def write_lights_json(
         "frame": "camera: x right, y up, z toward the camera",
         "source": source,
         "lights": [
-            {"file": name, "direction": [round(float(v), 6) for v in d], "intensity": [round(float(v), 6) for v in e]}
-            for name, d, e in zip(files, directions, intensities)
+            {
+                "file": name,
+                "direction": [round(float(v), 6) for v in d],
+                "intensity": [round(float(v), 6) for v in e],
+            }
+            for name, d, e in zip(files, directions, intensities, strict=True)
         ],
     }
     write_atomic(path, (json.dumps(payload, indent=2) + "\n").encode())
@@ -83,7 +89,9 @@ def _read_rows(path: Path, what: str) -> np.ndarray:
         try:
             values = [float(v) for v in line.replace(",", " ").split()]
         except ValueError:
-            raise UserError(f"{path.name}: line {number} is not three numbers: {line[:60]!r}") from None
+            raise UserError(
+                f"{path.name}: line {number} is not three numbers: {line[:60]!r}"
+            ) from None
         if len(values) != 3 or not np.isfinite(values).all():
             raise UserError(f"{path.name}: line {number} needs three finite numbers ({what})")
         rows.append(values)

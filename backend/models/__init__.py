@@ -24,6 +24,14 @@ from .registry import (
 )
 
 __all__ = [
-    "MULTILIGHT", "PORTRAIT", "TASKS", "ModelSpec", "Task", "create_model", "list_models", "model_config",
-    "model_spec", "task_named",
+    "MULTILIGHT",
+    "PORTRAIT",
+    "TASKS",
+    "ModelSpec",
+    "Task",
+    "create_model",
+    "list_models",
+    "model_config",
+    "model_spec",
+    "task_named",
 ]

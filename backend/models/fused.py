@@ -97,7 +97,9 @@ class FusedNet(nn.Module):
         images, mask = prepare_inputs(images, mask)
         b, k = images.shape[:2]
         x = with_mask(images, mask) if self.use_mask else images.flatten(0, 1)
-        return decode_light_logits(self.light_logits(self.encoder(resize(x, self.light_size)), b, k))
+        return decode_light_logits(
+            self.light_logits(self.encoder(resize(x, self.light_size)), b, k)
+        )
 
     @over_image_sets
     def estimate_normals(self, images, mask, dirs, ints) -> torch.Tensor:

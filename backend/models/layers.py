@@ -23,7 +23,7 @@ NEGATIVE_SLOPE = 0.1
 
 
 def make_norm(kind: str | None, channels: int) -> nn.Module:
-    """None/"none": identity; "set": SetNorm; "batch": BatchNorm2d; "group": GroupNorm (<= 8 groups)."""
+    """None/"none": identity, "set": SetNorm, "batch": BatchNorm2d, "group": GroupNorm (<= 8)."""
     if kind in (None, "none"):
         return nn.Identity()
     if kind == "set":

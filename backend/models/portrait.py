@@ -146,7 +146,7 @@ PORTRAIT_DEFAULTS = {
 
 
 def portrait(**overrides) -> PortraitNet:
-    """The source paper's network: shared encoder to 128 features, three residual/upsampling heads."""
+    """The source paper's network: a shared encoder to 128 features, three residual heads."""
     cfg = resolve_config("portrait", PORTRAIT_DEFAULTS, overrides)
     c1, c2, c = cfg["widths"]
     norm = cfg["norm"]
@@ -157,7 +157,9 @@ def portrait(**overrides) -> PortraitNet:
     model = PortraitNet(
         full1=conv_bn_relu(3, c1, norm=norm),
         full2=conv_bn_relu(c1, c2, norm=norm),
-        down=nn.Sequential(conv_bn_relu(c2, c, stride=2, norm=norm), conv_bn_relu(c, c, stride=2, norm=norm)),
+        down=nn.Sequential(
+            conv_bn_relu(c2, c, stride=2, norm=norm), conv_bn_relu(c, c, stride=2, norm=norm)
+        ),
         heads=heads,
         shading_channels=cfg["shading_channels"],
     )

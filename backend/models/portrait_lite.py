@@ -18,7 +18,9 @@ from .registry import resolve_config
 
 def lite_head(features: int, f1: int, f2: int, cout: int, blocks: int, norm) -> PortraitHead:
     return PortraitHead(
-        blocks=nn.Sequential(*[ResidualSeparable(features, features, norm=norm) for _ in range(blocks)]),
+        blocks=nn.Sequential(
+            *[ResidualSeparable(features, features, norm=norm) for _ in range(blocks)]
+        ),
         reduce=SeparableConv(features, 64, norm=norm),
         first=nn.Identity(),
         fuse2=SeparableConv(64 + f2, 32, norm=norm),
@@ -48,7 +50,8 @@ def portrait_lite(**overrides) -> PortraitNet:
         full1=conv_bn_relu(3, c1, norm=norm),
         full2=SeparableConv(c1, c2, norm=norm),
         down=nn.Sequential(
-            ResidualSeparable(c2, c // 2, stride=2, norm=norm), ResidualSeparable(c // 2, c, stride=2, norm=norm)
+            ResidualSeparable(c2, c // 2, stride=2, norm=norm),
+            ResidualSeparable(c // 2, c, stride=2, norm=norm),
         ),
         heads=heads,
         shading_channels=cfg["shading_channels"],

@@ -37,7 +37,8 @@ class Task:
     images: tuple[int, int | None]
     outputs: tuple[str, ...]  # what every model of the task returns from forward()
     estimator: str  # "module:Class" running a shipped model on photos: Class(path=None, device=...)
-    trainer: str  # module with config_from_args(args, **common), train(config), export(ckpt, target)
+    # module with config_from_args(args, **common), train(config), export(ckpt, target)
+    trainer: str
 
     def load_estimator(self) -> type:
         module, _, name = self.estimator.partition(":")
@@ -93,7 +94,7 @@ _REGISTRY = {spec.name: spec for spec in (
 
 
 def list_models(task: Task | None = None) -> list[str]:
-    """Registered model names in table order (a task's reference model first), of one task or all."""
+    """Registered model names, of one task or all, in table order (a task's reference first)."""
     return [name for name, spec in _REGISTRY.items() if task is None or spec.task == task]
 
 

@@ -75,7 +75,8 @@ class LCNet(nn.Module):
 class NENet(nn.Module):
     """Normal estimation from images and (given or estimated) lights, max-fused over the set.
 
-    ``extractor``: (N, 6, H, W) -> per-image features; ``regressor``: pooled features -> (B, 3, H, W).
+    ``extractor``: (N, 6, H, W) -> per-image features; ``regressor``: pooled features ->
+    (B, 3, H, W).
     """
 
     def __init__(self, extractor: nn.Module, regressor: nn.Module, pad_multiple: int = 4):

@@ -37,13 +37,17 @@ def shipped_weights(task: Task) -> Path:
     index = folder / INDEX
     names = json.loads(index.read_text()) if index.is_file() else {}
     if task.mode not in names or not (folder / names[task.mode]).is_file():
-        raise ModelNotAvailable(f"model not available: no shipped weights for {task.mode} mode in {folder}")
+        raise ModelNotAvailable(
+            f"model not available: no shipped weights for {task.mode} mode in {folder}"
+        )
     return folder / names[task.mode]
 
 
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, **metadata) -> None:
     """The model's tensors (float32) and its config, plus any JSON-able ``metadata``."""
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
+    }
     meta = {"config": json.dumps(model.config), **{k: json.dumps(v) for k, v in metadata.items()}}
     save_safetensors(path, tensors, meta)
 
@@ -65,7 +69,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     missing, unexpected = model.load_state_dict(load_tensors(path), strict=False)
     if missing or unexpected:
         raise UserError(
-            f"{path.name}: weights do not fit the model ({len(missing)} missing, {len(unexpected)} unexpected)"
+            f"{path.name}: weights do not fit the model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected)"
         )
     return model.to(device).eval()
 
@@ -73,7 +78,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
 def load_tensors(path: str | os.PathLike, prefix: str = "") -> dict[str, torch.Tensor]:
     """The file's tensors whose names start with ``prefix``, the prefix removed."""
     with safe_open(str(path), framework="pt") as f:
-        keys = [k for k in f.keys() if k.startswith(prefix)]  # noqa: SIM118 (safe_open has no __iter__)
+        keys = [k for k in f.keys() if k.startswith(prefix)]  # noqa: SIM118 (no __iter__)
         return {k[len(prefix) :]: f.get_tensor(k) for k in keys}
 
 

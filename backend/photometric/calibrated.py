@@ -49,7 +49,9 @@ def solve_calibrated(
     if directions.shape != (k, 3):
         raise UserError(f"{directions.shape[0]} light directions for {k} images")
     if k < MIN_SAMPLES:
-        raise UserError(f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {k}")
+        raise UserError(
+            f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {k}"
+        )
     if np.linalg.matrix_rank(directions.astype(np.float64), tol=1e-3) < 3:
         raise UserError("the light directions are coplanar: they cannot determine a normal")
     if intensities is None:
@@ -85,7 +87,7 @@ def estimate_albedo(
     mask: np.ndarray,
     options: RobustOptions = RobustOptions(),
 ) -> np.ndarray:
-    """(H, W, 3) albedo for normals found some other way (e.g. by a network), same rejection rules."""
+    """(H, W, 3) albedo for normals found some other way (a network, say), same rejection rules."""
     k, h, w, _ = images.shape
     albedo = np.zeros((h * w, 3), np.float32)
     pixels = np.flatnonzero(mask)

@@ -13,7 +13,9 @@ QUANTILE = 0.99
 MAX_SAMPLES = 1 << 20  # quantile over a subsample: exact enough, and bounded in memory
 
 
-def normalise_exposure(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def normalise_exposure(
+    images: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """images (B, K, 3, H, W), mask (B, 1, H, W) -> (images / level, level of shape (B,))."""
     grey = images.mean(dim=2)  # (B, K, H, W)
     levels = []

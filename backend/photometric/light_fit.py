@@ -63,14 +63,20 @@ def fit_lights(images: np.ndarray, normals: np.ndarray, mask: np.ndarray, direct
     behind = lights[:, 2] <= 0  # a light behind the surface is a failed fit
     lights[behind], fitted = start[behind], fitted & ~behind
     albedo = _albedo(observed, n, lights)
-    residual = np.abs(observed - albedo * np.clip(lights @ n.T, 0, None)).sum() / max(observed.sum(), 1e-12)
+    residual = np.abs(observed - albedo * np.clip(lights @ n.T, 0, None)).sum() / max(
+        observed.sum(), 1e-12
+    )
     norms = np.linalg.norm(lights, axis=1)
-    return LightFit((lights / norms[:, None]).astype(np.float32), (norms / norms.mean()).astype(np.float32),
-                    float(residual), fitted)
+    return LightFit(
+        (lights / norms[:, None]).astype(np.float32),
+        (norms / norms.mean()).astype(np.float32),
+        float(residual),
+        fitted,
+    )
 
 
 def sample_pixels(mask: np.ndarray, limit: int = MAX_PIXELS) -> np.ndarray:
-    """Flat indices of the mask's pixels, in order; a seeded subset of ``limit`` when there are more."""
+    """Flat indices of the mask's pixels in order; a seeded subset of ``limit`` if more."""
     pixels = np.flatnonzero(mask)
     if len(pixels) > limit:
         pixels = np.sort(np.random.default_rng(0).choice(pixels, limit, replace=False))

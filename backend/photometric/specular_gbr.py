@@ -36,7 +36,8 @@ class GbrFit:
     transform: np.ndarray  # (3, 3) G
     directions: np.ndarray  # (K, 3) unit, G l
     intensities: np.ndarray  # (K,) relative, mean 1
-    highlight_error_deg: float  # over the agreeing lights, their peak normals' misfit to half vectors
+    # over the agreeing lights, their peak normals' misfit to half vectors
+    highlight_error_deg: float
     lights_with_highlights: int  # that agree with the fit
 
     def normals(self, normals: np.ndarray) -> np.ndarray:
@@ -45,7 +46,9 @@ class GbrFit:
         return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
 
 
-def resolve_gbr(observed: np.ndarray, pseudo_normals: np.ndarray, lights: np.ndarray) -> GbrFit | None:
+def resolve_gbr(
+    observed: np.ndarray, pseudo_normals: np.ndarray, lights: np.ndarray
+) -> GbrFit | None:
     """observed (K, P) grey linear radiance; pseudo_normals (P, 3) albedo * normal and lights
     (K, 3) direction * intensity, a Lambertian factorisation of it (e.g. lights fitted to a
     network's normals, normals solved for those lights). None when the highlights are too few
@@ -70,8 +73,11 @@ def resolve_gbr(observed: np.ndarray, pseudo_normals: np.ndarray, lights: np.nda
     # From the identity: the factorisation's frame is the network's, near the truth but flattened.
     best = minimize(loss, [0.0, 0.0, 1.0], method="Nelder-Mead", options=options)
     inliers = per_light(best.x) < INLIER_DEG
-    if inliers.sum() >= MIN_LIGHTS:  # the robust loss still feels the outliers a little: refit without
-        best = minimize(lambda p: per_light(p)[inliers].mean(), best.x, method="Nelder-Mead", options=options)
+    # the robust loss still feels the outliers a little: refit without
+    if inliers.sum() >= MIN_LIGHTS:
+        best = minimize(
+            lambda p: per_light(p)[inliers].mean(), best.x, method="Nelder-Mead", options=options
+        )
     errors = per_light(best.x)
     inliers = errors < INLIER_DEG
     mu, nu, lam = best.x
@@ -81,8 +87,13 @@ def resolve_gbr(observed: np.ndarray, pseudo_normals: np.ndarray, lights: np.nda
     g = _gbr(best.x)
     new = lights @ g.T
     norms = np.linalg.norm(new, axis=1)
-    return GbrFit(g, (new / norms[:, None]).astype(np.float32), (norms / norms.mean()).astype(np.float32),
-                  float(errors[inliers].mean()), int(inliers.sum()))
+    return GbrFit(
+        g,
+        (new / norms[:, None]).astype(np.float32),
+        (norms / norms.mean()).astype(np.float32),
+        float(errors[inliers].mean()),
+        int(inliers.sum()),
+    )
 
 
 def _highlight_peaks(observed, pseudo_normals, lights) -> list[tuple[int, np.ndarray]]:
@@ -92,7 +103,9 @@ def _highlight_peaks(observed, pseudo_normals, lights) -> list[tuple[int, np.nda
     peaks = []
     for k in range(len(observed)):
         top = np.argpartition(excess[k], -PEAK_PIXELS)[-PEAK_PIXELS:]
-        if (observed[k, top] > HIGHLIGHT_RATIO * prediction[k, top]).all() and (prediction[k, top] > 0).all():
+        if (observed[k, top] > HIGHLIGHT_RATIO * prediction[k, top]).all() and (
+            prediction[k, top] > 0
+        ).all():
             peaks.append((k, top))
     return peaks
 

@@ -39,7 +39,11 @@ _STUDIOLIGHTS = Path("studiolights") / "world"
 def bundled_hdris() -> dict[str, Path]:
     """Blender's eight studio-light HDRIs that exist on this machine, by name (may be empty)."""
     for folder in _studiolight_folders():
-        found = {name: folder / f"{name}.exr" for name in BUNDLED_NAMES if (folder / f"{name}.exr").is_file()}
+        found = {
+            name: folder / f"{name}.exr"
+            for name in BUNDLED_NAMES
+            if (folder / f"{name}.exr").is_file()
+        }
         if found:
             return found
     return {}
@@ -73,11 +77,14 @@ def resolve_hdri(path_or_name: str | os.PathLike) -> Path:
         raise UserError(f"{name}: no such HDRI file")
     if name.lower() not in BUNDLED_NAMES:
         raise UserError(
-            f"unknown HDRI {name!r}: not a file, nor one of Blender's bundled HDRIs ({', '.join(BUNDLED_NAMES)})"
+            f"unknown HDRI {name!r}: not a file, nor one of Blender's bundled HDRIs "
+            f"({', '.join(BUNDLED_NAMES)})"
         )
     bundled = bundled_hdris()
     if name.lower() not in bundled:
-        raise UserError(f"Blender's bundled HDRI {name!r} was not found; install bpy or Blender, or give a file")
+        raise UserError(
+            f"Blender's bundled HDRI {name!r} was not found; install bpy or Blender, or give a file"
+        )
     return bundled[name.lower()]
 
 
@@ -102,7 +109,9 @@ def _load_cached(path: str, _size: int, _mtime: int) -> np.ndarray:
     with open(path, "rb") as f:
         head = f.read(16)
     if not head.startswith((b"v/1\x01", b"#?")):
-        raise UserError(f"{Path(path).name}: an HDRI must be an OpenEXR (.exr) or Radiance (.hdr) file")
+        raise UserError(
+            f"{Path(path).name}: an HDRI must be an OpenEXR (.exr) or Radiance (.hdr) file"
+        )
     env = read_image(path, colorspace="linear").rgb
     check_equirect(env, Path(path).name)
     env.setflags(write=False)
@@ -138,7 +147,9 @@ def _rotate_z(world: np.ndarray, degrees: float) -> np.ndarray:
     return np.stack([c * x - s * y, s * x + c * y, world[..., 2]], axis=-1).astype(world.dtype)
 
 
-def direction_to_uv(dirs_camera: np.ndarray, rotation: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def direction_to_uv(
+    dirs_camera: np.ndarray, rotation: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Texture coordinates (u, v) of camera-frame directions (need not be unit); u in [0, 1)."""
     d = np.asarray(dirs_camera)
     x, y, z = d[..., 0], -d[..., 2], d[..., 1]  # world coordinates, see camera_to_world
@@ -153,7 +164,12 @@ def uv_to_direction(u: np.ndarray, v: np.ndarray, rotation: float = 0.0) -> np.n
     azimuth = (0.5 - np.asarray(u)) * 2 * np.pi
     elevation = (np.asarray(v) - 0.5) * np.pi
     world = np.stack(
-        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=-1
+        [
+            np.cos(elevation) * np.cos(azimuth),
+            np.cos(elevation) * np.sin(azimuth),
+            np.sin(elevation),
+        ],
+        axis=-1,
     )
     return world_to_camera(_rotate_z(world, -rotation))
 
@@ -161,13 +177,17 @@ def uv_to_direction(u: np.ndarray, v: np.ndarray, rotation: float = 0.0) -> np.n
 def pixel_directions(height: int, width: int, rotation: float = 0.0) -> np.ndarray:
     """(H, W, 3) camera-frame directions of an equirect's pixel centres."""
     rows, cols = np.mgrid[0:height, 0:width]
-    return uv_to_direction((cols + 0.5) / width, 1.0 - (rows + 0.5) / height, rotation).astype(np.float32)
+    return uv_to_direction((cols + 0.5) / width, 1.0 - (rows + 0.5) / height, rotation).astype(
+        np.float32
+    )
 
 
 def solid_angles(height: int, width: int) -> np.ndarray:
     """(H, 1) exact solid angle of each pixel of a row; they sum to 4 pi over the image."""
     edges = np.pi / 2 - np.arange(height + 1) * np.pi / height
-    return ((2 * np.pi / width) * (np.sin(edges[:-1]) - np.sin(edges[1:])))[:, None].astype(np.float64)
+    return ((2 * np.pi / width) * (np.sin(edges[:-1]) - np.sin(edges[1:])))[:, None].astype(
+        np.float64
+    )
 
 
 def rotate(env: np.ndarray, degrees: float) -> np.ndarray:

@@ -58,14 +58,18 @@ def relight_dir(
     modification time), so relighting one subject again with another HDRI or rotation is fast."""
     _check_options(shader, background, irradiance, rotation, exposure, roughness)
     if background == "keep" and photo is None:
-        raise UserError("background 'keep' needs the original photo (--photo FILE); or use hdri or transparent")
+        raise UserError(
+            "background 'keep' needs the original photo (--photo FILE); or use hdri or transparent"
+        )
     subject = read_predict_dir(predict_dir)
     h, w = subject.shape
     backplate = _read_photo(photo, subject.shape) if background == "keep" else None
     maps = _hdri_maps(hdri)
 
     gain = np.float32(2.0**exposure)
-    radiance = shade(subject.normals, subject.albedo, maps, rotation, shader, roughness, irradiance) * gain
+    radiance = (
+        shade(subject.normals, subject.albedo, maps, rotation, shader, roughness, irradiance) * gain
+    )
     rgba = np.zeros((h * w, 4), np.float32)
     if background == "transparent":
         rgba[subject.index, :3] = radiance  # straight (not premultiplied) alpha
@@ -96,7 +100,8 @@ def shade(normals, albedo, maps, rotation=0.0, shader="diffuse", roughness=0.25,
     reflected[:, 2] -= 1.0
     u, v = envmap.direction_to_uv(reflected, rotation)
     specular = sum(
-        weight * sample_uv(maps.prefiltered(level), u, v) for level, weight in shading.roughness_weights(roughness)
+        weight * sample_uv(maps.prefiltered(level), u, v)
+        for level, weight in shading.roughness_weights(roughness)
     )
     if shader == "reflective":
         return (shading.fresnel_schlick(n_dot_v, albedo) * specular).astype(np.float32, copy=False)
@@ -144,7 +149,9 @@ class HdriMaps:
     def prefiltered(self, level: int) -> np.ndarray:
         if level not in self._prefiltered:
             roughness = shading.ROUGHNESS_LEVELS[level]
-            self._prefiltered[level] = self.env if roughness == 0 else shading.prefiltered_map(self.env, roughness)
+            self._prefiltered[level] = (
+                self.env if roughness == 0 else shading.prefiltered_map(self.env, roughness)
+            )
         return self._prefiltered[level]
 
 
@@ -177,12 +184,16 @@ class Subject:
 def read_predict_dir(predict_dir) -> Subject:
     folder = Path(predict_dir)
     if not folder.is_dir():
-        raise UserError(f"{folder}: not a folder (expected the output folder of photonormals predict)")
+        raise UserError(
+            f"{folder}: not a folder (expected the output folder of photonormals predict)"
+        )
     stamps = []
     for name in ("normal.npy", "albedo.png", "mask.png"):
         path = folder / name
         if not path.is_file():
-            raise UserError(f"{folder}: no {name} (expected the output folder of photonormals predict)")
+            raise UserError(
+                f"{folder}: no {name} (expected the output folder of photonormals predict)"
+            )
         stat = path.stat()
         stamps.append((stat.st_size, stat.st_mtime_ns))
     return _read_subject(str(folder.resolve()), tuple(stamps))
@@ -196,14 +207,17 @@ def _read_subject(folder: str, _stamps: tuple) -> Subject:
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"normal.npy: not a readable numpy array ({exc})") from None
     if normals.ndim != 3 or normals.shape[2] != 3 or normals.dtype.kind != "f":
-        raise UserError(f"normal.npy: expected an H x W x 3 float array, got {normals.dtype} {normals.shape}")
+        raise UserError(
+            f"normal.npy: expected an H x W x 3 float array, got {normals.dtype} {normals.shape}"
+        )
     size = normals.shape[:2]
     albedo = read_image(folder / "albedo.png").rgb
     alpha = read_image(folder / "mask.png", colorspace="linear").rgb.max(axis=2)
     for name, image in (("albedo.png", albedo), ("mask.png", alpha)):
         if image.shape[:2] != size:
             raise UserError(
-                f"{name}: {image.shape[1]}x{image.shape[0]} does not match normal.npy's {size[1]}x{size[0]}"
+                f"{name}: {image.shape[1]}x{image.shape[0]} does not match normal.npy's "
+                f"{size[1]}x{size[0]}"
             )
     index = np.flatnonzero(alpha > 0)
     if index.size == 0:
@@ -226,7 +240,8 @@ def _read_photo(photo, size) -> np.ndarray:
     image = _read_photo_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if image.shape[:2] != tuple(size):
         raise UserError(
-            f"{path.name}: the photo is {image.shape[1]}x{image.shape[0]} but the maps are {size[1]}x{size[0]}"
+            f"{path.name}: the photo is {image.shape[1]}x{image.shape[0]} but the maps are "
+            f"{size[1]}x{size[0]}"
         )
     return image
 

@@ -60,7 +60,9 @@ def project_sh9(env: np.ndarray, rotation: float = 0.0) -> np.ndarray:
     h, w = env.shape[:2]
     dirs = pixel_directions(h, w, rotation).astype(np.float64)
     weighted = env.astype(np.float64) * solid_angles(h, w)[..., None]  # (H, W, 3)
-    return np.stack([np.einsum("hw,hwc->c", b, weighted) for b in sh9_basis(dirs)]).astype(np.float32)
+    return np.stack([np.einsum("hw,hwc->c", b, weighted) for b in sh9_basis(dirs)]).astype(
+        np.float32
+    )
 
 
 def sh9_irradiance(normals, coeffs):

@@ -28,7 +28,7 @@ _CHUNK = 2048
 
 
 def point_lights(env: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """envmap.downsample to about ``rows`` block rows, resizing first if the size does not divide."""
+    """envmap.downsample to about ``rows`` block rows, resizing first if the size doesn't divide."""
     h, w = env.shape[:2]
     factor = max(1, round(h / rows))
     rows = max(1, h // factor)
@@ -38,7 +38,9 @@ def point_lights(env: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray, np
     return downsample(env, factor)
 
 
-def irradiance_from_lights(dirs: np.ndarray, power: np.ndarray, light_dirs: np.ndarray) -> np.ndarray:
+def irradiance_from_lights(
+    dirs: np.ndarray, power: np.ndarray, light_dirs: np.ndarray
+) -> np.ndarray:
     """sum_j power_j max(0, d . w_j) for (N, 3) directions, in chunks to bound memory."""
     dirs = np.asarray(dirs, np.float32).reshape(-1, 3)
     out = np.empty((dirs.shape[0], 3), np.float64)
@@ -51,7 +53,9 @@ def irradiance_from_lights(dirs: np.ndarray, power: np.ndarray, light_dirs: np.n
     return out
 
 
-def brute_force_irradiance(env: np.ndarray, normals: np.ndarray, rotation: float = 0.0) -> np.ndarray:
+def brute_force_irradiance(
+    env: np.ndarray, normals: np.ndarray, rotation: float = 0.0
+) -> np.ndarray:
     """Reference E(n) summed over every pixel of ``env`` (slow for big maps): (..., 3) float64."""
     h, w = env.shape[:2]
     dirs = pixel_directions(h, w, rotation).reshape(-1, 3)
@@ -66,14 +70,22 @@ def brute_force_irradiance(env: np.ndarray, normals: np.ndarray, rotation: float
     return out.reshape(*normals.shape[:-1], 3)
 
 
-def irradiance_map(env: np.ndarray, size: int = IRRADIANCE_SIZE, light_rows: int = LIGHT_ROWS) -> np.ndarray:
+def irradiance_map(
+    env: np.ndarray, size: int = IRRADIANCE_SIZE, light_rows: int = LIGHT_ROWS
+) -> np.ndarray:
     """(size, 2 size, 3) float32 equirect of E(d), in the HDRI's orientation (rotation 0)."""
     power, light_dirs, _ = point_lights(env, light_rows)
     dirs = pixel_directions(size, 2 * size)
-    return irradiance_from_lights(dirs, power, light_dirs).reshape(size, 2 * size, 3).astype(np.float32)
+    return (
+        irradiance_from_lights(dirs, power, light_dirs)
+        .reshape(size, 2 * size, 3)
+        .astype(np.float32)
+    )
 
 
-def lookup_irradiance(irradiance: np.ndarray, normals: np.ndarray, rotation: float = 0.0) -> np.ndarray:
+def lookup_irradiance(
+    irradiance: np.ndarray, normals: np.ndarray, rotation: float = 0.0
+) -> np.ndarray:
     return sample(irradiance, normals, rotation)
 
 

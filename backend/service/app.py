@@ -60,14 +60,19 @@ def error_response(exc: Exception) -> JSONResponse:
         status, headers, message = exc.status_code, exc.headers, str(exc.detail)
         code = getattr(exc, "code", None) or _CODES.get(status, "error")
     else:
-        status, code, message, headers = 500, "internal", f"internal error: {type(exc).__name__}", None
+        message = f"internal error: {type(exc).__name__}"
+        status, code, headers = 500, "internal", None
     return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
-    return error_response(ServiceError(400, "bad_input", f"{where or 'request'}: {first.get('msg')}"))
+    where = ".".join(
+        str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")
+    )
+    return error_response(
+        ServiceError(400, "bad_input", f"{where or 'request'}: {first.get('msg')}")
+    )
 
 
 async def _on_error(request: Request, exc: Exception) -> JSONResponse:
@@ -102,14 +107,20 @@ def token_problem(headers: dict, token: str) -> ServiceError | None:
     if given is None and authorization[:7].lower() == b"bearer ":
         given = authorization[7:].strip()
     if not given:
-        return ServiceError(401, "unauthorized", "this server needs a token: Authorization: Bearer TOKEN",
-                            {"WWW-Authenticate": "Bearer"})
+        return ServiceError(
+            401,
+            "unauthorized",
+            "this server needs a token: Authorization: Bearer TOKEN",
+            {"WWW-Authenticate": "Bearer"},
+        )
     if not hmac.compare_digest(given, token.encode()):
         return ServiceError(403, "forbidden", "wrong token")
     return None
 
 
-_bearer = HTTPBearer(auto_error=False, description="the token given to `photonormals serve --token`")
+_bearer = HTTPBearer(
+    auto_error=False, description="the token given to `photonormals serve --token`"
+)
 
 
 def _documented_auth(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
@@ -137,9 +148,13 @@ def create_app(settings: Settings) -> FastAPI:
             if owns_dir:
                 shutil.rmtree(manager.root, ignore_errors=True)
 
-    app = FastAPI(title="PhotoNormals", version=__version__, lifespan=lifespan,
-                  description="Photos to camera-space normal, albedo, shading and mask maps. "
-                              "All endpoints but /v1/health need the server's token when it has one.")
+    app = FastAPI(
+        title="PhotoNormals",
+        version=__version__,
+        lifespan=lifespan,
+        description="Photos to camera-space normal, albedo, shading and mask maps. "
+        "All endpoints but /v1/health need the server's token when it has one.",
+    )
     app.state.manager = manager
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_error)
@@ -152,11 +167,15 @@ def create_app(settings: Settings) -> FastAPI:
     def job_or_404(job_id: str) -> Job:
         job = manager.get(job_id)
         if job is None:
-            raise ServiceError(404, "not_found", f"no job {job_id} (unknown, or its results expired)")
+            raise ServiceError(
+                404, "not_found", f"no job {job_id} (unknown, or its results expired)"
+            )
         return job
 
     def queue_full(message: str) -> ServiceError:
-        return ServiceError(503, "queue_full", f"{message}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
+        return ServiceError(
+            503, "queue_full", f"{message}; retry later", {"Retry-After": str(RETRY_AFTER_S)}
+        )
 
     def create_job(photos, options, lights_file) -> Job:
         """Check the upload and queue it; runs in a worker thread (file I/O, header checks)."""
@@ -165,7 +184,9 @@ def create_app(settings: Settings) -> FastAPI:
             raise queue_full(f"the queue is full ({manager.max_queue} jobs waiting)")
         job = manager.new_job()
         try:
-            job.upload = save_upload(job.folder, photos, lights_file, parsed, settings.limits, settings.device)
+            job.upload = save_upload(
+                job.folder, photos, lights_file, parsed, settings.limits, settings.device
+            )
             manager.enqueue(job)
         except QueueFull as exc:
             manager.discard(job)
@@ -176,22 +197,41 @@ def create_app(settings: Settings) -> FastAPI:
         return job
 
     photos_field = File(None, description="the photos, one file per part (repeat the field)")
-    options_field = Form(None, description="JSON: mode, input_colorspace, normal_convention, outputs, "
-                                           "lights [[x,y,z]...], intensities [[r,g,b]...]")
-    lights_field = File(None, description="light_directions.txt (one 'x y z' per photo) or lights.json")
+    options_field = Form(
+        None,
+        description="JSON: mode, input_colorspace, normal_convention, outputs, "
+        "lights [[x,y,z]...], intensities [[r,g,b]...]",
+    )
+    lights_field = File(
+        None, description="light_directions.txt (one 'x y z' per photo) or lights.json"
+    )
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["service"])
     def health() -> dict:
         return {
-            "status": "ok", "version": __version__, "api_version": API_VERSION, "device": settings.device,
-            "gpu_memory": _gpu_memory(settings.device), "memory": _process_memory(),
-            "models": {**available_models(), "loaded": models.loaded()}, "queue": manager.counts(),
+            "status": "ok",
+            "version": __version__,
+            "api_version": API_VERSION,
+            "device": settings.device,
+            "gpu_memory": _gpu_memory(settings.device),
+            "memory": _process_memory(),
+            "models": {**available_models(), "loaded": models.loaded()},
+            "queue": manager.counts(),
         }
 
-    @app.post(f"{PREFIX}/jobs", status_code=202, response_model=JobCreated, dependencies=auth,
-              responses=ERROR_RESPONSES, tags=["jobs"])
-    def submit_job(photos: list[UploadFile] | None = photos_field, options: str | None = options_field,
-                   lights_file: UploadFile | None = lights_field) -> dict:
+    @app.post(
+        f"{PREFIX}/jobs",
+        status_code=202,
+        response_model=JobCreated,
+        dependencies=auth,
+        responses=ERROR_RESPONSES,
+        tags=["jobs"],
+    )
+    def submit_job(
+        photos: list[UploadFile] | None = photos_field,
+        options: str | None = options_field,
+        lights_file: UploadFile | None = lights_field,
+    ) -> dict:
         """Queue a photo set; returns the job id at once. Poll GET /v1/jobs/{id}."""
         job = create_job(photos, options, lights_file)
         return {"id": job.id, "state": job.state}
@@ -204,7 +244,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.delete(f"{PREFIX}/jobs/{{job_id}}", response_model=JobStatus, dependencies=auth,
                 responses=ERROR_RESPONSES, tags=["jobs"])
     def cancel_job(job_id: str) -> dict:
-        """Cancel: a queued job at once, a running one at its next stage; a finished one is left as is."""
+        """Cancel: a queued job at once, a running one at its next stage; a finished one stays."""
         job = job_or_404(job_id)
         manager.cancel(job)
         return job.status()
@@ -222,21 +262,44 @@ def create_app(settings: Settings) -> FastAPI:
              responses={**zip_response, **ERROR_RESPONSES}, tags=["jobs"])
     def job_result(job_id: str):
         job = finished_job(job_id)
-        return FileResponse(job.archive, media_type="application/zip", filename=f"photonormals-{job_id}.zip")
+        return FileResponse(
+            job.archive, media_type="application/zip", filename=f"photonormals-{job_id}.zip"
+        )
 
-    @app.get(f"{PREFIX}/jobs/{{job_id}}/files/{{name}}", response_class=FileResponse, dependencies=auth,
-             responses={200: {"content": {"application/octet-stream": {}}}, **ERROR_RESPONSES}, tags=["jobs"])
+    @app.get(
+        f"{PREFIX}/jobs/{{job_id}}/files/{{name}}",
+        response_class=FileResponse,
+        dependencies=auth,
+        responses={200: {"content": {"application/octet-stream": {}}}, **ERROR_RESPONSES},
+        tags=["jobs"],
+    )
     def job_file(job_id: str, name: str):
         job = finished_job(job_id)
         if name not in job.files:
-            raise ServiceError(404, "not_found", f"job {job_id} has no file {name!r}; it has {', '.join(job.files)}")
+            raise ServiceError(
+                404,
+                "not_found",
+                f"job {job_id} has no file {name!r}; it has {', '.join(job.files)}",
+            )
         return FileResponse(job.output / name, filename=name)
 
-    @app.post(f"{PREFIX}/predict", response_class=FileResponse, dependencies=auth,
-              responses={**zip_response, **ERROR_RESPONSES, 500: ERROR_RESPONSES[400] | {"description": "job failed"}},
-              tags=["jobs"])
-    async def predict_blocking(request: Request, photos: list[UploadFile] | None = photos_field,
-                               options: str | None = options_field, lights_file: UploadFile | None = lights_field):
+    @app.post(
+        f"{PREFIX}/predict",
+        response_class=FileResponse,
+        dependencies=auth,
+        responses={
+            **zip_response,
+            **ERROR_RESPONSES,
+            500: ERROR_RESPONSES[400] | {"description": "job failed"},
+        },
+        tags=["jobs"],
+    )
+    async def predict_blocking(
+        request: Request,
+        photos: list[UploadFile] | None = photos_field,
+        options: str | None = options_field,
+        lights_file: UploadFile | None = lights_field,
+    ):
         """Same inputs as POST /v1/jobs; waits and returns the zip (for scripts). A client that
         hangs up cancels its job."""
         job = await run_in_threadpool(create_job, photos, options, lights_file)
@@ -246,19 +309,35 @@ def create_app(settings: Settings) -> FastAPI:
                 return Response(status_code=499)
             await asyncio.sleep(0.02)
         if job.state != "done":
-            status = {"bad_input": 400, "model_not_available": 501, "internal": 500}.get(job.error_code, 409)
-            raise ServiceError(status, job.error_code or job.state, job.error or f"the job was {job.state}")
-        return FileResponse(job.archive, media_type="application/zip", filename=f"photonormals-{job.id}.zip",
-                            headers={"X-PhotoNormals-Job": job.id})
+            status = {"bad_input": 400, "model_not_available": 501, "internal": 500}.get(
+                job.error_code, 409
+            )
+            raise ServiceError(
+                status, job.error_code or job.state, job.error or f"the job was {job.state}"
+            )
+        return FileResponse(
+            job.archive,
+            media_type="application/zip",
+            filename=f"photonormals-{job.id}.zip",
+            headers={"X-PhotoNormals-Job": job.id},
+        )
 
-    @app.post(f"{PREFIX}/relight", dependencies=auth, tags=["relight"],
-              responses={200: {"content": {"image/png": {}, "image/x-exr": {}}}, **ERROR_RESPONSES})
-    def relight(job_id: str = Form(...), hdri: str | None = Form(None, description="a Blender bundled HDRI name (default studio)"),
-                hdri_file: UploadFile | None = File(None, description="or an uploaded .exr/.hdr"),
-                rotation: float = Form(0.0, description="degrees about the vertical axis"),
-                exposure: float = Form(0.0, description="stops"),
-                shader: str = Form("diffuse"), background: str = Form("keep"),
-                format: str = Form("png", description="png (sRGB) or exr (linear)")):
+    @app.post(
+        f"{PREFIX}/relight",
+        dependencies=auth,
+        tags=["relight"],
+        responses={200: {"content": {"image/png": {}, "image/x-exr": {}}}, **ERROR_RESPONSES},
+    )
+    def relight(
+        job_id: str = Form(...),
+        hdri: str | None = Form(None, description="a Blender bundled HDRI name (default studio)"),
+        hdri_file: UploadFile | None = File(None, description="or an uploaded .exr/.hdr"),
+        rotation: float = Form(0.0, description="degrees about the vertical axis"),
+        exposure: float = Form(0.0, description="stops"),
+        shader: str = Form("diffuse"),
+        background: str = Form("keep"),
+        format: str = Form("png", description="png (sRGB) or exr (linear)"),
+    ):
         """Render a finished job's maps under an HDRI; returns a PNG or EXR."""
         job = finished_job(job_id)
         if format not in ("png", "exr"):
@@ -267,10 +346,15 @@ def create_app(settings: Settings) -> FastAPI:
             from ..relight.envmap import BUNDLED_NAMES
             from ..relight.relight import relight_dir, write_relit
         except ImportError:
-            raise ServiceError(501, "not_implemented", "relighting is not available in this build") from None
+            raise ServiceError(
+                501, "not_implemented", "relighting is not available in this build"
+            ) from None
         source = hdri or "studio"
         if hdri_file is None and source.lower() not in BUNDLED_NAMES:  # never a path on the server
-            raise UserError(f"unknown HDRI {source!r}: use one of {', '.join(BUNDLED_NAMES)} or upload hdri_file")
+            raise UserError(
+                f"unknown HDRI {source!r}: use one of {', '.join(BUNDLED_NAMES)} or upload "
+                f"hdri_file"
+            )
         with tempfile.TemporaryDirectory(dir=job.folder) as scratch:
             if hdri_file is not None:
                 suffix = Path(hdri_file.filename or "").suffix.lower()

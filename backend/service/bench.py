@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..client import Client
-from ..models.weights import weights_dir
 from ..io.images import write_srgb_png
+from ..models.weights import weights_dir
 from .launch import start_server, stop_server
 
 PORTRAIT_PHOTO = Path(__file__).with_name("bench_portrait.jpg")
@@ -38,7 +38,12 @@ def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=pri
             client = Client(url, timeout=600)
             health = client.health()
             log(f"server on {health['device']}; warming the multi-light model")
-            client.predict(_photo_set(tmp / "warm", (64, 64), 3), tmp / "warm-out", {"mode": "multi"}, poll=0.01)
+            client.predict(
+                _photo_set(tmp / "warm", (64, 64), 3),
+                tmp / "warm-out",
+                {"mode": "multi"},
+                poll=0.01,
+            )
             rows = []
             for size in sizes:
                 for count in counts:
@@ -48,7 +53,9 @@ def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=pri
                         row = _measure(client, photos, options, repeat, throughput_jobs, tmp)
                         rows.append({"method": method, "size": list(size), "images": count, **row})
                         log(_format_row(rows[-1]))
-            portrait = _portrait(client, tmp, repeat) if health["models"]["single"]["available"] else None
+            portrait = (
+                _portrait(client, tmp, repeat) if health["models"]["single"]["available"] else None
+            )
             server_memory = client.health()
         finally:
             stop_server(process, timeout=30)
@@ -64,7 +71,7 @@ def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=pri
 
 def _measure(client: Client, photos, options, repeat, throughput_jobs, tmp) -> dict:
     latencies, model = [], []
-    for index in range(repeat):
+    for _ in range(repeat):
         out = tmp / f"out-{time.monotonic_ns()}"
         start = time.perf_counter()
         client.predict(photos, out, options, poll=0.005)
@@ -87,7 +94,9 @@ def _portrait(client: Client, tmp, repeat) -> dict:
     latencies = []
     for _ in range(repeat + 1):  # the first loads the model
         start = time.perf_counter()
-        client.predict(photo, tmp / f"portrait-out-{time.monotonic_ns()}", {"mode": "single"}, poll=0.005)
+        client.predict(
+            photo, tmp / f"portrait-out-{time.monotonic_ns()}", {"mode": "single"}, poll=0.005
+        )
         latencies.append(time.perf_counter() - start)
     return {"latency_s": statistics.median(latencies[1:])}
 
@@ -118,7 +127,10 @@ def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
         results[label] = {"model": model.name, "weights": path.name, "seconds": seconds,
                           "cuda_max_allocated_mib": (torch.cuda.max_memory_allocated() >> 20)
                           if torch_device.type == "cuda" else None}
-        log(f"model only, {stack.shape[0]} x {stack.shape[2]}x{stack.shape[1]}: {path.name} {seconds:.2f} s")
+        log(
+            f"model only, {stack.shape[0]} x {stack.shape[2]}x{stack.shape[1]}: {path.name} "
+            f"{seconds:.2f} s"
+        )
         del model
     results["speedup"] = results["sdps"]["seconds"] / results["shipped"]["seconds"]
     results["input"] = [int(stack.shape[0]), int(stack.shape[2]), int(stack.shape[1])]
@@ -126,20 +138,38 @@ def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
 
 
 def format_report(result: dict) -> str:
-    lines = [f"device: {result['device']} ({result['cpu_count']} CPU cores, torch threads {result['torch_threads']})",
-             "", "| method | size | images | request latency (s) | model only (s) | throughput (jobs/s) | images/s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"device: {result['device']} ({result['cpu_count']} CPU cores, torch threads "
+        f"{result['torch_threads']})",
+        "",
+        "| method | size | images | request latency (s) | model only (s) | throughput (jobs/s) | "
+        "images/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [_format_row(row, table=True) for row in result["rows"]]
     c = result["comparison"]
-    lines += ["", (f"Model only on {c['input'][0]} x {c['input'][1]}x{c['input'][2]}: shipped "
-                   f"{c['shipped']['model']} {c['shipped']['seconds']:.2f} s, sdps {c['sdps']['seconds']:.2f} s: "
-                   f"speed-up x{c['speedup']:.2f} (target >= x{TARGETS['speedup_vs_sdps']:g})")]
+    lines += [
+        "",
+        (
+            f"Model only on {c['input'][0]} x {c['input'][1]}x{c['input'][2]}: shipped "
+            f"{c['shipped']['model']} {c['shipped']['seconds']:.2f} s, sdps "
+            f"{c['sdps']['seconds']:.2f} s: "
+            f"speed-up x{c['speedup']:.2f} (target >= x{TARGETS['speedup_vs_sdps']:g})"
+        ),
+    ]
     memory, gpu = result["server_memory"], result["server_gpu_memory"]
     lines.append(f"Server peak RSS {memory['peak_rss_mib']} MiB"
                  + (f"; CUDA max allocated {gpu['max_allocated_mib']} MiB" if gpu else ""))
     portrait = result["portrait_512"]
-    lines.append("512x512 portrait request: " + (f"{portrait['latency_s']:.3f} s" if portrait else "not available "
-                 "(no single-portrait model in weights/index.json)") + f" (target < {TARGETS['portrait_512_s']} s)")
+    lines.append(
+        "512x512 portrait request: "
+        + (
+            f"{portrait['latency_s']:.3f} s"
+            if portrait
+            else "not available (no single-portrait model in weights/index.json)"
+        )
+        + f" (target < {TARGETS['portrait_512_s']} s)"
+    )
     target = [row for row in result["rows"] if row["size"] == [612, 512] and row["images"] == 9
               and row["method"].startswith("multi")]
     if target:
@@ -149,8 +179,15 @@ def format_report(result: dict) -> str:
 
 
 def _format_row(row: dict, table: bool = False) -> str:
-    values = [row["method"], f"{row['size'][0]}x{row['size'][1]}", str(row["images"]), f"{row['latency_s']:.3f}",
-              f"{row['model_s']:.3f}", f"{row['throughput_jobs_per_s']:.2f}", f"{row['throughput_images_per_s']:.1f}"]
+    values = [
+        row["method"],
+        f"{row['size'][0]}x{row['size'][1]}",
+        str(row["images"]),
+        f"{row['latency_s']:.3f}",
+        f"{row['model_s']:.3f}",
+        f"{row['throughput_jobs_per_s']:.2f}",
+        f"{row['throughput_images_per_s']:.1f}",
+    ]
     return "| " + " | ".join(values) + " |" if table else " ".join(values)
 
 
@@ -160,7 +197,9 @@ def _format_row(row: dict, table: bool = False) -> str:
 def _lights(count: int) -> np.ndarray:
     azimuth = np.linspace(0, 2 * np.pi, count, endpoint=False)
     polar = np.radians(np.linspace(20, 50, count))
-    return np.stack([np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], 1)
+    return np.stack(
+        [np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], 1
+    )
 
 
 def _stack(size, count) -> np.ndarray:
@@ -171,7 +210,9 @@ def _stack(size, count) -> np.ndarray:
     x, y = (cols - width / 2) / radius, -(rows - height / 2) / radius
     inside = x**2 + y**2 < 1
     normals = np.stack([x, y, np.sqrt(np.clip(1 - x**2 - y**2, 0, None))], -1) * inside[..., None]
-    albedo = 0.5 + 0.3 * np.sin(cols[..., None] / 7 + np.array([0, 1, 2])) * np.cos(rows[..., None] / 11)
+    albedo = 0.5 + 0.3 * np.sin(cols[..., None] / 7 + np.array([0, 1, 2])) * np.cos(
+        rows[..., None] / 11
+    )
     shading = np.clip(np.einsum("hwc,kc->khw", normals, _lights(count)), 0, None)
     return (shading[..., None] * albedo[None] * inside[None, ..., None]).astype(np.float32)
 

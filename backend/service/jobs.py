@@ -76,8 +76,14 @@ class Job:
         return found[0] if found else None
 
     def status(self) -> dict:
-        return {"id": self.id, "state": self.state, "stage": self.stage, "progress": round(self.progress, 4),
-                "error": self.error, "files": list(self.files)}
+        return {
+            "id": self.id,
+            "state": self.state,
+            "stage": self.stage,
+            "progress": round(self.progress, 4),
+            "error": self.error,
+            "files": list(self.files),
+        }
 
     def end(self, state: str, error: str | None = None, code: str | None = None) -> None:
         self.state, self.error, self.error_code = state, error, code
@@ -96,7 +102,8 @@ class JobManager:
         self.models = models
         self.keep_seconds = keep_seconds
         self.max_queue = max_queue
-        self._queue: queue.Queue[Job] = queue.Queue()  # bounded by enqueue: cancelled jobs do not count
+        # bounded by enqueue: cancelled jobs do not count
+        self._queue: queue.Queue[Job] = queue.Queue()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -17,7 +17,9 @@ from ..models.weights import shipped_weights
 class ModelCache:
     def __init__(self, precision: str = "auto"):
         if precision not in SERVING_PRECISIONS:
-            raise UserError(f"unknown precision {precision!r}; use one of {', '.join(SERVING_PRECISIONS)}")
+            raise UserError(
+                f"unknown precision {precision!r}; use one of {', '.join(SERVING_PRECISIONS)}"
+            )
         self.precision = precision
         self._models: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()

@@ -28,11 +28,18 @@ class JobOptions(BaseModel):
     outputs: list[str] | None = Field(
         None, description=f"subset of {', '.join(OUTPUT_FILES)}; default: every map the mode makes"
     )
-    lights: list[Vector3] | None = Field(None, description="known light directions [x, y, z], one per photo")
-    intensities: list[Vector3] | None = Field(None, description="known RGB intensities [r, g, b], one per photo")
+    lights: list[Vector3] | None = Field(
+        None, description="known light directions [x, y, z], one per photo"
+    )
+    intensities: list[Vector3] | None = Field(
+        None, description="known RGB intensities [r, g, b], one per photo"
+    )
     focal_35mm: float | None = Field(
-        None, description="single mode: the portrait's 35 mm-equivalent focal length, to turn an off-centre "
-                          "face's normals into the photo's camera frame (default: EXIF, else no turn; 0: no turn)")
+        None,
+        description="single mode: the portrait's 35 mm-equivalent focal length, to turn an "
+                    "off-centre "
+        "face's normals into the photo's camera frame (default: EXIF, else no turn; 0: no turn)",
+    )
 
     @field_validator("outputs")
     @classmethod
@@ -40,7 +47,9 @@ class JobOptions(BaseModel):
         if outputs is not None:
             unknown = sorted(set(outputs) - set(OUTPUT_FILES))
             if unknown:
-                raise ValueError(f"unknown output(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_FILES)}")
+                raise ValueError(
+                    f"unknown output(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_FILES)}"
+                )
             if not outputs:
                 raise ValueError("asks for no outputs")
         return outputs
@@ -72,7 +81,9 @@ def parse_options(text: str | None) -> JobOptions:
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="machine-readable, e.g. bad_input, too_large, queue_full, model_not_available")
+    code: str = Field(
+        description="machine-readable, e.g. bad_input, too_large, queue_full, model_not_available"
+    )
     message: str
 
 
@@ -99,7 +110,9 @@ class Health(BaseModel):
     version: str
     api_version: str
     device: str
-    gpu_memory: dict | None = Field(None, description="CUDA free/total/max allocated MiB; null on CPU")
+    gpu_memory: dict | None = Field(
+        None, description="CUDA free/total/max allocated MiB; null on CPU"
+    )
     memory: dict = Field(description="server process RSS and peak RSS, MiB")
     models: dict = Field(description="per mode: available or not, and the weight file")
     queue: dict

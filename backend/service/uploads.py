@@ -1,4 +1,4 @@
-"""Uploads: the request-size limit, and turning an upload into checked files for the predict pipeline.
+"""Uploads: the request-size limit, and uploads turned into checked files for the predict pipeline.
 
 Everything cheap is checked here, at submit time, so the client gets a 4xx at once: counts,
 options, light files against the photo count, and each photo's header (format, the pixel limit
@@ -17,10 +17,10 @@ import numpy as np
 from starlette.exceptions import HTTPException
 
 from ..errors import UserError
-from ..models.registry import task_named
-from ..models.weights import shipped_weights
 from ..io.images import MAX_PIXELS, check_header
 from ..io.lights import read_light_directions, read_light_intensities
+from ..models.registry import task_named
+from ..models.weights import shipped_weights
 from ..predict import CALIBRATED, PredictOptions, resolve_method
 from .schemas import JobOptions
 
@@ -33,7 +33,7 @@ class Limits:
 
 
 class ServiceError(HTTPException):
-    """An HTTP error with our machine-readable code; raised from anywhere, even inside body parsing."""
+    """An HTTP error with our machine-readable code; raised from anywhere, body parsing included."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
         super().__init__(status_code=status, detail=message, headers=headers)
@@ -84,7 +84,9 @@ class CheckedUpload:
     outputs: list[str] | None
 
 
-def save_upload(folder: Path, photos, lights_file, options: JobOptions, limits: Limits, device: str) -> CheckedUpload:
+def save_upload(
+    folder: Path, photos, lights_file, options: JobOptions, limits: Limits, device: str
+) -> CheckedUpload:
     """Write the uploaded files into folder and check them; UserError on bad input.
 
     photos and lights_file are Starlette UploadFile objects (lights_file may be None).
@@ -148,7 +150,9 @@ def _check_light_counts(lights: Path | None, intensities: Path | None, count: in
         return
     directions = read_light_directions(lights)
     if len(directions) != count:
-        raise UserError(f"{len(directions)} light directions given for {count} photos; give one per photo")
+        raise UserError(
+            f"{len(directions)} light directions given for {count} photos; give one per photo"
+        )
     if intensities is not None and len(read_light_intensities(intensities)) != count:
         raise UserError(f"the number of light intensities does not match the {count} photos")
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 BACKGROUND = 0
 SKIN = 1  # face + head_and_neck
 EYE = 2  # eyeballs (sclera, iris, pupil: the renderer tells them apart itself)
@@ -81,7 +80,7 @@ class FaceModel:
         names = list(d["region_names"])
         quads = d["faces"].astype(np.int64)
         region = np.full(len(quads), -1)
-        for name, (a, b) in zip(names, d["region_face_ranges"]):
+        for name, (a, b) in zip(names, d["region_face_ranges"], strict=True):
             region[a:b] = REGION_LABELS.get(str(name), -1)
         keep = region >= 0
         quads, region = quads[keep], region[keep]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-
-# Geometric augmentations. Each takes (images, normals, depth, mask, light_dirs); any may be None.
-# images (B,K,3,H,W), normals (B,3,H,W), depth/mask (B,1,H,W), light_dirs (B,K,3).
+# hflip, vflip, rot90 (the multi-light engine's augmentations) each take (images, normals, depth,
+# mask, light_dirs), any of them None: images (B,K,3,H,W), normals (B,3,H,W), depth/mask
+# (B,1,H,W), light_dirs (B,K,3). mirror_maps and mirror_where take a dict of (B,C,H,W) maps.
 
 
 def _flip_vectors(t: torch.Tensor | None, axis: int, dim: int) -> torch.Tensor | None:
@@ -77,7 +77,10 @@ def rot90(images, normals, depth, mask, light_dirs, k: int = 1):
 def mirror_maps(maps: dict) -> dict:
     """Mirror left-right a dict of (B, C, H, W) maps: flip the width of each, negate normal x.
     Other entries are kept as they are."""
-    out = {k: torch.flip(v, [-1]) if torch.is_tensor(v) and v.dim() == 4 else v for k, v in maps.items()}
+    out = {
+        k: torch.flip(v, [-1]) if torch.is_tensor(v) and v.dim() == 4 else v
+        for k, v in maps.items()
+    }
     if "normal" in out:
         out["normal"] = out["normal"] * out["normal"].new_tensor([-1.0, 1.0, 1.0]).view(1, 3, 1, 1)
     return out

@@ -13,7 +13,9 @@ import torch
 
 from ..io.colorspace import srgb_to_linear as _np_srgb_to_linear
 
-SRGB8_TABLE = torch.from_numpy(_np_srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0)))
+SRGB8_TABLE = torch.from_numpy(
+    _np_srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0))
+)
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
@@ -22,7 +24,7 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
 
 
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    """sRGB encode of linear values, clipped to [0, 1] first as in ``photonormals.io.colorspace``."""
+    """sRGB encode of linear values, clipped to [0, 1] first, as ``photonormals.io.colorspace``."""
     x = x.clamp(0.0, 1.0)
     curve = x.clamp_min(0.0031308).pow_(1 / 2.4).mul_(1.055).sub_(0.055)
     return torch.where(x <= 0.0031308, x * 12.92, curve)

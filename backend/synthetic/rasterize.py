@@ -4,9 +4,9 @@ Conventions (shared by every module in this package):
 
 * Vertices are given in *pixel units of the camera frame*: x right, y up, z toward the camera.
   Pixel ``(row, col)`` of an ``(H, W)`` image covers ``x in [col, col+1]`` and
-  ``y in [H-row-1, H-row]``; its centre, where coverage and attributes are sampled, is ``x = col + 0.5``,
-  ``y = H - row - 0.5``. So ``row = H - y`` at pixel edges and a mesh spanning ``[0, W] x [0, H]``
-  fills the frame exactly.
+  ``y in [H-row-1, H-row]``; its centre, where coverage and attributes are sampled, is
+  ``x = col + 0.5``, ``y = H - row - 0.5``. So ``row = H - y`` at pixel edges and a mesh
+  spanning ``[0, W] x [0, H]`` fills the frame exactly.
 * ``depth`` is the surface z (height toward the camera, in pixels) of the nearest surface; it is
   *not* re-based here: shape generators shift their meshes so that z >= 0.
 
@@ -103,7 +103,7 @@ def rasterize_mesh(
     ends = np.r_[starts[1:], len(key)]
 
     frag_pix, frag_z, frag_tri = [], [], []
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=True):
         gh, gw = int(key[s] // 65536), int(key[s] % 65536)
         step = max(1, _MAX_BLOCK // (gh * gw))
         oy, ox = np.divmod(np.arange(gh * gw), gw)

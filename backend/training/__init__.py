@@ -1,4 +1,4 @@
-"""Training loops for the learned models, one per task: resumable, CPU-first, scaling up on a GPU."""
+"""Training loops for the learned models, one per task: resumable, CPU-first, faster on a GPU."""
 
 from pathlib import Path
 

@@ -18,7 +18,9 @@ from ..models.weights import load_model, load_tensors, read_metadata, save_safet
 
 
 def save_checkpoint(path, model, optimizer, step: int, extra: dict | None = None) -> None:
-    tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = {
+        f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
+    }
     opt_state = optimizer.state_dict()
     for index, state in opt_state["state"].items():
         for key, value in state.items():
@@ -37,8 +39,10 @@ def load_checkpoint(path, model, optimizer) -> tuple[int, dict]:
     """Restore model and optimizer in place; returns (step, extra)."""
     meta = read_metadata(path)
     if meta.get("config", {}).get("name") != model.config.get("name"):
-        raise UserError(f"{Path(path).name} is a checkpoint of {meta.get('config', {}).get('name')!r}, "
-                        f"not {model.config['name']!r}")
+        raise UserError(
+            f"{Path(path).name} is a checkpoint of {meta.get('config', {}).get('name')!r}, "
+            f"not {model.config['name']!r}"
+        )
     model.load_state_dict(load_tensors(path, "model."))
     state: dict[int, dict] = {}
     for key, value in load_tensors(path, "optim.").items():

@@ -12,7 +12,9 @@ def normal_loss(predicted: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor
     return ((1.0 - cos) * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-def angular_normal_loss(predicted: torch.Tensor, truth: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def angular_normal_loss(
+    predicted: torch.Tensor, truth: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
     """Weighted mean angle (radians) between unit normals.
 
     1 - cos pulls with a force of sin(angle), which fades as the error shrinks: errors of a few
@@ -25,7 +27,9 @@ def angular_normal_loss(predicted: torch.Tensor, truth: torch.Tensor, weight: to
     return (angle * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def light_losses(logits: dict, light_dir: torch.Tensor, dirs: torch.Tensor, ints: torch.Tensor) -> dict:
+def light_losses(
+    logits: dict, light_dir: torch.Tensor, dirs: torch.Tensor, ints: torch.Tensor
+) -> dict:
     """Cross-entropy on the azimuth / elevation / intensity bins, plus the angular error of the
     soft-argmax direction, which the bins alone cannot push below their 5 degree width."""
     azimuth, elevation = direction_to_bins(dirs)
@@ -33,7 +37,9 @@ def light_losses(logits: dict, light_dir: torch.Tensor, dirs: torch.Tensor, ints
     losses = {
         "azimuth": F.cross_entropy(logits["azimuth"].flatten(0, 1), azimuth.flatten()),
         "elevation": F.cross_entropy(logits["elevation"].flatten(0, 1), elevation.flatten()),
-        "intensity": F.cross_entropy(logits["intensity"].flatten(0, 1), intensity_to_bin(grey).flatten()),
+        "intensity": F.cross_entropy(
+            logits["intensity"].flatten(0, 1), intensity_to_bin(grey).flatten()
+        ),
         "direction": (1.0 - (light_dir * dirs).sum(dim=-1)).mean(),
     }
     return losses

@@ -1,4 +1,4 @@
-"""Train a multi-light model (any of the registry's multilight task) on the multi-light engine.
+"""Train a model of the registry's multilight task on the multi-light engine.
 
 Resumable by design: a session can stop at any moment, so the loop checkpoints on a timer and
 on exit, and the learning-rate schedule is a pure function of the step. The same code runs on a
@@ -35,7 +35,8 @@ class MultiLightTrainConfig:
     batch: int = 8
     images: tuple[int, int] = (2, 32)  # images per sample, drawn per batch
     crop: int = 64
-    max_zoom: float = 1.0  # > 1: half the crops magnified up to this (see MultiLightBatches.geometry)
+    # > 1: half the crops magnified up to this (see MultiLightBatches.geometry)
+    max_zoom: float = 1.0
     lr: float = 1e-3
     warmup: int = 50
     light_jitter_deg: float = 3.0
@@ -96,11 +97,18 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
     history = []
     model.train()
     while step < config.steps:
-        count = int(torch.randint(config.images[0], config.images[1] + 1, (1,), generator=generator, device=device))
+        count = int(
+            torch.randint(
+                config.images[0], config.images[1] + 1, (1,), generator=generator, device=device
+            )
+        )
         sample = batches.sample(config.batch, count, config.crop, generator, config.max_zoom)
         lights = None
         if teacher:
-            lights = (_jitter(sample["light_dirs"], config.light_jitter_deg, generator), sample["light_ints"])
+            lights = (
+                _jitter(sample["light_dirs"], config.light_jitter_deg, generator),
+                sample["light_ints"],
+            )
         elapsed = time.monotonic() - start
         time_fraction = elapsed / (config.minutes * 60) if config.minutes else 0.0
         lr = learning_rate(config, step, time_fraction, first_step)
@@ -114,7 +122,10 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
         )
         losses["normal"] = normal_loss(out["normal"].float(), sample["normals"], sample["mask"])
         total = config.normal_weight * losses["normal"] + config.light_weight * (
-            losses["azimuth"] + losses["elevation"] + losses["intensity"] + 10.0 * losses["direction"]
+            losses["azimuth"]
+            + losses["elevation"]
+            + losses["intensity"]
+            + 10.0 * losses["direction"]
         )
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -149,6 +160,10 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
 def _jitter(dirs: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
     if degrees <= 0:
         return dirs
-    noise = torch.randn(dirs.shape, generator=generator, device=dirs.device) * math.radians(degrees) / math.sqrt(2)
+    noise = (
+        torch.randn(dirs.shape, generator=generator, device=dirs.device)
+        * math.radians(degrees)
+        / math.sqrt(2)
+    )
     jittered = dirs + noise - (noise * dirs).sum(-1, keepdim=True) * dirs
     return torch.nn.functional.normalize(jittered, dim=-1)

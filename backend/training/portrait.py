@@ -1,10 +1,11 @@
-"""Train a portrait model (any of the registry's portrait task) on the portrait engine.
+"""Train a model of the registry's portrait task on the portrait engine.
 
-Same design as the multi-light trainer (`training.multilight`): resumable at any moment (checkpoint on a timer and on exit,
-learning rate a pure function of step and wall-time fraction), one code path for a 2-core CPU
-and a GPU (bf16 autocast where the hardware has it). Any object with ``sample(batch,
-generator) -> dict`` of (B, C, H, W) tensors ("image", "normal", "shading", "mask",
-optionally "face") can feed it, so the loop is testable without the engine.
+Same design as the multi-light trainer (`training.multilight`): resumable at any moment
+(checkpoint on a timer and on exit, learning rate a pure function of step and wall-time
+fraction), one code path for a 2-core CPU and a GPU (bf16 autocast where the hardware has it).
+Any object with ``sample(batch, generator) -> dict`` of (B, C, H, W) tensors ("image",
+"normal", "shading", "mask", optionally "face") can feed it, so the loop is testable without
+the engine.
 
 Losses (weights in the config): the angle between predicted and true normals inside the person
 mask, with face pixels counted 1 + `face_weight` times (the face is what is relit and scored;
@@ -52,12 +53,14 @@ class PortraitTrainConfig:
     steps: int = 20000
     minutes: float | None = None  # stop (and checkpoint) after this much wall time
     batch: int = 8
-    size: int | None = None  # training crop = inference working size; None: the resumed run's, else DEFAULT_SIZE
+    # training crop = inference working size; None: the resumed run's, else DEFAULT_SIZE
+    size: int | None = None
     lr: float = 1e-3
     warmup: int = 100
     normal_weight: float = 1.0
     normal_loss: str = "angular"  # "angular" (radians) or "cosine" (1 - cos, the first runs' loss)
-    face_weight: float = 2.0  # angular loss: extra weight on the face region (0: the person mask alike)
+    # angular loss: extra weight on the face region (0: the person mask alike)
+    face_weight: float = 2.0
     shading_weight: float = 1.0
     shading_scale_invariance: float = 0.5  # 1: fully scale-free, 0: plain log-MSE
     mask_weight: float = 0.5  # BCE
@@ -66,7 +69,8 @@ class PortraitTrainConfig:
     device: str = "auto"
     precision: str = "auto"  # forward pass in bf16 or fp32; auto: bf16 where the hardware has it
     seed: int = 0
-    bank_size: int = 4000  # rasterised heads; 800 left a 1.6 deg gap between training and held-out heads
+    # rasterised heads; 800 left a 1.6 deg gap between training and held-out heads
+    bank_size: int = 4000
     bank_resolution: int = 256
     faces: str | None = None
     run_dir: str = str(RUNS_DIR)
@@ -81,8 +85,9 @@ class PortraitTrainConfig:
 
 def config_from_args(args, **common) -> PortraitTrainConfig:
     """The run `photonormals train` asks for (``common``: the options every trainer takes)."""
-    return PortraitTrainConfig(size=args.size, normal_loss=args.normal_loss, face_weight=args.face_weight,
-                               **common)
+    return PortraitTrainConfig(
+        size=args.size, normal_loss=args.normal_loss, face_weight=args.face_weight, **common
+    )
 
 
 def portrait_losses(out: dict, truth: dict, config: PortraitTrainConfig) -> dict:
@@ -106,7 +111,9 @@ def portrait_losses(out: dict, truth: dict, config: PortraitTrainConfig) -> dict
     losses["mask_bce"] = F.binary_cross_entropy_with_logits(logits, mask)
     prob = torch.sigmoid(logits)
     overlap = (prob * mask).sum(dim=(1, 2, 3))
-    losses["mask_dice"] = (1 - (2 * overlap + 1) / (prob.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3)) + 1)).mean()
+    losses["mask_dice"] = (
+        1 - (2 * overlap + 1) / (prob.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3)) + 1)
+    ).mean()
     return losses
 
 
@@ -146,12 +153,20 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     if config.size is None:
         config = replace(config, size=size or DEFAULT_SIZE)
     elif size and size != config.size:
-        raise UserError(f"{config.name or config.model} was trained at {size} px, not {config.size}: pass "
-                        f"--size {size} to continue it, or a new --run-dir to start another run")
+        raise UserError(
+            f"{config.name or config.model} was trained at {size} px, not {config.size}: pass "
+            f"--size {size} to continue it, or a new --run-dir to start another run"
+        )
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model, optimizer, step, checkpoint = start_run(
-        config.name or config.model, config.run_dir, config.model, config.overrides, config.lr, device, config.init
+        config.name or config.model,
+        config.run_dir,
+        config.model,
+        config.overrides,
+        config.lr,
+        device,
+        config.init,
     )
     run = checkpoint.parent
     if batches is None:
@@ -159,7 +174,8 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
     generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
     precision = training_precision(device, config.precision)
     extra = {"train_config": asdict(config), "hardware": hardware(device), "precision": precision}
-    # Each resume restarts the schedule, so the card needs every run, not just the last one's config.
+    # Each resume restarts the schedule, so the card needs every run, not just the last one's
+    # config.
     this_run = {"from_step": step, "to_step": step, "lr": config.lr, "minutes": config.minutes,
                 "precision": precision, "bank_size": config.bank_size, "bank_seed": config.seed}
     extra["runs"] = earlier_runs(checkpoint, config.init) + [this_run]
@@ -173,12 +189,15 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         which = torch.rand(config.batch, generator=generator, device=device) < config.flip_prob
         image, truth = prepare(mirror_where(sample, which.to(sample["image"].device)))
         elapsed = time.monotonic() - start
-        lr = learning_rate(config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0, first_step)
+        lr = learning_rate(
+            config, step, elapsed / (config.minutes * 60) if config.minutes else 0.0, first_step
+        )
         for group in optimizer.param_groups:
             group["lr"] = lr
         with training_autocast(device, precision):
             out = model(image)
-        out = {k: v.float() for k, v in out.items()}  # losses in float32: bf16 acos and log are coarse
+        # losses in float32: bf16 acos and log are coarse
+        out = {k: v.float() for k, v in out.items()}
         losses = portrait_losses(out, truth, config)
         total = total_loss(losses, config)
         optimizer.zero_grad(set_to_none=True)
@@ -190,12 +209,24 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
 
         record = None
         if step % config.log_every == 0 or step == config.steps:
-            record = {"step": step, "lr": lr, "elapsed_s": round(time.monotonic() - start, 1),
-                      "total": round(total.item(), 5), **{k: round(v.item(), 5) for k, v in losses.items()}}
-        if validation is not None and config.val_every and (step % config.val_every == 0 or step == config.steps):
+            record = {
+                "step": step,
+                "lr": lr,
+                "elapsed_s": round(time.monotonic() - start, 1),
+                "total": round(total.item(), 5),
+                **{k: round(v.item(), 5) for k, v in losses.items()},
+            }
+        if (
+            validation is not None
+            and config.val_every
+            and (step % config.val_every == 0 or step == config.steps)
+        ):
             metrics = validate(model, validation, device)
             model.train()
-            record = {**(record or {"step": step}), **{f"val_{k}": round(v, 5) for k, v in metrics.items()}}
+            record = {
+                **(record or {"step": step}),
+                **{f"val_{k}": round(v, 5) for k, v in metrics.items()},
+            }
             extra["metrics"] = {"step": step, **metrics}
         if record:
             history.append(record)
@@ -209,7 +240,13 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         if out_of_time:
             break
     save_checkpoint(checkpoint, model, optimizer, step, extra)
-    return {"step": step, "checkpoint": str(checkpoint), "history": history, "model": model, "metrics": metrics}
+    return {
+        "step": step,
+        "checkpoint": str(checkpoint),
+        "history": history,
+        "model": model,
+        "metrics": metrics,
+    }
 
 
 @torch.inference_mode()
@@ -246,7 +283,10 @@ def engine_data(config: PortraitTrainConfig, device):
     validation = None
     if config.val_every:
         validation = validation_set(
-            count=config.val_count, size=config.size, envs=envs, **({"faces": config.faces} if config.faces else {})
+            count=config.val_count,
+            size=config.size,
+            envs=envs,
+            **({"faces": config.faces} if config.faces else {}),
         )
     return batches, validation
 
@@ -254,7 +294,8 @@ def engine_data(config: PortraitTrainConfig, device):
 def hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads of {os.cpu_count()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu} CPU, {torch.get_num_threads()} threads of {os.cpu_count()}"
 
 
 def export(checkpoint: Path, target: Path, **metadata) -> None:
@@ -264,8 +305,15 @@ def export(checkpoint: Path, target: Path, **metadata) -> None:
     model, step, extra = checkpoint_model(checkpoint)
     train_config = extra.get("train_config") or {}
     save_weights(
-        target, model, steps=step, train_config=train_config, input_size=train_config.get("size"),
+        target,
+        model,
+        steps=step,
+        train_config=train_config,
+        input_size=train_config.get("size"),
         data=metadata.pop("data", "synthetic portrait engine (photonormals.synthetic.portrait)"),
-        hardware=extra.get("hardware"), precision=extra.get("precision", "fp32"),
-        metrics=extra.get("metrics", {}), runs=metadata.pop("runs", extra.get("runs", [])), **metadata,
+        hardware=extra.get("hardware"),
+        precision=extra.get("precision", "fp32"),
+        metrics=extra.get("metrics", {}),
+        runs=metadata.pop("runs", extra.get("runs", [])),
+        **metadata,
     )

@@ -13,5 +13,7 @@ def learning_rate(config, step: int, time_fraction: float = 0.0, first_step: int
     begins with fresh or stale moments."""
     if step - first_step < config.warmup:
         return config.lr * (step - first_step + 1) / config.warmup
-    progress = min(1.0, max(time_fraction, (step - config.warmup) / max(1, config.steps - config.warmup)))
+    progress = min(
+        1.0, max(time_fraction, (step - config.warmup) / max(1, config.steps - config.warmup))
+    )
     return config.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -7,6 +7,7 @@ or a killed backend never leaves half-written textures in the user's output fold
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -44,12 +45,18 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, ServerError):
         return text, "Check the Python executable / device in the PhotoNormals add-on preferences"
     if "model not available" in low or getattr(exc, "code", "") == "model_not_available":
-        return text, ("The backend's weights folder has no model for this mode: reinstall photonormals, "
-                      "or use a multi-light set with a light file (3+ photos), which needs none")
+        return text, (
+            "The backend's weights folder has no model for this mode: reinstall photonormals, "
+            "or use a multi-light set with a light file (3+ photos), which needs none"
+        )
     if isinstance(exc, client.AuthError):
         return text, "The backend refused the token: check the token in the add-on preferences"
     if isinstance(exc, client.BackendUnavailable):
-        return text, "Is the backend running? Check its URL, or switch to a local backend in the preferences"
+        return (
+            text,
+            "Is the backend running? Check its URL, or switch to a local backend in the "
+            "preferences",
+        )
     if isinstance(exc, client.JobCancelled):
         return "Cancelled", ""
     if isinstance(exc, client.RequestError):
@@ -83,7 +90,9 @@ class JobRunner:
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             s = self._snapshot
-            return JobSnapshot(s.stage, s.progress, s.done, s.error, s.hint, list(s.files), s.device)
+            return JobSnapshot(
+                s.stage, s.progress, s.done, s.error, s.hint, list(s.files), s.device
+            )
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -103,16 +112,17 @@ class JobRunner:
         try:
             self._update(stage="connecting to backend")
             client = self.connect()
-            try:
+            # health is informative; submit reports real failures
+            with contextlib.suppress(Exception):
                 self._update(device=str(client.health().get("device", "")))
-            except Exception:  # noqa: BLE001, S110 - health is informative; submit reports real failures
-                pass
             if self._cancel.is_set():
                 raise load_client().JobCancelled("Cancelled")
             self._update(stage="uploading photos")
             self.job_id = client.submit(self.request.photos, self.request.options or None,
                                         lights_file=self.request.lights_file)
-            client.wait(self.job_id, on_progress=self._on_progress, should_cancel=self._cancel.is_set)
+            client.wait(
+                self.job_id, on_progress=self._on_progress, should_cancel=self._cancel.is_set
+            )
             if self._cancel.is_set():
                 raise load_client().JobCancelled("Cancelled")
             self._update(stage="downloading maps", progress=1.0)

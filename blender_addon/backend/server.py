@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def serve_command(python: str, port: int, device: str) -> list[str]:
-    """`python -m photonormals serve ...` for a configured interpreter, else the `photonormals` script."""
+    """`python -m photonormals serve ...` with a configured interpreter, else `photonormals`."""
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--device", device]
     if python:
         executable = Path(python).expanduser()
@@ -46,7 +46,9 @@ def serve_command(python: str, port: int, device: str) -> list[str]:
                     executable = executable / candidate
                     break
         if not executable.is_file():
-            raise ServerError(f"Python executable not found: {python} (set it in the add-on preferences)")
+            raise ServerError(
+                f"Python executable not found: {python} (set it in the add-on preferences)"
+            )
         if executable.stem.startswith("photonormals"):
             return [str(executable), *args]
         return [str(executable), "-m", "photonormals", *args]
@@ -104,7 +106,9 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise ServerError(f"The local backend exited at start-up ({self._log_tail(process)})")
+                raise ServerError(
+                    f"The local backend exited at start-up ({self._log_tail(process)})"
+                )
             try:
                 client.health()
                 return

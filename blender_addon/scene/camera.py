@@ -9,7 +9,9 @@ import bpy
 CAMERA_NAME = "PhotoNormals Camera"
 
 
-def frame_plane(scene: bpy.types.Scene, plane: bpy.types.Object, pixels: int = 512) -> bpy.types.Object:
+def frame_plane(
+    scene: bpy.types.Scene, plane: bpy.types.Object, pixels: int = 512
+) -> bpy.types.Object:
     """Orthographic camera on -Y looking +Y (Blender's front view, the backend's camera frame)."""
     xs = [v.co.x for v in plane.data.vertices]
     zs = [v.co.z for v in plane.data.vertices]

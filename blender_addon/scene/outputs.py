@@ -21,7 +21,11 @@ def output_folder(configured: str, blend_path: str) -> tuple[Path, str]:
     if blend_path:
         return Path(blend_path).parent / SUBFOLDER, ""
     folder = Path(tempfile.gettempdir()) / SUBFOLDER
-    return folder, f"Unsaved .blend file: maps go to the temporary folder {folder}; save the file to keep them next to it"
+    return (
+        folder,
+        f"Unsaved .blend file: maps go to the temporary folder {folder}; save the file to keep "
+        f"them next to it",
+    )
 
 
 def safe_stem(text: str) -> str:

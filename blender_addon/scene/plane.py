@@ -16,8 +16,14 @@ def build_plane_mesh(mesh: bpy.types.Mesh, aspect: float, height: float = 2.0) -
     half_w, half_h = aspect * height / 2.0, height / 2.0
     mesh.clear_geometry()
     mesh.from_pydata(
-        [(-half_w, 0.0, -half_h), (half_w, 0.0, -half_h), (half_w, 0.0, half_h), (-half_w, 0.0, half_h)],
-        [], [(0, 1, 2, 3)],  # this winding makes the face normal -Y
+        [
+            (-half_w, 0.0, -half_h),
+            (half_w, 0.0, -half_h),
+            (half_w, 0.0, half_h),
+            (-half_w, 0.0, half_h),
+        ],
+        [],
+        [(0, 1, 2, 3)],  # this winding makes the face normal -Y
     )
     uv = mesh.uv_layers.new(name="UVMap") if not mesh.uv_layers else mesh.uv_layers[0]
     uv.data.foreach_set("uv", (0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0))

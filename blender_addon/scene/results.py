@@ -26,9 +26,17 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
-def import_maps(scene: bpy.types.Scene, fetched: list[Path], folder: Path, name: str, *,
-                target: bpy.types.Object | None = None, strength: float = 1.0, directx: bool = False,
-                displacement_scale: float | None = None) -> Imported:
+def import_maps(
+    scene: bpy.types.Scene,
+    fetched: list[Path],
+    folder: Path,
+    name: str,
+    *,
+    target: bpy.types.Object | None = None,
+    strength: float = 1.0,
+    directx: bool = False,
+    displacement_scale: float | None = None,
+) -> Imported:
     """Publish the fetched files under a fresh prefix and wire them up.
 
     target=None builds (or reuses) the photo plane for `name`; otherwise the maps go onto target,
@@ -39,7 +47,9 @@ def import_maps(scene: bpy.types.Scene, fetched: list[Path], folder: Path, name:
         if required not in available:
             raise ValueError(f"The backend result has no {required}")
     if target is not None and (target.type != "MESH" or not target.data.uv_layers):
-        raise ValueError(f"{target.name} is not a mesh with a UV map: pick a mesh or use a photo plane")
+        raise ValueError(
+            f"{target.name} is not a mesh with a UV map: pick a mesh or use a photo plane"
+        )
     files = publish([Path(f) for f in fetched], folder, name)
     images = {kind: load_map(files[f"{kind}.png"], f"{kind}.png")
               for kind in IMAGE_MAPS if f"{kind}.png" in files}
@@ -50,7 +60,9 @@ def import_maps(scene: bpy.types.Scene, fetched: list[Path], folder: Path, name:
     material = material_for(target, name)
     if displacement_scale is not None and "height" not in images:
         notes.append(NO_HEIGHT_NOTE)
-    wire(material, images, strength=strength, directx=directx, displacement_scale=displacement_scale)
+    wire(
+        material, images, strength=strength, directx=directx, displacement_scale=displacement_scale
+    )
     return Imported(files, images, target, material, notes)
 
 

@@ -29,7 +29,9 @@ def resolve_hdri(name_or_file: str) -> Path:
         return hdris[name_or_file]
     path = Path(bpy.path.abspath(name_or_file)).expanduser()
     if not path.is_file():
-        raise ValueError(f"HDRI {name_or_file!r} is neither a file nor one of Blender's: {', '.join(hdris)}")
+        raise ValueError(
+            f"HDRI {name_or_file!r} is neither a file nor one of Blender's: {', '.join(hdris)}"
+        )
     return path
 
 
@@ -109,7 +111,11 @@ def eevee_engine() -> str:
 def show_in_viewports(screen: bpy.types.Screen | None, shading_type: str,
                       scene: bpy.types.Scene | None = None) -> int:
     """Switch every 3D viewport of the screen to MATERIAL or RENDERED, with the scene world."""
-    if shading_type == "RENDERED" and scene is not None and scene.render.engine == "BLENDER_WORKBENCH":
+    if (
+        shading_type == "RENDERED"
+        and scene is not None
+        and scene.render.engine == "BLENDER_WORKBENCH"
+    ):
         scene.render.engine = eevee_engine()  # Workbench would ignore the HDRI
     count = 0
     for area in getattr(screen, "areas", ()):

@@ -57,7 +57,12 @@ def render_relit(addon, files: list[Path], tmp: Path) -> Path:
         scene.cycles.device, scene.cycles.samples = "CPU", 24
         scene.render.filepath = str(tmp / f"relit_{hdri}.png")
         bpy.ops.render.render(write_still=True)
-        tiles.append((f"{hdri} HDRI, rotation {rotation:.0f} deg", Image.open(scene.render.filepath).convert("RGB")))
+        tiles.append(
+            (
+                f"{hdri} HDRI, rotation {rotation:.0f} deg",
+                Image.open(scene.render.filepath).convert("RGB"),
+            )
+        )
     width, height = tiles[0][1].size
     sheet = Image.new("RGB", (width * len(tiles), height + 24), "white")
     draw = ImageDraw.Draw(sheet)
@@ -93,7 +98,9 @@ class Recorder:
     def prop(self, data, name, text=None, **_):
         value = getattr(data, name)
         label = text if text is not None else data.bl_rna.properties[name].name
-        self._add(f"{label}: {value:.2f}" if isinstance(value, float) else f"{label}: {value or '-'}")
+        self._add(
+            f"{label}: {value:.2f}" if isinstance(value, float) else f"{label}: {value or '-'}"
+        )
 
     def operator(self, idname, text=None, icon="NONE", **_):
         self._add(f"< {text or idname.split('.')[-1].replace('_', ' ').title()} >")
@@ -129,9 +136,17 @@ def panel_listing(addon) -> list[str]:
     states = [
         ("idle", {"backend": "ready (v0.1.0)", "device": "cuda", "running": False}),
         ("running", {"running": True, "stage": "solving", "progress": 0.6}),
-        ("error", {"running": False, "stage": "",
-                   "last_error": "model not available: the single-portrait model is not shipped yet",
-                   "last_hint": "The single-portrait model has not shipped yet: use a multi-light set"}),
+        (
+            "error",
+            {
+                "running": False,
+                "stage": "",
+                "last_error": "model not available: no shipped weights for single mode in weights",
+                "last_hint": "The backend's weights folder has no model for this mode: reinstall "
+                "photonormals, or use a multi-light set with a light file (3+ photos), which "
+                "needs none",
+            },
+        ),
     ]
     lines = []
     for title, values in states:

@@ -54,14 +54,18 @@ def test_large_objects_take_their_shape_from_a_coarse_pass_and_keep_the_detail(t
     truth, _ = sphere_normals(SIZE, radius_fraction=0.5)
     mask = np.ones((SIZE, SIZE), bool)
     images = np.full((3, SIZE, SIZE, 3), 0.5, np.float32)
-    expected = F.normalize(torch.from_numpy(truth).permute(2, 0, 1)[None] + _ripple(SIZE, SIZE), dim=1)
+    expected = F.normalize(
+        torch.from_numpy(truth).permute(2, 0, 1)[None] + _ripple(SIZE, SIZE), dim=1
+    )
     expected = expected[0].permute(1, 2, 0).numpy()
 
     one_pass = _estimator(tmp_path, coarse_size=None).estimate(images, mask)
     estimator = _estimator(tmp_path, coarse_size=64)
     two_passes = estimator.estimate(images, mask)
 
-    assert sorted(estimator.model.sizes) == [(64, 64), (SIZE, SIZE)] and two_passes.coarse_size == 64
+    assert (
+        sorted(estimator.model.sizes) == [(64, 64), (SIZE, SIZE)] and two_passes.coarse_size == 64
+    )
     inside = truth[..., 2] > 0.45  # off the rim, which is too steep for 64 px
     assert angular_errors(one_pass.normals, expected, inside).mean() > 20
     assert angular_errors(two_passes.normals, expected, inside).mean() < 3
@@ -69,7 +73,9 @@ def test_large_objects_take_their_shape_from_a_coarse_pass_and_keep_the_detail(t
 
 def test_small_objects_run_in_one_pass(tmp_path):
     normals, mask = sphere_normals(80)
-    images = np.stack([np.clip(normals @ d, 0, None)[..., None].repeat(3, -1) for d in spread_lights(4)])
+    images = np.stack(
+        [np.clip(normals @ d, 0, None)[..., None].repeat(3, -1) for d in spread_lights(4)]
+    )
     estimator = _estimator(tmp_path, coarse_size=64)
     estimate = estimator.estimate(images.astype(np.float32), mask)
     assert len(estimator.model.sizes) == 1 and estimate.coarse_size is None
@@ -82,7 +88,9 @@ class KnownShapeNet:
         self.normals, self.directions = normals, directions
 
     def estimate_lights(self, images, mask):
-        tilted = F.normalize(torch.from_numpy(self.directions) + torch.tensor([0.0, 0.27, 0.0]), dim=-1)
+        tilted = F.normalize(
+            torch.from_numpy(self.directions) + torch.tensor([0.0, 0.27, 0.0]), dim=-1
+        )
         return tilted[None], torch.ones(1, len(self.directions), 3)
 
     def estimate_normals(self, images, mask, dirs, ints):

@@ -16,7 +16,10 @@ from photonormals.synthetic.flips import hflip, rot90, vflip
 from photonormals.synthetic.imaging import SRGB8_TABLE
 from photonormals.synthetic.materials import random_albedo, random_materials
 from photonormals.synthetic.multilight.camera import apply_camera, random_camera_mode
-from photonormals.synthetic.multilight.lights import sample_light_directions, sample_light_intensities
+from photonormals.synthetic.multilight.lights import (
+    sample_light_directions,
+    sample_light_intensities,
+)
 from photonormals.synthetic.multilight.render import render_multilight
 from photonormals.synthetic.shadows import cast_shadow_visibility
 
@@ -189,7 +192,7 @@ def test_light_sampling_ranges_and_bins_round_trip():
     assert (white[..., 0] == white[..., 2]).all()
 
     az, el = direction_to_bins(dirs)
-    assert az.dtype == torch.long and 0 <= az.min() and az.max() < 36 and el.max() < 36
+    assert az.dtype == torch.long and az.min() >= 0 and az.max() < 36 and el.max() < 36
     back = bins_to_direction(az, el)
     angle = torch.rad2deg(torch.acos((back * dirs).sum(-1).clamp(-1, 1)))
     assert angle.max() <= 2.5 * math.sqrt(2) + 1e-3
@@ -223,7 +226,7 @@ def test_srgb8_mode_gives_exact_decoded_codes():
     out = apply_camera(images, gen(7), "srgb8")
     assert out.shape == images.shape
     assert torch.isin(out, SRGB8_TABLE).all()
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
     assert (out > 0.99).float().mean() < 0.05  # mostly below clipping
     lin16 = apply_camera(images, gen(7), "linear16", mask=mask)
     torch.testing.assert_close(lin16 * 65535.0, torch.round(lin16 * 65535.0), atol=1e-3, rtol=0)
@@ -248,7 +251,7 @@ def test_same_seed_reproduces_sample():
         return apply_camera(images, g, random_camera_mode(g)), albedo, material["roughness"]
 
     a, b, c = sample(11), sample(11), sample(12)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert torch.equal(x, y)
     assert not torch.equal(a[1], c[1])
 

@@ -8,9 +8,9 @@ import torch
 from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.cli.main import main
 from photonormals.models import create_model
+from photonormals.models.weights import save_weights
 from photonormals.synthetic.multilight.bank import build_bank
 from photonormals.synthetic.multilight.batches import MultiLightBatches
-from photonormals.models.weights import save_weights
 from photonormals.training.multilight import MultiLightTrainConfig, train
 
 
@@ -30,8 +30,18 @@ class FixedBatch:
 
 
 def _config(tmp_path, **kw):
-    return MultiLightTrainConfig(model="fused", batch=2, images=(3, 3), crop=32, lr=2e-3, warmup=1,
-                                 run_dir=str(tmp_path), log_every=1, overrides={"light_size": 32}, **kw)
+    return MultiLightTrainConfig(
+        model="fused",
+        batch=2,
+        images=(3, 3),
+        crop=32,
+        lr=2e-3,
+        warmup=1,
+        run_dir=str(tmp_path),
+        log_every=1,
+        overrides={"light_size": 32},
+        **kw,
+    )
 
 
 def _total(record):
@@ -67,7 +77,9 @@ def test_a_short_run_lowers_the_loss(tmp_path, batches):
     torch.manual_seed(0)
     result = train(_config(tmp_path, steps=25), FixedBatch(batches))
     history = result["history"]
-    assert np.mean([_total(r) for r in history[-3:]]) < 0.8 * np.mean([_total(r) for r in history[:3]])
+    assert np.mean([_total(r) for r in history[-3:]]) < 0.8 * np.mean(
+        [_total(r) for r in history[:3]]
+    )
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path, batches, capsys):
@@ -111,5 +123,7 @@ def test_no_shipped_weights_means_model_not_available(tmp_path, monkeypatch, cap
 
     for k in range(2):
         write_linear_png(tmp_path / f"{k}.png", np.full((8, 8, 3), 0.5, np.float32))
-    code = main(["predict", "--out", str(tmp_path / "o"), str(tmp_path / "0.png"), str(tmp_path / "1.png")])
+    code = main(
+        ["predict", "--out", str(tmp_path / "o"), str(tmp_path / "0.png"), str(tmp_path / "1.png")]
+    )
     assert code == 3 and "model not available" in capsys.readouterr().err

@@ -9,8 +9,8 @@ from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.models import create_model
-from photonormals.photometric.specular_gbr import resolve_gbr
 from photonormals.models.weights import save_weights
+from photonormals.photometric.specular_gbr import resolve_gbr
 
 BIAS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.1, -0.05, 1.3]])  # a GBR that flattens
 
@@ -33,7 +33,10 @@ def _biased(normals, directions):
 def test_highlights_undo_a_bas_relief_bias():
     images, normals, mask, directions = _glossy_sphere()
     b, lights = _biased(0.6 * normals[mask], directions)
-    assert direction_errors(lights / np.linalg.norm(lights, axis=1, keepdims=True), directions).mean() > 5
+    assert (
+        direction_errors(lights / np.linalg.norm(lights, axis=1, keepdims=True), directions).mean()
+        > 5
+    )
     fit = resolve_gbr(images[:, mask], b, lights)
     assert fit is not None and fit.lights_with_highlights == len(directions)
     assert direction_errors(fit.directions, directions).mean() < 1.0
@@ -44,7 +47,9 @@ def test_highlights_undo_a_bas_relief_bias():
 
 def test_a_matte_object_leaves_the_ambiguity_alone():
     images, normals, mask, directions = _glossy_sphere(gloss=0.0)
-    noisy = images + np.random.default_rng(0).normal(0, 0.003, images.shape).astype(np.float32) * mask
+    noisy = (
+        images + np.random.default_rng(0).normal(0, 0.003, images.shape).astype(np.float32) * mask
+    )
     b, lights = _biased(0.6 * normals[mask], directions)
     assert resolve_gbr(noisy[:, mask], b, lights) is None
 

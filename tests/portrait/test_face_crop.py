@@ -29,8 +29,12 @@ def shaded_face(h=360, w=480, cx=240, cy=180, s=80):
 
     for side in (-1, 1):
         ex, ey = cx + side * 0.36 * s, cy - 0.2 * s
-        shade *= dark(ex, ey, 0.2 * s, 0.12 * s, 0.8) * dark(ex, ey - 0.22 * s, 0.22 * s, 0.04 * s, 0.7)
-    shade *= dark(cx, cy + 0.5 * s, 0.28 * s, 0.06 * s, 0.8) * dark(cx, cy + 0.25 * s, 0.12 * s, 0.04 * s, 0.5)
+        shade *= dark(ex, ey, 0.2 * s, 0.12 * s, 0.8) * dark(
+            ex, ey - 0.22 * s, 0.22 * s, 0.04 * s, 0.7
+        )
+    shade *= dark(cx, cy + 0.5 * s, 0.28 * s, 0.06 * s, 0.8) * dark(
+        cx, cy + 0.25 * s, 0.12 * s, 0.04 * s, 0.5
+    )
     grey = cv2.GaussianBlur(np.where(r2 < 1, shade, 0.05).astype(np.float32), (0, 0), 1.5)
     return grey[..., None] * np.float32([0.8, 0.55, 0.45])
 

@@ -25,12 +25,26 @@ def fake_face_model() -> faces.FaceModel:
     neutral = (v * 9.0 + np.array([0.0, 2.0, 1.5])).astype(np.float32)
     centroid = neutral[t].mean(1)
     labels = np.full(len(t), faces.SKIN, np.int16)
-    eyes = (np.abs(np.abs(centroid[:, 0]) - 3.1) < 1.5) & (np.abs(centroid[:, 1] - 3.6) < 1.2) & (centroid[:, 2] > 6)
+    eyes = (
+        (np.abs(np.abs(centroid[:, 0]) - 3.1) < 1.5)
+        & (np.abs(centroid[:, 1] - 3.6) < 1.2)
+        & (centroid[:, 2] > 6)
+    )
     labels[eyes] = faces.EYE
-    labels[(np.abs(centroid[:, 0]) < 2) & (np.abs(centroid[:, 1] + 3.5) < 1) & (centroid[:, 2] > 6)] = faces.TEETH
+    labels[
+        (np.abs(centroid[:, 0]) < 2) & (np.abs(centroid[:, 1] + 3.5) < 1) & (centroid[:, 2] > 6)
+    ] = faces.TEETH
     rng = np.random.default_rng(0)
     identity = (rng.normal(size=(2, len(neutral) * 3)) * 0.2).astype(np.float32)
-    names = ["jawOpen", "eyeBlink_L", "eyeBlink_R", "browInnerUp", "cheekPuff", "mouthPucker", "noseSneer"]
+    names = [
+        "jawOpen",
+        "eyeBlink_L",
+        "eyeBlink_R",
+        "browInnerUp",
+        "cheekPuff",
+        "mouthPucker",
+        "noseSneer",
+    ]
     expression = (rng.normal(size=(len(names), len(neutral) * 3)) * 0.2).astype(np.float32)
     (x0, x1), (y0, y1) = faces.FACE_BOX
     n = neutral
@@ -59,7 +73,12 @@ def test_bank_cache_round_trip(tmp_path):
     assert first.keys() == again.keys()
     for k in first:
         np.testing.assert_array_equal(first[k], again[k])
-    assert first["normals"].shape == (3, BANK, BANK, 3) and first["canonical"].shape == (3, BANK, BANK, 3)
+    assert first["normals"].shape == (3, BANK, BANK, 3) and first["canonical"].shape == (
+        3,
+        BANK,
+        BANK,
+        3,
+    )
     mask = first["labels"] > 0
     assert mask.any() and (first["face"] <= mask).all()
     assert set(np.unique(first["labels"])) <= set(range(10))
@@ -81,13 +100,20 @@ def test_sample_shapes_ranges_and_normals(bank):
     batches = PortraitBatches(bank, tiny_envs(), size=16)  # area-downsampled from the bank
     s = batches.sample(4, torch.Generator().manual_seed(0))
     assert set(s) == {"image", "normal", "shading", "albedo", "mask", "face"}
-    for k, c in (("image", 3), ("normal", 3), ("shading", 3), ("albedo", 3), ("mask", 1), ("face", 1)):
+    for k, c in (
+        ("image", 3),
+        ("normal", 3),
+        ("shading", 3),
+        ("albedo", 3),
+        ("mask", 1),
+        ("face", 1),
+    ):
         assert s[k].shape == (4, c, 16, 16) and s[k].dtype == torch.float32, k
         assert torch.isfinite(s[k]).all(), k
     assert set(torch.unique(s["mask"]).tolist()) <= {0.0, 1.0}
     assert (s["face"] <= s["mask"]).all()
-    assert 0 <= float(s["image"].min()) and float(s["image"].max()) <= 1.0  # decoded 8-bit
-    assert 0 <= float(s["albedo"].min()) and float(s["albedo"].max()) <= 1.0
+    assert float(s["image"].min()) >= 0 and float(s["image"].max()) <= 1.0  # decoded 8-bit
+    assert float(s["albedo"].min()) >= 0 and float(s["albedo"].max()) <= 1.0
     assert float(s["shading"].min()) >= 0
     inside = s["mask"][:, 0] > 0
     length = s["normal"].norm(dim=1)
@@ -97,14 +123,19 @@ def test_sample_shapes_ranges_and_normals(bank):
 
 
 def test_diffuse_only_image_is_albedo_times_shading(bank):
-    batches = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, specular=False, subsurface=False,
-                              soften=False)
+    batches = PortraitBatches(
+        bank, tiny_envs(), size=BANK, camera=False, specular=False, subsurface=False, soften=False
+    )
     s = batches.sample(3, torch.Generator().manual_seed(1))
     inside = s["mask"].expand(-1, 3, -1, -1) > 0
     assert inside.any()
-    torch.testing.assert_close(s["image"][inside], (s["albedo"] * s["shading"])[inside], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        s["image"][inside], (s["albedo"] * s["shading"])[inside], rtol=1e-4, atol=1e-6
+    )
     # With specular on, the image only gains light.
-    spec = PortraitBatches(bank, tiny_envs(), size=BANK, camera=False, subsurface=False, soften=False)
+    spec = PortraitBatches(
+        bank, tiny_envs(), size=BANK, camera=False, subsurface=False, soften=False
+    )
     t = spec.sample(3, torch.Generator().manual_seed(1))
     assert ((t["image"] - t["albedo"] * t["shading"])[inside] >= -1e-5).all()
 
@@ -131,14 +162,28 @@ def test_backplate_lookup_matches_envmap_convention():
     dirs = np.random.default_rng(1).normal(size=(1, 4, 5, 3)).astype(np.float32)
     dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
     for rotation in (0.0, 50.0):
-        ours = env_lookup(torch.from_numpy(env).permute(2, 0, 1)[None], torch.from_numpy(dirs).permute(0, 3, 1, 2),
-                          torch.tensor([rotation]))[0].permute(1, 2, 0).numpy()
+        ours = (
+            env_lookup(
+                torch.from_numpy(env).permute(2, 0, 1)[None],
+                torch.from_numpy(dirs).permute(0, 3, 1, 2),
+                torch.tensor([rotation]),
+            )[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
         # envmap.sample goes through cv2.remap, whose bilinear weights are quantised to 1/32.
         np.testing.assert_allclose(ours, envmap.sample(env, dirs[0], rotation), atol=0.03)
 
 
 def test_validation_set_is_cached_and_seeded(tmp_path):
-    kwargs = {"count": 2, "size": 16, "seed": 4, "faces": fake_face_model(), "envs": tiny_envs(), "cache_dir": tmp_path}
+    kwargs = {
+        "count": 2,
+        "size": 16,
+        "seed": 4,
+        "faces": fake_face_model(),
+        "envs": tiny_envs(),
+        "cache_dir": tmp_path,
+    }
     a = validation_set(**kwargs)
     b = validation_set(**kwargs)
     assert a["image"].shape == (2, 3, 16, 16) and a["mask"].shape == (2, 1, 16, 16)
@@ -177,10 +222,14 @@ def test_soft_focus_blurs_the_photo_not_the_truth(bank, monkeypatch):
         assert torch.equal(sharp[k], soft[k]), k
 
     def detail(x):
-        return (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3)) + (x[..., 1:] - x[..., :-1]).abs().mean((1, 2, 3))
+        return (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3)) + (
+            x[..., 1:] - x[..., :-1]
+        ).abs().mean((1, 2, 3))
 
     assert (detail(soft["image"]) < 0.7 * detail(sharp["image"])).all()
-    torch.testing.assert_close(soft["image"].mean((2, 3)), sharp["image"].mean((2, 3)), rtol=0.05, atol=1e-3)
+    torch.testing.assert_close(
+        soft["image"].mean((2, 3)), sharp["image"].mean((2, 3)), rtol=0.05, atol=1e-3
+    )
 
 
 def test_suits_are_dark_with_a_light_shirt_opening():
@@ -207,7 +256,10 @@ def test_a_view_turn_moves_the_head_off_axis_and_turns_its_normals():
     plain = build_portrait(np.random.default_rng([5, 0]), 64, model)
     turned = build_portrait(np.random.default_rng([5, 0]), 64, model, view_turn=turn)
     assert turned["face"].sum() > 0.5 * plain["face"].sum()  # still framed
-    mean = {k: b["normals"][b["face"]].astype(np.float64).mean(0) for k, b in (("plain", plain), ("turned", turned))}
+    mean = {
+        k: b["normals"][b["face"]].astype(np.float64).mean(0)
+        for k, b in (("plain", plain), ("turned", turned))
+    }
     back = turn.T @ mean["turned"]
     cosine = back @ mean["plain"] / np.linalg.norm(back) / np.linalg.norm(mean["plain"])
     assert np.degrees(np.arccos(min(cosine, 1.0))) < 5  # the face's normals turned by 25 deg

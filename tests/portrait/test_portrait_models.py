@@ -62,7 +62,9 @@ def test_exposure_normalisation_is_scale_free():
     image = torch.rand(2, 3, 30, 40)
     a, level_a = normalise_portrait_exposure(image)
     b, level_b = normalise_portrait_exposure(image * torch.tensor([3.0, 0.01]).view(2, 1, 1, 1))
-    assert torch.allclose(a, b, atol=1e-5) and torch.allclose(level_b / level_a, torch.tensor([3.0, 0.01]))
+    assert torch.allclose(a, b, atol=1e-5) and torch.allclose(
+        level_b / level_a, torch.tensor([3.0, 0.01])
+    )
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ def test_estimate_maps_and_albedo_times_shading_reconstructs_the_photo(weights):
     assert not est.face_found and est.face_box is None  # noise has no face: whole frame
     assert est.mask.all()
     assert np.allclose(np.linalg.norm(est.normals, axis=2), 1, atol=1e-4)
-    assert 0 <= est.albedo.min() and est.albedo.max() <= 1
+    assert est.albedo.min() >= 0 and est.albedo.max() <= 1
     assert {"crop_s", "network_s", "paste_s"} <= set(est.timings)
     level = np.quantile(image.mean(2)[18:53, 23:68], 0.99)  # generous: floor is 2 % of it
     ok = est.mask[..., None] & (est.albedo < 1) & (est.shading > 0.05 * level)
@@ -124,7 +126,9 @@ def test_subject_mask_keeps_the_largest_region_and_fills_only_small_holes():
     bay[30:60, 20:60] = False  # open to the left edge of the subject: not a hole
     assert not subject_mask(bay)[45, 30]
     with_face = subject_mask(bay, face_box=(20, 25, 40, 40))
-    assert with_face[45, 30] and with_face[45, 40] and not with_face[45, 20] and not with_face[30, 22]
+    assert (
+        with_face[45, 30] and with_face[45, 40] and not with_face[45, 20] and not with_face[30, 22]
+    )
 
 
 def test_the_registry_decides_flip_tta_unless_told(weights):

@@ -48,7 +48,14 @@ def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path
     out = tmp_path / "out"
     code, _, stderr = cli("predict", "--mode", mode, "--out", out, photo)
     assert code == 0, stderr
-    for name in ("normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "report.json"):
+    for name in (
+        "normal.npy",
+        "normal.png",
+        "albedo.png",
+        "mask.png",
+        "shading.png",
+        "report.json",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "lights.json").exists()  # one photo: no light estimate
     normals = np.load(out / "normal.npy")
@@ -69,7 +76,9 @@ def test_single_mode_takes_one_photo(cli, portrait_weights, photo, tmp_path):
     assert code == 2 and "single mode takes one portrait" in stderr
 
 
-def test_a_photo_without_a_person_is_refused_and_nothing_is_written(cli, photo, tmp_path, monkeypatch):
+def test_a_photo_without_a_person_is_refused_and_nothing_is_written(
+    cli, photo, tmp_path, monkeypatch
+):
     tiny_portrait_weights(tmp_path / "weights", monkeypatch, mask_bias=-5.0)
     out = tmp_path / "out"
     code, _, stderr = cli("predict", "--mode", "single", "--out", out, photo)

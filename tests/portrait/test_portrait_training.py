@@ -48,12 +48,21 @@ class Spheres:
         normal = torch.cat([x, y, (1 - r2).clamp_min(0).sqrt()], 1) * mask
         light = F.normalize(torch.cat([g(batch, 2) * 2 - 1, 0.5 + g(batch, 1)], 1), dim=1)
         colour = 0.5 + g(batch, 3)
-        shading = (normal * light[..., None, None]).sum(1, keepdim=True).clamp_min(0) * colour[..., None, None]
+        shading = (normal * light[..., None, None]).sum(1, keepdim=True).clamp_min(0) * colour[
+            ..., None, None
+        ]
         shading = (shading + 0.05) * mask
         albedo = (0.2 + 0.6 * g(batch, 3, 1, 1)).expand(-1, -1, s, s) * mask
         image = albedo * shading + (1 - mask) * 0.3 * g(batch, 1, s, s)
         face = mask * (r2 < 0.5).float()
-        return {"image": image, "normal": normal, "shading": shading, "albedo": albedo, "mask": mask, "face": face}
+        return {
+            "image": image,
+            "normal": normal,
+            "shading": shading,
+            "albedo": albedo,
+            "mask": mask,
+            "face": face,
+        }
 
 
 class Fixed:
@@ -66,51 +75,90 @@ class Fixed:
 
 def _config(tmp_path, **kw):
     kw = {"val_every": 0, "size": 32, "lr": 3e-3, **kw}
-    return PortraitTrainConfig(model="portrait_lite", batch=4, warmup=1, device="cpu",
-                               run_dir=str(tmp_path), log_every=1, overrides={"widths": [8, 16, 32]}, **kw)
+    return PortraitTrainConfig(
+        model="portrait_lite",
+        batch=4,
+        warmup=1,
+        device="cpu",
+        run_dir=str(tmp_path),
+        log_every=1,
+        overrides={"widths": [8, 16, 32]},
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_a_short_run_lowers_the_loss(tmp_path, precision):
     torch.manual_seed(0)
-    history = train(_config(tmp_path, steps=20, flip_prob=0.0, precision=precision), Fixed(Spheres()))["history"]
-    assert read_metadata(tmp_path / "portrait_lite" / "last.safetensors")["extra"]["precision"] == precision
-    first, last = np.mean([r["total"] for r in history[:3]]), np.mean([r["total"] for r in history[-3:]])
+    history = train(
+        _config(tmp_path, steps=20, flip_prob=0.0, precision=precision), Fixed(Spheres())
+    )["history"]
+    assert (
+        read_metadata(tmp_path / "portrait_lite" / "last.safetensors")["extra"]["precision"]
+        == precision
+    )
+    first, last = (
+        np.mean([r["total"] for r in history[:3]]),
+        np.mean([r["total"] for r in history[-3:]]),
+    )
     assert last < 0.7 * first
     assert history[-1]["normal"] < history[0]["normal"]
 
 
 def test_resume_validation_log_and_export(tmp_path):
-    validation = {k: v.numpy() for k, v in Spheres().sample(6, torch.Generator().manual_seed(5)).items()}
+    validation = {
+        k: v.numpy() for k, v in Spheres().sample(6, torch.Generator().manual_seed(5)).items()
+    }
     config = _config(tmp_path, steps=3, val_every=3)
     train(config, Spheres(), validation)
     result = train(_config(tmp_path, steps=5, val_every=3), Spheres(), validation)
     assert result["step"] == 5
-    log = [json.loads(line) for line in (tmp_path / "portrait_lite" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "val_mask_iou" in r] == [3, 5]  # resumed at 3, validated at the end
+    log = [
+        json.loads(line)
+        for line in (tmp_path / "portrait_lite" / "log.jsonl").read_text().splitlines()
+    ]
+    # resumed at 3, validated at the end
+    assert [r["step"] for r in log if "val_mask_iou" in r] == [3, 5]
     assert {"val_normal_face_deg", "val_shading_si_error"} <= set(log[-1])
 
     target = tmp_path / "weights" / "portrait_lite.safetensors"
     export(tmp_path / "portrait_lite" / "last.safetensors", target)
     meta = read_metadata(target)
     assert meta["steps"] == 5 and meta["input_size"] == 32 and meta["metrics"]["step"] == 5
-    assert "CPU" in meta["hardware"] and "synthetic" in meta["data"] and meta["precision"] in ("fp32", "bf16")
-    assert [(r["from_step"], r["to_step"], r["lr"]) for r in meta["runs"]] == [(0, 3, 3e-3), (3, 5, 3e-3)]
-    assert {r["bank_size"] for r in meta["runs"]} == {config.bank_size}  # the data can change between runs
+    assert (
+        "CPU" in meta["hardware"]
+        and "synthetic" in meta["data"]
+        and meta["precision"] in ("fp32", "bf16")
+    )
+    assert [(r["from_step"], r["to_step"], r["lr"]) for r in meta["runs"]] == [
+        (0, 3, 3e-3),
+        (3, 5, 3e-3),
+    ]
+    # the data can change between runs
+    assert {r["bank_size"] for r in meta["runs"]} == {config.bank_size}
     assert load_model(target).config["name"] == "portrait_lite"
-    est = PortraitModel(target).estimate(np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32))
+    est = PortraitModel(target).estimate(
+        np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32)
+    )
     assert est.normals.shape == (40, 50, 3)
 
     with pytest.raises(UserError, match="trained at 32 px, not 64: pass --size 32"):
         train(_config(tmp_path, steps=6, size=64), Spheres(64), validation)
     with pytest.raises(UserError, match="trained at 32 px"):
-        train(_config(tmp_path / "fresh", steps=1, size=64, init=str(target)), Spheres(64), validation)
-    assert train(_config(tmp_path, steps=6, size=None), Spheres(), validation)["step"] == 6  # the run's 32 px
+        train(
+            _config(tmp_path / "fresh", steps=1, size=64, init=str(target)), Spheres(64), validation
+        )
+    # the run's 32 px
+    assert train(_config(tmp_path, steps=6, size=None), Spheres(), validation)["step"] == 6
 
     # A warm start from shipped weights carries their run history on.
     train(_config(tmp_path / "warm", steps=7, lr=1e-3, init=str(target)), Spheres(), validation)
     runs = read_metadata(tmp_path / "warm" / "portrait_lite" / "last.safetensors")["extra"]["runs"]
-    assert [(r["from_step"], r["to_step"], r["lr"]) for r in runs] == [(0, 3, 3e-3), (3, 5, 3e-3), (5, 7, 1e-3)]
+    assert [(r["from_step"], r["to_step"], r["lr"]) for r in runs] == [
+        (0, 3, 3e-3),
+        (3, 5, 3e-3),
+        (5, 7, 1e-3),
+    ]
 
 
 def test_training_precision_resolves_auto_by_hardware(monkeypatch):
@@ -119,7 +167,8 @@ def test_training_precision_resolves_auto_by_hardware(monkeypatch):
     assert training_precision(torch.device("cuda"), "auto") == "bf16"
     assert training_precision(torch.device("cpu"), "fp32") == "fp32"
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
-    assert training_precision(torch.device("cpu"), "auto") == "fp32"  # emulated bf16 only costs time
+    # emulated bf16 only costs time
+    assert training_precision(torch.device("cpu"), "auto") == "fp32"
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
     assert training_precision(torch.device("cpu"), "auto") == "bf16"
     with pytest.raises(UserError, match="unknown precision 'fp16'"):
@@ -140,7 +189,11 @@ def test_losses_vanish_for_the_truth_and_shading_loss_ignores_half_the_scale():
     _, truth = prepare(sample)
     config = PortraitTrainConfig()
     log_truth = torch.log(truth["shading"] + 1e-3)
-    perfect = {"normal": truth["normal"], "log_shading": log_truth, "mask_logits": (truth["mask"] * 2 - 1) * 30}
+    perfect = {
+        "normal": truth["normal"],
+        "log_shading": log_truth,
+        "mask_logits": (truth["mask"] * 2 - 1) * 30,
+    }
     losses = portrait_losses(perfect, truth, config)
     assert losses["normal"] < 1e-6 and losses["shading"] < 1e-9 and losses["mask_bce"] < 1e-6
     scaled = portrait_losses({**perfect, "log_shading": log_truth + 1.0}, truth, config)["shading"]
@@ -151,7 +204,9 @@ def test_angular_loss_is_the_weighted_mean_angle_and_trains_small_errors():
     truth = torch.zeros(1, 3, 2, 2)
     truth[:, 2] = 1.0
     angles = torch.tensor([[0.0, 0.05], [0.5, 1.5]]).view(1, 1, 2, 2)
-    predicted = torch.cat([torch.sin(angles), torch.zeros_like(angles), torch.cos(angles)], 1).requires_grad_()
+    predicted = torch.cat(
+        [torch.sin(angles), torch.zeros_like(angles), torch.cos(angles)], 1
+    ).requires_grad_()
     weight = torch.tensor([[1.0, 1.0], [3.0, 0.0]]).view(1, 1, 2, 2)
     loss = angular_normal_loss(predicted, truth, weight)
     assert loss.item() == pytest.approx((0.05 + 3 * 0.5) / 5, abs=1e-5)
@@ -168,8 +223,14 @@ def test_angular_loss_is_the_weighted_mean_angle_and_trains_small_errors():
 def test_face_weight_counts_face_pixels_more():
     sample = Spheres().sample(2, torch.Generator().manual_seed(4))
     _, truth = prepare(sample)
-    bent = F.normalize(truth["normal"] + torch.tensor([0.3, 0.0, 0.0]).view(1, 3, 1, 1) * truth["face"], dim=1)
-    out = {"normal": bent, "log_shading": torch.log(truth["shading"] + 1e-3), "mask_logits": truth["mask"] * 60 - 30}
+    bent = F.normalize(
+        truth["normal"] + torch.tensor([0.3, 0.0, 0.0]).view(1, 3, 1, 1) * truth["face"], dim=1
+    )
+    out = {
+        "normal": bent,
+        "log_shading": torch.log(truth["shading"] + 1e-3),
+        "mask_logits": truth["mask"] * 60 - 30,
+    }
     plain = portrait_losses(out, truth, PortraitTrainConfig(face_weight=0.0))["normal"]
     weighted = portrait_losses(out, truth, PortraitTrainConfig(face_weight=2.0))["normal"]
     assert 0 < plain < weighted  # the error sits on the face only
@@ -179,7 +240,11 @@ def test_face_weight_counts_face_pixels_more():
 
 def test_metrics_on_exact_and_known_errors():
     truth = {k: v.numpy() for k, v in Spheres().sample(3, torch.Generator().manual_seed(3)).items()}
-    perfect = {"normal": truth["normal"], "shading": 2.5 * truth["shading"], "mask": truth["mask"] > 0.5}
+    perfect = {
+        "normal": truth["normal"],
+        "shading": 2.5 * truth["shading"],
+        "mask": truth["mask"] > 0.5,
+    }
     metrics = portrait_metrics(perfect, truth)
     assert metrics["normal_face_deg"] < 1e-3 and metrics["mask_iou"] == 1.0
     assert metrics["shading_si_error"] < 1e-10  # a global scale is forgiven
@@ -191,7 +256,9 @@ def test_metrics_on_exact_and_known_errors():
     half = np.zeros((1, 1, 4, 4), bool)
     half[..., :2] = True
     assert mask_iou(half, np.ones((1, 1, 4, 4))) == 0.5
-    assert shading_si_error(np.ones((1, 3, 4, 4)), 1 + half.repeat(3, 1), np.ones((1, 1, 4, 4))) > 0.05
+    assert (
+        shading_si_error(np.ones((1, 3, 4, 4)), 1 + half.repeat(3, 1), np.ones((1, 1, 4, 4))) > 0.05
+    )
 
 
 def test_validate_reads_channels_last_arrays_too():

@@ -8,8 +8,8 @@ from photonormals.inference.sh_lighting import (
     blend_shading,
     fit_sh_lighting,
     fitted_shading,
-    sh_lighting_maps,
     refine_normals,
+    sh_lighting_maps,
 )
 from photonormals.relight.sh import sh9_basis, sh9_irradiance, sh9_quadratic
 
@@ -38,7 +38,9 @@ def scene(seed=0):
 
 
 def si(shading, truth, inside):
-    return shading_si_error(np.moveaxis(shading, -1, 0)[None], np.moveaxis(truth, -1, 0)[None], inside[None])
+    return shading_si_error(
+        np.moveaxis(shading, -1, 0)[None], np.moveaxis(truth, -1, 0)[None], inside[None]
+    )
 
 
 def test_the_fit_removes_texture_the_network_copied():
@@ -58,7 +60,9 @@ def test_mirrored_inputs_give_the_mirrored_shading():
     image, normals, _, leaky, inside = scene(1)
     mirrored = normals[:, ::-1] * [-1, 1, 1]
     refined, blended = sh_lighting_maps(image, normals, leaky, inside)
-    refined_flipped, flipped = sh_lighting_maps(image[:, ::-1], mirrored, leaky[:, ::-1], inside[:, ::-1])
+    refined_flipped, flipped = sh_lighting_maps(
+        image[:, ::-1], mirrored, leaky[:, ::-1], inside[:, ::-1]
+    )
     assert np.allclose(flipped, blended[:, ::-1], rtol=1e-4, atol=1e-6)
     assert np.allclose(refined_flipped, refined[:, ::-1] * [-1, 1, 1], atol=1e-6)
 
@@ -77,7 +81,9 @@ def test_sh9_is_a_quadratic_form_in_the_normal():
     coeffs, n = rng.normal(size=9), rng.normal(size=(50, 3))
     n /= np.linalg.norm(n, axis=1, keepdims=True)
     k, b, a = sh9_quadratic(coeffs)
-    assert np.allclose(np.stack(sh9_basis(n), 1) @ coeffs, k + n @ b + np.einsum("pj,pj->p", n, n @ a))
+    assert np.allclose(
+        np.stack(sh9_basis(n), 1) @ coeffs, k + n @ b + np.einsum("pj,pj->p", n, n @ a)
+    )
 
 
 def test_refinement_pulls_wrong_normals_toward_the_photo():
@@ -98,4 +104,6 @@ def test_refinement_pulls_wrong_normals_toward_the_photo():
     # Shading fixes one of a normal's two degrees of freedom, and the default prior trusts
     # the network a lot (the held-out faces gain ~0.2 deg): a small step; a loose prior, more.
     assert error(loose) < 0.9 * error(noisy) and error(refined) < error(noisy) - 0.05
-    assert np.allclose(refined[eyes], noisy[eyes]) and np.allclose(np.linalg.norm(refined[inside], axis=-1), 1)
+    assert np.allclose(refined[eyes], noisy[eyes]) and np.allclose(
+        np.linalg.norm(refined[inside], axis=-1), 1
+    )

@@ -43,7 +43,7 @@ class MultiLightBatches:
         return self.normals.shape[0]
 
     def geometry(self, batch: int, crop: int, generator: torch.Generator, max_zoom: float = 1.0):
-        """(normals, depth, mask) crops of shape (B, C, crop, crop), zoomed and centred on the object.
+        """(normals, depth, mask) crops (B, C, crop, crop), zoomed and centred on the object.
 
         The window spans between the whole frame and `crop / max_zoom` bank pixels. Zooming in
         past 1:1 (max_zoom > 1) shows surfaces smoother per pixel than any bank shape: real
@@ -62,7 +62,9 @@ class MultiLightBatches:
         # A random window between `crop` px and the whole frame, centred on a random object pixel;
         # with max_zoom > 1, half the windows shrink instead to crop / m px, m log-uniform in
         # [1, max_zoom] (magnified past 1:1).
-        scale = crop / size + (1 - crop / size) * torch.rand(batch, generator=generator, device=self.device)
+        scale = crop / size + (1 - crop / size) * torch.rand(
+            batch, generator=generator, device=self.device
+        )
         if max_zoom > 1:
             zoom_in = torch.rand(batch, generator=generator, device=self.device) < 0.5
             magnification = max_zoom ** torch.rand(batch, generator=generator, device=self.device)
@@ -83,7 +85,8 @@ class MultiLightBatches:
         mask = (sample(mask) > 0.5).float()
         # Bicubic keeps zoomed-in shading free of the kinks of piecewise-linear normals.
         normals = F.normalize(sample(normals, "bicubic"), dim=1) * mask
-        depth = sample(depth) / scale.view(-1, 1, 1, 1) * crop / size * mask  # pixel units follow the zoom
+        # pixel units follow the zoom
+        depth = sample(depth) / scale.view(-1, 1, 1, 1) * crop / size * mask
         return normals, depth, mask
 
     def sample(

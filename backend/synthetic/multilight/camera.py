@@ -56,12 +56,12 @@ def apply_camera(
     read_noise: tuple[float, float] = (1e-4, 4e-3),
     return_exposure: bool = False,
 ):
-    """Simulate a camera on (B, K, 3, H, W) linear radiance; returns linear images of the same shape.
+    """Simulate a camera on (B, K, 3, H, W) linear radiance; returns linear images of that shape.
 
     1. Exposure: one gain per sample (shared by its K shots, so relative light intensities are
        kept) maps a high quantile of the lit values (one of ``quantiles`` at random) to a random
-       level in ``target``: the bulk sits below clipping and only the hottest highlights clip. (The absolute scale is
-       unobservable anyway: it trades off against albedo.)
+       level in ``target``: the bulk sits below clipping and only the hottest highlights clip.
+       (The absolute scale is unobservable anyway: it trades off against albedo.)
     2. Noise in full-scale units: Gaussian shot noise with variance a * x (a log-uniform in
        ``shot_noise``, i.e. roughly 330 to 33000 electrons at full scale) plus read noise of std b
        (log-uniform in ``read_noise``).

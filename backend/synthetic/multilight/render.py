@@ -23,8 +23,6 @@ Background (mask 0) is black, as in DiLiGenT.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 

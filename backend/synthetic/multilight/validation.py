@@ -26,12 +26,16 @@ BANK_SEED = 7919  # never a training seed
 
 def validation_set(count=24, lights=64, size=96, seed=1, faces=None, cache_dir=CACHE_DIR) -> dict:
     """dict of numpy arrays: images (N,K,3,S,S) f16 linear, normals (N,3,S,S), mask (N,1,S,S),
-    light_dirs (N,K,3), light_ints (N,K,3) relative (mean 1), camera (N,) 0 = srgb8, 1 = linear16."""
-    # "ps" (photometric stereo) is the multi-light engine's old name, kept so cached sets stay valid.
+    light_dirs (N,K,3), light_ints (N,K,3) relative (mean 1), camera (N,) 0 = srgb8,
+    1 = linear16."""
+    # "ps" (photometric stereo) is the multi-light engine's old name, kept so cached sets stay
+    # valid.
     path = Path(cache_dir) / f"val_ps_v{VERSION}_n{count}_k{lights}_s{size}_seed{seed}.npz"
     if path.is_file():
         return load_arrays(path)
-    bank = cached_bank(count, 128, BANK_SEED, faces_path=Path(faces) if faces else None, cache_dir=cache_dir)
+    bank = cached_bank(
+        count, 128, BANK_SEED, faces_path=Path(faces) if faces else None, cache_dir=cache_dir
+    )
     generator = torch.Generator().manual_seed(seed)
     normals = torch.from_numpy(bank["normals"]).float().permute(0, 3, 1, 2)
     depth = torch.from_numpy(bank["depth"]).float()[:, None]

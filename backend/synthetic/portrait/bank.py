@@ -36,14 +36,22 @@ def build_bank(count: int, size: int, seed: int, model: FaceModel, verbose: bool
         for k, v in sample.items():
             bank.setdefault(k, []).append(np.asarray(v).astype(_PER_PIXEL.get(k, np.float32)))
         if verbose and ((i + 1) % 100 == 0 or i + 1 == count):
-            print(f"portrait bank: {i + 1}/{count} ({time.perf_counter() - start:.1f} s)", flush=True)
+            print(
+                f"portrait bank: {i + 1}/{count} ({time.perf_counter() - start:.1f} s)", flush=True
+            )
     return {k: np.stack(v) for k, v in bank.items()}
 
 
 def face_model_tag(model: FaceModel) -> str:
     """A short hash of the face model, for cache file names."""
     h = hashlib.sha1()
-    for a in (model.neutral, model.triangles, model.labels, model.identity[:4], model.expression[:4]):
+    for a in (
+        model.neutral,
+        model.triangles,
+        model.labels,
+        model.identity[:4],
+        model.expression[:4],
+    ):
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:8]
 
@@ -66,7 +74,9 @@ def cached_bank(
     if path.is_file():
         return load_arrays(path)
     # Banks are prefixes of each other: a bigger bank only builds the portraits a cached one lacks.
-    cached = next((n for n in range(count - 1, 0, -1) if (Path(cache_dir) / name.format(n)).is_file()), 0)
+    cached = next(
+        (n for n in range(count - 1, 0, -1) if (Path(cache_dir) / name.format(n)).is_file()), 0
+    )
     bank = build_bank(count, size, seed, model, verbose, first=cached)
     if cached:
         prefix = load_arrays(Path(cache_dir) / name.format(cached))

@@ -60,7 +60,9 @@ def _area(t: torch.Tensor, size: int) -> torch.Tensor:
 
 def downsample_bank(bank: dict, size: int, chunk: int = 64) -> dict[str, torch.Tensor]:
     """Area-downsample the bank's buffers to ``size`` (coverage-weighted, labels by majority)."""
-    out: dict[str, list] = {k: [] for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")}
+    out: dict[str, list] = {
+        k: [] for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")
+    }
     full = bank["labels"].shape[-1]
     for s in range(0, len(bank["labels"]), chunk):
         sl = slice(s, s + chunk)
@@ -95,7 +97,11 @@ def prepare_envs(envs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         env = np.asarray(env, np.float32)
         if env.ndim != 3 or env.shape[2] < 3 or env.shape[1] != 2 * env.shape[0]:
             raise ValueError(f"environment maps must be (H, 2H, 3) equirects, got {env.shape}")
-        e = cv2.resize(np.ascontiguousarray(env[..., :3]), (2 * ENV_ROWS, ENV_ROWS), interpolation=cv2.INTER_AREA)
+        e = cv2.resize(
+            np.ascontiguousarray(env[..., :3]),
+            (2 * ENV_ROWS, ENV_ROWS),
+            interpolation=cv2.INTER_AREA,
+        )
         e = np.maximum(e, 0.0)
         shs.append(np.stack([project_sh9(e, r * 360.0 / ROTATIONS) for r in range(ROTATIONS)]))
         small.append(e.transpose(2, 0, 1))
@@ -119,7 +125,13 @@ def env_lookup(small: torch.Tensor, dirs: torch.Tensor, rotation: torch.Tensor) 
     padded = torch.cat([small[..., -1:], small, small[..., :1]], -1)  # wrap in azimuth
     gx = (u * w + 1) / (w + 2) * 2 - 1
     gy = (1 - v) * 2 - 1
-    return F.grid_sample(padded, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(
+        padded,
+        torch.stack([gx, gy], -1),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )
 
 
 def _gauss_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tensor:
@@ -129,8 +141,12 @@ def _gauss_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tens
     k = torch.exp(-0.5 * (t / sigma.reshape(-1, 1).clamp_min(0.3)) ** 2)
     k = k / k.sum(1, keepdim=True)
     y = x.reshape(1, B * C, H, W)
-    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="replicate"), k.view(B * C, 1, 1, -1), groups=B * C)
-    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="replicate"), k.view(B * C, 1, -1, 1), groups=B * C)
+    y = F.conv2d(
+        F.pad(y, (radius, radius, 0, 0), mode="replicate"), k.view(B * C, 1, 1, -1), groups=B * C
+    )
+    y = F.conv2d(
+        F.pad(y, (0, 0, radius, radius), mode="replicate"), k.view(B * C, 1, -1, 1), groups=B * C
+    )
     return y.view(B, C, H, W)
 
 
@@ -139,12 +155,12 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return v * (v[:, 0:1] ** 2 + v[:, 1:2] ** 2 + v[:, 2:3] ** 2).clamp_min(1e-12).rsqrt()
 
 
-def _ggx(n, v, l, roughness):
-    """pi * D * G / (4 n.v) * n.l for unit (B,3,H,W) n, v and (B,3) l; finite at silhouettes.
+def _ggx(n, v, light, roughness):
+    """pi * D * G / (4 n.v) * n.l for unit (B,3,H,W) n, v and (B,3) light; finite at silhouettes.
     The lobe of `brdf.ggx_specular`, here per pixel's view; kept in this operation order,
     which the engine's batches were drawn with."""
-    h = _unit(v + l[..., None, None])
-    nl = (n * l[..., None, None]).sum(1, keepdim=True).clamp_min(0)
+    h = _unit(v + light[..., None, None])
+    nl = (n * light[..., None, None]).sum(1, keepdim=True).clamp_min(0)
     nh = (n * h).sum(1, keepdim=True).clamp_min(0)
     nv = (n * v).sum(1, keepdim=True).clamp_min(1e-3)
     d = ggx_distribution(nh, (roughness**2) ** 2)
@@ -152,24 +168,42 @@ def _ggx(n, v, l, roughness):
     return math.pi * d * nl / (nl * (1 - k) + k) / (nv * (1 - k) + k) / 4 * (nl > 0)
 
 
+def _plates(envs: list[np.ndarray]) -> torch.Tensor:
+    """(E, 3, PLATE_ROWS, 2 * PLATE_ROWS) copies of the HDRIs, for sharp backplates."""
+    size = (2 * PLATE_ROWS, PLATE_ROWS)
+    plates = [cv2.resize(np.ascontiguousarray(np.maximum(e[..., :3], 0), np.float32), size,
+                         interpolation=cv2.INTER_AREA) for e in envs]
+    return torch.stack([torch.from_numpy(plate).permute(2, 0, 1) for plate in plates])
+
+
 class PortraitBatches:
     """Random portrait samples from a geometry bank; see the module docstring."""
 
-    def __init__(self, bank: dict, envs: list[np.ndarray], size: int = 128, device="cpu",
-                 camera: bool = True, specular: bool = True, subsurface: bool = True, soften: bool = True,
-                 mirror: bool = True):
+    def __init__(
+        self,
+        bank: dict,
+        envs: list[np.ndarray],
+        size: int = 128,
+        device="cpu",
+        camera: bool = True,
+        specular: bool = True,
+        subsurface: bool = True,
+        soften: bool = True,
+        mirror: bool = True,
+    ):
         self.device = torch.device(device)
         self.size = size
         geo = downsample_bank(bank, size)
         self.geo = {k: v.to(self.device) for k, v in geo.items()}
         sh, small = prepare_envs(list(envs))
         self.env_sh, self.env_small = sh.to(self.device), small.to(self.device)
-        self.env_plates = torch.stack([
-            torch.from_numpy(cv2.resize(np.ascontiguousarray(np.maximum(e[..., :3], 0), np.float32),
-                                        (2 * PLATE_ROWS, PLATE_ROWS), interpolation=cv2.INTER_AREA)).permute(2, 0, 1)
-            for e in envs
-        ]).to(self.device) if len(envs) else self.env_small
-        self.camera, self.specular, self.subsurface, self.soften = camera, specular, subsurface, soften
+        self.env_plates = _plates(envs).to(self.device) if len(envs) else self.env_small
+        self.camera, self.specular, self.subsurface, self.soften = (
+            camera,
+            specular,
+            subsurface,
+            soften,
+        )
         self.mirror = mirror  # off only where the truth must stay in the bank's frame (benchmarks)
 
     def __len__(self) -> int:
@@ -182,7 +216,9 @@ class PortraitBatches:
         y = (S - 0.5 - torch.arange(S, device=dev)).view(1, S, 1)
         f = self.geo["focal"][index].view(-1, 1, 1)
         p = self.geo["principal"][index]
-        v = torch.stack(torch.broadcast_tensors(p[:, 0, None, None] - x, p[:, 1, None, None] - y, f), 1)
+        v = torch.stack(
+            torch.broadcast_tensors(p[:, 0, None, None] - x, p[:, 1, None, None] - y, f), 1
+        )
         return _unit(v)
 
     def _lighting(self, B, g):
@@ -200,39 +236,75 @@ class PortraitBatches:
         coeffs = torch.zeros(B, 9, 3, device=dev)
         coeffs[:, 0] = dc
         coeffs[:, 1:4] = (d1[:, [1, 2, 0], None] * dc[:, None, :]) * (0.886 / 1.023)
-        coeffs[:, 4:] = 0.25 * torch.randn((B, 5, 1), generator=g, device=g.device) * dc[:, None, :] * uniform((B, 1, 1), g)
-        coeffs = torch.where(studio.view(B, 1, 1), coeffs * torch.cat([torch.ones(B, 1, 1, device=dev) * 0.3, torch.ones(B, 8, 1, device=dev) * 0.1], 1), coeffs)
+        coeffs[:, 4:] = (
+            0.25
+            * torch.randn((B, 5, 1), generator=g, device=g.device)
+            * dc[:, None, :]
+            * uniform((B, 1, 1), g)
+        )
+        coeffs = torch.where(
+            studio.view(B, 1, 1),
+            coeffs
+            * torch.cat(
+                [torch.ones(B, 1, 1, device=dev) * 0.3, torch.ones(B, 8, 1, device=dev) * 0.1], 1
+            ),
+            coeffs,
+        )
         env_idx = torch.full((B,), -1, dtype=torch.long, device=dev)
         rot = torch.zeros(B, device=dev)
         if have_env:
             e = (uniform((B,), g) * self.env_sh.shape[0]).long().clamp(max=self.env_sh.shape[0] - 1)
             r = (uniform((B,), g) * ROTATIONS).long().clamp(max=ROTATIONS - 1)
             env_coeffs = self.env_sh[e, r]
-            scale = 1.0 / env_coeffs[:, 0].mean(1).clamp_min(1e-6)[:, None, None] * 0.282 / 0.886 * 3.5
+            scale = (
+                1.0 / env_coeffs[:, 0].mean(1).clamp_min(1e-6)[:, None, None] * 0.282 / 0.886 * 3.5
+            )
             coeffs = torch.where(use_env.view(B, 1, 1), env_coeffs * scale, coeffs)
             env_idx = torch.where(use_env, e, env_idx)
             rot = r.float() * 360.0 / ROTATIONS
             self._env_scale = scale[:, 0, 0]
         # Directional lights, mostly in front and above, with warm/cool tints.
-        count = torch.where(studio, 1 + (uniform((B,), g) < 0.5).long(), (uniform((B,), g) * 2.99).long() * (uniform((B,), g) < 0.6).long())
+        count = torch.where(
+            studio,
+            1 + (uniform((B,), g) < 0.5).long(),
+            (uniform((B,), g) * 2.99).long() * (uniform((B,), g) < 0.6).long(),
+        )
         az = (uniform((B, MAX_LIGHTS), g) - 0.5) * 2 * math.radians(110)
         el = math.radians(-25) + uniform((B, MAX_LIGHTS), g) * math.radians(90)
-        dirs = torch.stack([torch.sin(az) * torch.cos(el), torch.sin(el), torch.cos(az) * torch.cos(el)], -1)
-        ambient = sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs).mean(1).clamp_min(1e-3)
-        strength = torch.exp(math.log(0.4) + uniform((B, MAX_LIGHTS), g) * math.log(4.0 / 0.4)) * ambient[:, None]
+        dirs = torch.stack(
+            [torch.sin(az) * torch.cos(el), torch.sin(el), torch.cos(az) * torch.cos(el)], -1
+        )
+        ambient = (
+            sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs)
+            .mean(1)
+            .clamp_min(1e-3)
+        )
+        strength = (
+            torch.exp(math.log(0.4) + uniform((B, MAX_LIGHTS), g) * math.log(4.0 / 0.4))
+            * ambient[:, None]
+        )
         strength = torch.where(studio[:, None], strength * 3, strength)
         active = torch.arange(MAX_LIGHTS, device=dev)[None] < count[:, None]
-        colour = 1 + 0.25 * (uniform((B, MAX_LIGHTS, 1), g) - 0.5) * torch.tensor([1.0, 0.0, -1.0], device=dev)
+        colour = 1 + 0.25 * (uniform((B, MAX_LIGHTS, 1), g) - 0.5) * torch.tensor(
+            [1.0, 0.0, -1.0], device=dev
+        )
         ints = strength[..., None] * colour * active[..., None]
         return coeffs, env_idx, rot, dirs, ints
 
     def _background(self, B, g, env_idx, rot, view, coeffs):
         S, dev = self.size, self.device
-        level = sh9_irradiance(torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs).clamp_min(1e-3) / math.pi
+        level = (
+            sh9_irradiance(
+                torch.tensor([0.0, 0.0, 1.0], device=dev).expand(B, 3), coeffs
+            ).clamp_min(1e-3)
+            / math.pi
+        )
         level = level * torch.exp((uniform((B, 1), g) - 0.5) * 2.0)
         # Out-of-focus texture: random_albedo at low resolution, upsampled (blurred) to S.
         low = max(8, S // (2 + int(uniform((1,), g) * 6)))
-        tex = F.interpolate(random_albedo(B, low, low, g), (S, S), mode="bilinear", align_corners=False)
+        tex = F.interpolate(
+            random_albedo(B, low, low, g), (S, S), mode="bilinear", align_corners=False
+        )
         grad = torch.linspace(1.2, 0.8, S, device=dev).view(1, 1, S, 1)
         plain = (0.3 + 0.7 * uniform((B, 3, 1, 1), g)) * grad
         kind = uniform((B, 1, 1, 1), g)
@@ -248,7 +320,9 @@ class PortraitBatches:
             blurry = env_lookup(self.env_small[idx], -view, rot)
             plate = torch.lerp(sharp, blurry, uniform((B, 1, 1, 1), g) ** 2)
             plate = plate * self._env_scale.view(B, 1, 1, 1)
-            bg = torch.where((env_idx >= 0).view(B, 1, 1, 1) & (uniform((B, 1, 1, 1), g) < 0.7), plate, bg)
+            bg = torch.where(
+                (env_idx >= 0).view(B, 1, 1, 1) & (uniform((B, 1, 1, 1), g) < 0.7), plate, bg
+            )
         return self._clutter(bg, g, level)
 
     def _clutter(self, bg, g, level, boxes: int = 3):
@@ -265,9 +339,13 @@ class PortraitBatches:
                       & (y > lo[:, 1, None, None]) & (y < hi[:, 1, None, None])).unsqueeze(1)
             present = (uniform((B, 1, 1, 1), g) < 0.35)
             freq = 6 + 40 * uniform((B, 1, 1, 1), g)
-            folds = 0.75 + 0.25 * torch.sin(2 * math.pi * freq * x.unsqueeze(1) + 6 * uniform((B, 1, 1, 1), g))
+            folds = 0.75 + 0.25 * torch.sin(
+                2 * math.pi * freq * x.unsqueeze(1) + 6 * uniform((B, 1, 1, 1), g)
+            )
             folds = torch.where(uniform((B, 1, 1, 1), g) < 0.5, folds, torch.ones_like(folds))
-            texture = F.interpolate(random_albedo(B, S // 4, S // 4, g), (S, S), mode="bilinear", align_corners=False)
+            texture = F.interpolate(
+                random_albedo(B, S // 4, S // 4, g), (S, S), mode="bilinear", align_corners=False
+            )
             panel = texture * folds * level[..., None, None] * (0.5 + uniform((B, 1, 1, 1), g))
             bg = torch.where(inside & present, panel, bg)
         return bg
@@ -282,9 +360,16 @@ class PortraitBatches:
             return bg
         n = pick.numel()
         other = (uniform((n,), g) * len(self)).long().clamp(max=len(self) - 1)
-        geo = {k: self.geo[k][other].float() for k in ("normals", "canonical", "labels", "coverage", "ao")}
+        geo = {
+            k: self.geo[k][other].float()
+            for k in ("normals", "canonical", "labels", "coverage", "ao")
+        }
         albedo = portrait_albedo(geo["canonical"], geo["labels"], g)["albedo"]
-        irr = sh9_irradiance(geo["normals"].permute(0, 2, 3, 1), coeffs[pick]).permute(0, 3, 1, 2).clamp_min(0)
+        irr = (
+            sh9_irradiance(geo["normals"].permute(0, 2, 3, 1), coeffs[pick])
+            .permute(0, 3, 1, 2)
+            .clamp_min(0)
+        )
         person = albedo * irr * geo["ao"] / math.pi * (0.3 + 0.9 * uniform((n, 1, 1, 1), g))
         # Output -> source coordinates: smaller (further back), shifted sideways and down.
         scale = 0.55 + 0.5 * uniform((n,), g)
@@ -294,7 +379,9 @@ class PortraitBatches:
         theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
         theta[:, 0, 2], theta[:, 1, 2] = -shift_x / scale, -shift_y / scale
         grid = F.affine_grid(theta, (n, 4, S, S), align_corners=False)
-        layer = F.grid_sample(torch.cat([person * geo["coverage"], geo["coverage"]], 1), grid, align_corners=False)
+        layer = F.grid_sample(
+            torch.cat([person * geo["coverage"], geo["coverage"]], 1), grid, align_corners=False
+        )
         out = bg.clone()
         out[pick] = bg[pick] * (1 - layer[:, 3:]) + layer[:, :3]
         return out
@@ -313,7 +400,10 @@ class PortraitBatches:
     def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         g, B = generator, batch
         index = (uniform((B,), g) * len(self)).long().clamp(max=len(self) - 1).to(self.device)
-        geo = {k: self.geo[k][index] for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")}
+        geo = {
+            k: self.geo[k][index]
+            for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")
+        }
         n = geo["normals"].float()
         cov = geo["coverage"].float()
         mask = (cov > 0.5).float()
@@ -332,9 +422,15 @@ class PortraitBatches:
         shading = irr / math.pi
         if self.subsurface:
             px = self.geo["px_per_cm"][index].view(B, 1)
-            sigma = px * torch.tensor([0.22, 0.11, 0.06], device=self.device) * (0.6 + 0.8 * uniform((B, 1), g))
+            sigma = (
+                px
+                * torch.tensor([0.22, 0.11, 0.06], device=self.device)
+                * (0.6 + 0.8 * uniform((B, 1), g))
+            )
             w = app["skin"] * mask
-            blurred = _gauss_blur(shading * w, sigma.clamp(max=3.0), 6) / _gauss_blur(w.expand(-1, 3, -1, -1), sigma.clamp(max=3.0), 6).clamp_min(1e-4)
+            blurred = _gauss_blur(shading * w, sigma.clamp(max=3.0), 6) / _gauss_blur(
+                w.expand(-1, 3, -1, -1), sigma.clamp(max=3.0), 6
+            ).clamp_min(1e-4)
             shading = torch.where(w > 0, blurred, shading)
         radiance = albedo * shading
         if self.specular:
@@ -346,7 +442,10 @@ class PortraitBatches:
                 spec = spec + s * ints[:, k, :, None, None]
             refl = 2 * (n * view).sum(1, keepdim=True) * n - view
             fres = f0 + (1 - f0) * (1 - (n * view).sum(1, keepdim=True).clamp(0, 1)) ** 5
-            env_spec = sh9_irradiance(refl.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2).clamp_min(0) / math.pi
+            env_spec = (
+                sh9_irradiance(refl.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2).clamp_min(0)
+                / math.pi
+            )
             spec = f0 * spec + fres * env_spec * ao
             radiance = radiance + app["gloss"] * spec
         bg = self._bystanders(self._background(B, g, env_idx, rot, view, coeffs), g, coeffs)

@@ -44,7 +44,9 @@ def apply_camera(x: torch.Tensor, face: torch.Tensor, g: torch.Generator):
     for b in range(B):
         img = codes[b]
         if use_jpeg[b]:
-            _, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality[b]])
+            _, buf = cv2.imencode(
+                ".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality[b]]
+            )
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
         out.append(np.ascontiguousarray(img))
     codes = torch.from_numpy(np.stack(out)).to(x.device).long().permute(0, 3, 1, 2)

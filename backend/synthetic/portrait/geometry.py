@@ -47,7 +47,10 @@ def _subdivide(tris: np.ndarray, *attrs: np.ndarray):
     m = inv.reshape(3, -1) + n
     a, b, c = tris.T
     new = np.concatenate(
-        [np.stack(t, 1) for t in ((a, m[0], m[2]), (m[0], b, m[1]), (m[2], m[1], c), (m[0], m[1], m[2]))]
+        [
+            np.stack(t, 1)
+            for t in ((a, m[0], m[2]), (m[0], b, m[1]), (m[2], m[1], c), (m[0], m[1], m[2]))
+        ]
     )
     return new, out
 
@@ -62,7 +65,9 @@ def _hairline(rng, canon: np.ndarray, style: str) -> tuple[np.ndarray, float]:
     back = rng.uniform(-16, -10) if style == "long" else rng.uniform(-7.0, -3.0)
     t1 = np.clip((a - 0.2) / 0.3, 0, 1)
     t2 = np.clip((a - 0.5) / 0.5, 0, 1)
-    h = np.where(a < 0.5, front + (side - front) * (3 * t1**2 - 2 * t1**3), side + (back - side) * t2)
+    h = np.where(
+        a < 0.5, front + (side - front) * (3 * t1**2 - 2 * t1**3), side + (back - side) * t2
+    )
     for k, amp in ((2, 0.6), (5, 0.4), (13, 0.25), (31, 0.2)):  # wavy line, then strand tips
         h = h + amp * np.sin(k * theta + rng.uniform(0, 2 * np.pi))
     return h, front
@@ -91,10 +96,16 @@ def _hair(rng, model: FaceModel, verts: np.ndarray):
     tris, (v, c, n, d) = _subdivide(tris, v, c, n, d)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
 
-    thick = {"short": rng.uniform(0.15, 0.6), "medium": rng.uniform(0.7, 2.2), "long": rng.uniform(0.8, 2.5)}[style]
+    thick = {
+        "short": rng.uniform(0.15, 0.6),
+        "medium": rng.uniform(0.7, 2.2),
+        "long": rng.uniform(0.8, 2.5),
+    }[style]
     ramp = np.clip(d / 1.5, 0.0, 1.0)
     theta = np.arctan2(c[:, 0], c[:, 2] - HEAD_AXIS_Z)
-    lumps = 1.0 + 0.25 * np.sin(3 * theta + rng.uniform(0, 6.3)) * np.sin(0.4 * c[:, 1] + rng.uniform(0, 6.3))
+    lumps = 1.0 + 0.25 * np.sin(3 * theta + rng.uniform(0, 6.3)) * np.sin(
+        0.4 * c[:, 1] + rng.uniform(0, 6.3)
+    )
     strands = 1.0 + 0.06 * np.sin(40 * theta + 3 * np.sin(0.7 * c[:, 1]))
     t = 0.06 + thick * ramp * lumps * strands + 0.6 * thick * np.clip((c[:, 1] - 8) / 4, 0, 1)
     v = v + n * t[:, None]
@@ -121,7 +132,8 @@ def _torso(rng):
     z = rz * p[:, 2]
     canon = np.stack([x, y, z], 1)
     wrinkles = sum(
-        rng.uniform(0.05, 0.25) * np.sin(canon @ rng.normal(size=3) * rng.uniform(0.2, 0.6) + rng.uniform(0, 6.3))
+        rng.uniform(0.05, 0.25)
+        * np.sin(canon @ rng.normal(size=3) * rng.uniform(0.2, 0.6) + rng.uniform(0, 6.3))
         for _ in range(4)
     )
     v = canon + sv * wrinkles[:, None]
@@ -134,7 +146,13 @@ def _torso(rng):
 def sample_pose(rng):
     """(yaw, pitch, roll) in radians: mostly frontal, some strong profiles."""
     yaw = rng.normal(0, 22) if rng.random() < 0.8 else rng.uniform(-60, 60)
-    return np.radians([np.clip(yaw, -60, 60), np.clip(rng.normal(0, 10), -25, 25), np.clip(rng.normal(0, 7), -18, 18)])
+    return np.radians(
+        [
+            np.clip(yaw, -60, 60),
+            np.clip(rng.normal(0, 10), -25, 25),
+            np.clip(rng.normal(0, 7), -18, 18),
+        ]
+    )
 
 
 def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
@@ -188,12 +206,20 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
     pix[:, :2] = proj * focal + principal
     inv = 1.0 / w
     pix[:, 2] = focal * distance * (inv - inv.min())  # affine in screen space: exact z-buffer
-    buf = rasterize_mesh(pix, tris, (size, size), vertex_normals=normals, labels=labels, attributes=canon)
+    buf = rasterize_mesh(
+        pix, tris, (size, size), vertex_normals=normals, labels=labels, attributes=canon
+    )
 
     lab = buf.labels.astype(np.uint8)
     c = buf.attributes
     (x0, x1), (y0, y1) = FACE_BOX
-    in_box = (c[..., 0] >= x0) & (c[..., 0] <= x1) & (c[..., 1] >= y0) & (c[..., 1] <= y1) & (c[..., 2] > 2.5)
+    in_box = (
+        (c[..., 0] >= x0)
+        & (c[..., 0] <= x1)
+        & (c[..., 1] >= y0)
+        & (c[..., 1] <= y1)
+        & (c[..., 2] > 2.5)
+    )
     face = np.isin(lab, _FACE_LABELS) & in_box
     normals_px = buf.normals
     if (lab == HAIR).any():
@@ -215,7 +241,9 @@ def _hair_strands(rng, normals, canon, hair, rot):
     """Tilt hair normals across the strand direction (strands run down the head)."""
     theta = np.arctan2(canon[..., 0], canon[..., 2] - HEAD_AXIS_Z)
     wavelength = rng.uniform(0.25, 0.6)
-    u = theta * 8.0 / wavelength * 2 * np.pi + 2.0 * np.sin(0.8 * canon[..., 1] + rng.uniform(0, 6.3))
+    u = theta * 8.0 / wavelength * 2 * np.pi + 2.0 * np.sin(
+        0.8 * canon[..., 1] + rng.uniform(0, 6.3)
+    )
     up = rot @ np.array([0.0, 1.0, 0.0])
     across = np.cross(normals, up)
     across /= np.maximum(np.linalg.norm(across, axis=-1, keepdims=True), 1e-6)
@@ -247,8 +275,11 @@ def ambient_occlusion(normals: np.ndarray, depth: np.ndarray, mask: np.ndarray) 
     dh = torch.nn.functional.interpolate(d, half, mode="area") * (half[0] / H)
     mh = torch.nn.functional.interpolate(m, half, mode="area")
     dh = dh / mh.clamp_min(1e-6)  # average of masked depths only
-    vis = cast_shadow_visibility(dh, (mh > 0.5).float(), dirs[None], bias_px=0.5, penumbra_px=1.5)[0]
-    vis = torch.nn.functional.interpolate(vis.permute(1, 0, 2, 3), (H, W), mode="bilinear")[0]  # (K,H,W)
+    vis = cast_shadow_visibility(dh, (mh > 0.5).float(), dirs[None], bias_px=0.5, penumbra_px=1.5)[
+        0
+    ]
+    # (K,H,W)
+    vis = torch.nn.functional.interpolate(vis.permute(1, 0, 2, 3), (H, W), mode="bilinear")[0]
     cos = (torch.from_numpy(normals.astype(np.float32)) @ dirs.T).clamp_min(0).permute(2, 0, 1)
     ao = (vis * cos).sum(0) / cos.sum(0).clamp_min(1e-6)
     ao = torch.where(m[0, 0] > 0, ao, torch.ones_like(ao))

@@ -25,10 +25,21 @@ MONK = torch.tensor(
      [160, 126, 86], [130, 92, 67], [96, 65, 52], [58, 49, 42], [41, 36, 32]], dtype=torch.float32
 ) / 255.0
 # Hair colours (sRGB): black, dark brown, brown, auburn, blond, light blond, grey.
-HAIR_COLOURS = torch.tensor(
-    [[25, 20, 18], [50, 35, 25], [90, 60, 38], [120, 55, 30], [170, 130, 80], [215, 185, 135], [150, 148, 145]],
-    dtype=torch.float32,
-) / 255.0
+HAIR_COLOURS = (
+    torch.tensor(
+        [
+            [25, 20, 18],
+            [50, 35, 25],
+            [90, 60, 38],
+            [120, 55, 30],
+            [170, 130, 80],
+            [215, 185, 135],
+            [150, 148, 145],
+        ],
+        dtype=torch.float32,
+    )
+    / 255.0
+)
 HAIR_WEIGHTS = torch.tensor([0.35, 0.25, 0.15, 0.06, 0.09, 0.04, 0.06])
 EYEBALL_CENTRES = ((3.1, 3.6), (-3.1, 3.6))  # xy of each eyeball in the neutral mesh (cm)
 SUIT_SHARE = 0.3  # torsos in a dark suit and light shirt
@@ -41,7 +52,11 @@ def noise3d(p: torch.Tensor, g: torch.Generator, freq, octaves: int = 3, lattice
     ``freq`` (cycles per cm; float or (B,)) at the first octave, doubling per octave. The lattice
     is mirrored (a triangle wave on the coordinates) so noise stays continuous at any scale."""
     B = p.shape[0]
-    freq = torch.as_tensor(freq, dtype=p.dtype, device=p.device).reshape(-1, 1, 1, 1, 1).expand(B, 1, 1, 1, 1)
+    freq = (
+        torch.as_tensor(freq, dtype=p.dtype, device=p.device)
+        .reshape(-1, 1, 1, 1, 1)
+        .expand(B, 1, 1, 1, 1)
+    )
     total, amp, norm = 0.0, 1.0, 0.0
     period = 2.0 * (lattice - 1)
     for o in range(octaves):
@@ -50,7 +65,9 @@ def noise3d(p: torch.Tensor, g: torch.Generator, freq, octaves: int = 3, lattice
         u = torch.where(u > lattice - 1, period - u, u) / (lattice - 1) * 2 - 1  # [-1, 1]
         grid = u.permute(0, 2, 3, 1)[:, None]  # (B,1,H,W,3) as (x, y, z)
         values = uniform((B, channels, lattice, lattice, lattice), g).to(p.device)
-        total = total + amp * F.grid_sample(values, grid, mode="bilinear", align_corners=True)[:, :, 0]
+        total = (
+            total + amp * F.grid_sample(values, grid, mode="bilinear", align_corners=True)[:, :, 0]
+        )
         norm += amp
         amp *= 0.5
     return total / norm
@@ -72,17 +89,37 @@ def face_regions(c: torch.Tensor) -> dict[str, torch.Tensor]:
     front = smoothstep(3.0, 6.0, z)
     top = _interp(ax, [0.0, 0.7, 1.7, 2.6], [-2.35, -2.3, -2.7, -3.5])
     bottom = _interp(ax, [0.0, 1.0, 1.8, 2.6], [-4.5, -4.4, -4.15, -3.5])
-    lips = smoothstep(0.0, 0.15, top - y) * smoothstep(0.0, 0.15, y - bottom) * smoothstep(2.8, 2.5, ax) * smoothstep(8.5, 9.5, z)
+    lips = (
+        smoothstep(0.0, 0.15, top - y)
+        * smoothstep(0.0, 0.15, y - bottom)
+        * smoothstep(2.8, 2.5, ax)
+        * smoothstep(8.5, 9.5, z)
+    )
     brow_y = _interp(ax, [0.8, 1.2, 2.4, 3.8, 4.9, 5.9], [5.8, 6.1, 6.45, 6.55, 6.25, 5.5])
     brow_half = _interp(ax, [0.8, 2.0, 5.9], [0.45, 0.4, 0.15])
-    brows = smoothstep(brow_half, brow_half * 0.5, (y - brow_y).abs()) * smoothstep(0.7, 1.1, ax) * smoothstep(6.3, 5.8, ax) * front
-    beard = smoothstep(-1.0, -1.8, y - 0.25 * ax) * smoothstep(-13.0, -10.0, y) * smoothstep(7.0, 6.0, ax) * smoothstep(1.0, 3.0, z) * (1 - lips)
+    brows = (
+        smoothstep(brow_half, brow_half * 0.5, (y - brow_y).abs())
+        * smoothstep(0.7, 1.1, ax)
+        * smoothstep(6.3, 5.8, ax)
+        * front
+    )
+    beard = (
+        smoothstep(-1.0, -1.8, y - 0.25 * ax)
+        * smoothstep(-13.0, -10.0, y)
+        * smoothstep(7.0, 6.0, ax)
+        * smoothstep(1.0, 3.0, z)
+        * (1 - lips)
+    )
     def blob(cx, cy, r):
         return torch.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (r * r)) * front
     cheeks = blob(4.2, -0.5, 2.2) + blob(-4.2, -0.5, 2.2)
     nose = blob(0.0, 0.3, 1.4) * smoothstep(10.5, 12.0, z)
     under_eye = blob(3.0, 2.3, 0.9) + blob(-3.0, 2.3, 0.9)
-    tzone = blob(0.0, 9.0, 3.0) + torch.exp(-(x / 1.1) ** 2) * smoothstep(-1.5, 0.0, y) * smoothstep(5.0, 3.5, y) * front + blob(0.0, -6.3, 1.5)
+    tzone = (
+        blob(0.0, 9.0, 3.0)
+        + torch.exp(-((x / 1.1) ** 2)) * smoothstep(-1.5, 0.0, y) * smoothstep(5.0, 3.5, y) * front
+        + blob(0.0, -6.3, 1.5)
+    )
     return {"lips": lips, "brows": brows, "beard": beard, "cheeks": cheeks, "nose": nose,
             "under_eye": under_eye, "tzone": tzone.clamp(0, 1)}
 
@@ -126,7 +163,9 @@ def _suit(B, c, g):
     """(B,3,H,W) a dark jacket, open in a V over a light shirt, with a tie half the time: the
     clothing of official portraits, which a mask trained on plain colours drops as background."""
     u = uniform((B, 5), g)
-    tint = torch.stack([1 + 0.2 * (u[:, 0] - 0.5), torch.ones(B, device=g.device), 1 + 0.5 * u[:, 1]], 1)
+    tint = torch.stack(
+        [1 + 0.2 * (u[:, 0] - 0.5), torch.ones(B, device=g.device), 1 + 0.5 * u[:, 1]], 1
+    )
     jacket = srgb_to_linear((0.04 + 0.22 * u[:, 2:3] ** 1.5) * tint)
     shirt = srgb_to_linear(torch.where(u[:, 3:4] < 0.7, torch.full((B, 3), 0.92, device=g.device),
                                        0.6 + 0.35 * uniform((B, 3), g)))
@@ -135,7 +174,12 @@ def _suit(B, c, g):
     x, y, front = c[:, 0:1], c[:, 1:2], c[:, 2:3] > 0
     depth = 2 + 6 * uniform((B, 1, 1, 1), g)  # where the lapels meet, cm above the torso's centre
     opening = front & (x.abs() < 0.5 * (y - depth))
-    tie_strip = front & (x.abs() < 0.9 + 0.08 * (14 - y).clamp_min(0)) & (y > depth) & (u[:, 4:5, None, None] < 0.5)
+    tie_strip = (
+        front
+        & (x.abs() < 0.9 + 0.08 * (14 - y).clamp_min(0))
+        & (y > depth)
+        & (u[:, 4:5, None, None] < 0.5)
+    )
     out = torch.where(opening, shirt[..., None, None], jacket[..., None, None])
     return torch.where(tie_strip, tie[..., None, None], out)
 
@@ -156,12 +200,18 @@ def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Gene
 
     half = F.avg_pool2d(c, 2) if H % 2 == 0 and W % 2 == 0 else c
     low = noise3d(half, g, 0.25 + 0.2 * uniform((B,), g), 3, channels=3)
-    low = F.interpolate(low, (H, W), mode="bilinear", align_corners=False) if low.shape[-1] != W else low
+    low = (
+        F.interpolate(low, (H, W), mode="bilinear", align_corners=False)
+        if low.shape[-1] != W
+        else low
+    )
     mid = noise3d(c, g, 2.5 + 2 * uniform((B,), g), 1, channels=3)
     high = noise3d(c, g, 7.0, 1, channels=2)
     red = srgb_to_linear(torch.tensor([0.75, 0.35, 0.35], device=dev))[None, :, None, None]
     blotch = low[:, 0:1]
-    redness = (0.15 + 0.35 * uniform((B, 1, 1, 1), g)) * (r["cheeks"] + 0.7 * r["nose"]) + 0.3 * uniform((B, 1, 1, 1), g) * smoothstep(0.5, 0.8, blotch)
+    redness = (0.15 + 0.35 * uniform((B, 1, 1, 1), g)) * (
+        r["cheeks"] + 0.7 * r["nose"]
+    ) + 0.3 * uniform((B, 1, 1, 1), g) * smoothstep(0.5, 0.8, blotch)
     skin = base * (1 - 0.35 * redness) + base * red / red.mean() * 0.35 * redness
     skin = skin * (1 - 0.25 * r["under_eye"] * uniform((B, 1, 1, 1), g))
     skin = skin * (0.9 + 0.2 * low[:, 1:2])  # low-frequency tone variation
@@ -169,10 +219,18 @@ def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Gene
     skin = skin * (1 + 0.12 * (fine - 0.5))
     freckle_amount = (uniform((B, 1, 1, 1), g) < 0.25).float() * uniform((B, 1, 1, 1), g)
     fr = mid[:, 0:1]
-    freckles = smoothstep(0.72, 0.8, fr) * freckle_amount * (0.4 + r["cheeks"] + r["nose"]).clamp(max=1)
-    skin = skin * (1 - 0.45 * freckles * torch.tensor([0.6, 0.8, 1.0], device=dev)[None, :, None, None])
+    freckles = (
+        smoothstep(0.72, 0.8, fr) * freckle_amount * (0.4 + r["cheeks"] + r["nose"]).clamp(max=1)
+    )
+    skin = skin * (
+        1 - 0.45 * freckles * torch.tensor([0.6, 0.8, 1.0], device=dev)[None, :, None, None]
+    )
 
-    lip_col = skin * srgb_to_linear(torch.tensor([0.85, 0.5, 0.5], device=dev))[None, :, None, None] * (1.5 + uniform((B, 1, 1, 1), g))
+    lip_col = (
+        skin
+        * srgb_to_linear(torch.tensor([0.85, 0.5, 0.5], device=dev))[None, :, None, None]
+        * (1.5 + uniform((B, 1, 1, 1), g))
+    )
     lip_amount = 0.5 + 0.5 * uniform((B, 1, 1, 1), g)
     skin = skin + (lip_col.clamp(max=1) - skin) * r["lips"] * lip_amount
 
@@ -191,24 +249,44 @@ def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Gene
     front = (c[:, 2:3] > 8.6).float()
     iris_r = 0.55 + 0.1 * uniform((B, 1, 1, 1), g)
     pupil_r = iris_r * (0.3 + 0.25 * uniform((B, 1, 1, 1), g))
-    iris_col = srgb_to_linear(torch.stack([
-        0.25 + 0.35 * uniform((B,), g), 0.18 + 0.35 * uniform((B,), g), 0.1 + 0.45 * uniform((B,), g)], 1))
-    iris_col = torch.where(uniform((B, 1), g) < 0.55, srgb_to_linear(torch.tensor([[0.3, 0.18, 0.1]], device=dev)) * (0.5 + uniform((B, 1), g)), iris_col)
+    iris_col = srgb_to_linear(
+        torch.stack(
+            [
+                0.25 + 0.35 * uniform((B,), g),
+                0.18 + 0.35 * uniform((B,), g),
+                0.1 + 0.45 * uniform((B,), g),
+            ],
+            1,
+        )
+    )
+    iris_col = torch.where(
+        uniform((B, 1), g) < 0.55,
+        srgb_to_linear(torch.tensor([[0.3, 0.18, 0.1]], device=dev)) * (0.5 + uniform((B, 1), g)),
+        iris_col,
+    )
     iris = iris_col[..., None, None] * (0.7 + 0.6 * mid[:, 2:3])
-    sclera = srgb_to_linear(torch.tensor([0.85, 0.8, 0.78], device=dev))[None, :, None, None] * (0.7 + 0.2 * uniform((B, 1, 1, 1), g))
+    sclera = srgb_to_linear(torch.tensor([0.85, 0.8, 0.78], device=dev))[None, :, None, None] * (
+        0.7 + 0.2 * uniform((B, 1, 1, 1), g)
+    )
     sclera = sclera * (1 - 0.15 * smoothstep(0.9, 1.5, rad))  # vessels / shadowed rim
     in_iris = smoothstep(iris_r, iris_r - 0.06, rad) * front
     in_pupil = smoothstep(pupil_r, pupil_r - 0.04, rad) * front
     eye = sclera + (iris - sclera) * in_iris
     eye = eye * (1 - 0.95 * in_pupil)
 
-    teeth = srgb_to_linear(torch.tensor([0.85, 0.8, 0.68], device=dev))[None, :, None, None] * (0.6 + 0.35 * uniform((B, 1, 1, 1), g))
-    gums = srgb_to_linear(torch.tensor([0.7, 0.3, 0.3], device=dev))[None, :, None, None] * (0.6 + 0.4 * uniform((B, 1, 1, 1), g))
+    teeth = srgb_to_linear(torch.tensor([0.85, 0.8, 0.68], device=dev))[None, :, None, None] * (
+        0.6 + 0.35 * uniform((B, 1, 1, 1), g)
+    )
+    gums = srgb_to_linear(torch.tensor([0.7, 0.3, 0.3], device=dev))[None, :, None, None] * (
+        0.6 + 0.4 * uniform((B, 1, 1, 1), g)
+    )
     socket = gums * 0.35
     lids = skin * srgb_to_linear(torch.tensor([0.95, 0.7, 0.7], device=dev))[None, :, None, None]
     lashes = hair_col * 0.5
 
-    hair_noise = noise3d(c * torch.tensor([4.0, 0.4, 4.0], device=dev)[None, :, None, None], g, 2.0, 2)
+    hair_noise = noise3d(
+        c * torch.tensor([4.0, 0.4, 4.0], device=dev)[None, :, None, None], g, 2.0, 2
+    )
     hair = hair_col * (0.55 + 0.9 * hair_noise)
     cloth = _cloth(B, c, g, high[:, 0:1])
     bare = (uniform((B, 1, 1, 1), g) < 0.15).float()
@@ -216,23 +294,44 @@ def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Gene
 
     lab = labels.long()
     albedo = torch.zeros(B, 3, H, W, device=dev)
-    for ids, value in (((SKIN,), skin), ((EYE,), eye), ((EYE_SOCKET,), lids), ((MOUTH_SOCKET,), socket),
-                       ((GUMS_TONGUE,), gums), ((TEETH,), teeth), ((EYELASHES,), lashes), ((HAIR,), hair),
-                       ((TORSO,), torso)):
+    for ids, value in (
+        ((SKIN,), skin),
+        ((EYE,), eye),
+        ((EYE_SOCKET,), lids),
+        ((MOUTH_SOCKET,), socket),
+        ((GUMS_TONGUE,), gums),
+        ((TEETH,), teeth),
+        ((EYELASHES,), lashes),
+        ((HAIR,), hair),
+        ((TORSO,), torso),
+    ):
         sel = torch.zeros_like(lab, dtype=torch.bool)
         for i in ids:
             sel = sel | (lab == i)
         albedo = torch.where(sel, value.expand(B, 3, H, W), albedo)
 
     oil = low[:, 2:3]
-    gloss_skin = (0.5 + 0.5 * r["tzone"] + 0.3 * r["nose"]) * (0.5 + oil) * (0.4 + 0.8 * uniform((B, 1, 1, 1), g))
+    gloss_skin = (
+        (0.5 + 0.5 * r["tzone"] + 0.3 * r["nose"])
+        * (0.5 + oil)
+        * (0.4 + 0.8 * uniform((B, 1, 1, 1), g))
+    )
     gloss_skin = gloss_skin * (1 + 0.5 * r["lips"])
     gloss = torch.where(lab == SKIN, gloss_skin, torch.zeros_like(gloss_skin))
-    gloss = torch.where((lab == EYE) | (lab == TEETH) | (lab == GUMS_TONGUE), torch.full_like(gloss, 1.5), gloss)
+    gloss = torch.where(
+        (lab == EYE) | (lab == TEETH) | (lab == GUMS_TONGUE), torch.full_like(gloss, 1.5), gloss
+    )
     gloss = torch.where(lab == HAIR, torch.full_like(gloss, 0.5), gloss)
     gloss = torch.where(lab == TORSO, 0.2 * (1 - bare) + gloss_skin * bare, gloss)
     roughness = (0.3 + 0.3 * uniform((B, 1, 1, 1), g)) * (1.15 - 0.3 * oil)
     roughness = torch.where(lab == EYE, torch.full_like(roughness, 0.1), roughness)
-    roughness = torch.where((lab == TORSO) | (lab == HAIR), torch.full_like(roughness, 0.6), roughness)
+    roughness = torch.where(
+        (lab == TORSO) | (lab == HAIR), torch.full_like(roughness, 0.6), roughness
+    )
     is_skin = ((lab == SKIN) | ((lab == TORSO) & (bare > 0)) | (lab == EYE_SOCKET)).float()
-    return {"albedo": albedo.clamp(0.0, 1.0), "gloss": gloss, "roughness": roughness.clamp(0.08, 0.8), "skin": is_skin}
+    return {
+        "albedo": albedo.clamp(0.0, 1.0),
+        "gloss": gloss,
+        "roughness": roughness.clamp(0.08, 0.8),
+        "skin": is_skin,
+    }

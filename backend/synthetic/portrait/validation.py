@@ -31,10 +31,13 @@ def _envs_tag(envs) -> str:
     return h.hexdigest()[:8]
 
 
-def render_each(bank: dict, envs, size: int, seed: int, mirror: bool = True) -> dict[str, np.ndarray]:
+def render_each(
+    bank: dict, envs, size: int, seed: int, mirror: bool = True
+) -> dict[str, np.ndarray]:
     """One fixed, sharp render of every portrait in ``bank``, in bank order (numpy, as
     ``validation_set`` returns them); ``mirror=False`` keeps every one unmirrored."""
-    batches = PortraitBatches(bank, list(envs), size=size, soften=False, mirror=mirror)  # sharp, as first drawn
+    # sharp, as first drawn
+    batches = PortraitBatches(bank, list(envs), size=size, soften=False, mirror=mirror)
     # One fixed draw per face, in bank order: temporarily make sample() pick index i.
     generator = torch.Generator().manual_seed(seed)
     out = {k: [] for k in KEYS}
@@ -60,7 +63,8 @@ def validation_set(
     ``PortraitBatches.sample`` (mask and face are 0/1)."""
     model = faces if isinstance(faces, FaceModel) else FaceModel.load(faces)
     bank_size = bank_size or 2 * size
-    name = f"val_portraits_v{VERSION}_n{count}_s{size}_b{bank_size}_seed{seed}_{face_model_tag(model)}_{_envs_tag(envs)}.npz"
+    tags = f"{face_model_tag(model)}_{_envs_tag(envs)}"
+    name = f"val_portraits_v{VERSION}_n{count}_s{size}_b{bank_size}_seed{seed}_{tags}.npz"
     path = Path(cache_dir) / name
     if path.is_file():
         return load_arrays(path)
