@@ -89,7 +89,7 @@ def test_fused_normal_loss_reaches_the_light_branch():
 
 def test_param_counts():
     with torch.device("meta"):
-        sdps, lite, fused = (create_model(n) for n in ("sdps", "sdps_lite", "fused"))
+        sdps, lite, fused = create_model("sdps"), create_model("sdps_lite"), create_model("fused")
     assert n_params(sdps.lcnet) == pytest.approx(4.41e6, rel=0.02)
     assert n_params(sdps.nenet) == pytest.approx(2.21e6, rel=0.03)
     assert n_params(lite) <= n_params(sdps) / 4
