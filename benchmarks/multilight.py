@@ -28,11 +28,12 @@ from photonormals.evaluation.lights import direction_errors
 from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.io.colorspace import reencode_srgb8
-from photonormals.models.registry import MULTILIGHT, list_models, model_spec
-from photonormals.models.weights import shipped_weights, weights_dir
+from photonormals.models.registry import MULTILIGHT
+from photonormals.models.weights import shipped_weights
 from photonormals.photometric.calibrated import solve_calibrated
 from photonormals.predict import load_image_set
 from photonormals.synthetic.multilight.validation import validation_set
+from reporting import shipped_files
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -139,15 +140,9 @@ def _ls_error(images, est, dataset) -> float | None:
     return float(errors.mean())
 
 
-def shipped_files() -> list[Path]:
-    """The weights folder's file of each multi-light model the registry ships, in its order."""
-    specs = (model_spec(name) for name in list_models(MULTILIGHT))
-    return [weights_dir() / spec.weights for spec in specs if spec.weights]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", nargs="+", type=Path, default=shipped_files(),
+    parser.add_argument("--weights", nargs="+", type=Path, default=shipped_files(MULTILIGHT),
                         help="weight files (default: every shipped multi-light model)")
     parser.add_argument("--out", type=Path, default=Path("docs/multilight"))
     parser.add_argument("--threads", type=int, default=2)

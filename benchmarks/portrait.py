@@ -34,8 +34,7 @@ from pathlib import Path
 import cv2
 import torch
 from photonormals.inference.portrait import PortraitModel
-from photonormals.models import PORTRAIT, list_models, model_spec
-from photonormals.models.weights import weights_dir
+from photonormals.models import PORTRAIT
 from photonormals.relight.envmap import bundled_hdris, load_hdri
 from photonormals.synthetic.portrait.validation import validation_set
 from portrait_gallery import gallery
@@ -54,13 +53,7 @@ from portrait_scores import (
     split_metrics,
     synthetic_scores,
 )
-from reporting import machine
-
-
-def shipped_files() -> list[Path]:
-    """The weights folder's file of each portrait model the registry ships, in its order."""
-    specs = (model_spec(name) for name in list_models(PORTRAIT))
-    return [weights_dir() / spec.weights for spec in specs if spec.weights]
+from reporting import machine, shipped_files
 
 
 def main():
@@ -69,7 +62,7 @@ def main():
         "--weights",
         nargs="+",
         type=Path,
-        default=shipped_files(),
+        default=shipped_files(PORTRAIT),
         help="portrait weight files; the first one leads (default: every shipped portrait model)",
     )
     parser.add_argument("--out", type=Path, default=Path("docs/portrait"))

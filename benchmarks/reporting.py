@@ -9,6 +9,8 @@ from pathlib import Path
 
 import cv2
 import torch
+from photonormals.models.registry import Task, list_models, model_spec
+from photonormals.models.weights import weights_dir
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 
@@ -32,6 +34,15 @@ def machine() -> dict:
         "torch": torch.__version__,
         "opencv": cv2.__version__,
     }
+
+
+def shipped_files(task: Task) -> list[Path]:
+    """The weight file of each model of ``task`` that the registry ships, in its order; relative
+    to the working folder where they lie under it, as a report quotes them."""
+    specs = (model_spec(name) for name in list_models(task))
+    files = [weights_dir() / spec.weights for spec in specs if spec.weights]
+    here = Path.cwd()
+    return [p.relative_to(here) if p.is_relative_to(here) else p for p in files]
 
 
 def kept_section(path: Path, start: str, end: str, default: str | None = None) -> str | None:
