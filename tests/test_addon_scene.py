@@ -1,4 +1,5 @@
-"""Add-on scene work with bpy 5.0.1, no backend needed: the maps come from `photonormals predict`.
+"""Add-on scene work with bpy (5.0.1, and 4.2 LTS from .ci/run), no backend needed: the maps
+come from `photonormals predict`.
 
 Textures and colour spaces, the photo plane's aspect, the material links, re-runs that update
 instead of duplicating, the HDRI world and its restore, and a Cycles bake.
@@ -160,7 +161,9 @@ def test_hdri_world_is_set_and_restorable(scene):
         world.set_hdri_world(scene, "no-such-hdri")
 
     assert world.restore_world(scene) == original and scene.world == original
-    assert world.eevee_engine() == "BLENDER_EEVEE"  # 'BLENDER_EEVEE_NEXT' on Blender 4.2-4.x
+    assert world.eevee_engine() == (
+        "BLENDER_EEVEE" if bpy.app.version >= (5, 0, 0) else "BLENDER_EEVEE_NEXT"  # 4.2 - 4.5
+    )
 
 
 def test_bake_writes_a_sized_non_constant_image(scene, fetched, tmp_path):
