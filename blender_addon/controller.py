@@ -67,8 +67,10 @@ def placement(scene: bpy.types.Scene) -> results.Placement:
 
 @persistent
 def on_file_loaded(*_args) -> None:
-    """load_post: File > New or Open. A running job must not land in the new file."""
+    """load_post: File > New or Open. A running job must not land in the new file, and a bake
+    job of the old file is gone with it."""
     STATE.file_generation += 1
+    STATE.baking = False
 
 
 def _check_request(settings, photos: list[str]) -> tuple[str, str] | None:
@@ -186,7 +188,8 @@ def poll():
             _import(snap.files)
     finally:
         runner.discard()
-        shutil.rmtree(STATE.pending.get("scratch") or "", ignore_errors=True)
+        if STATE.pending.get("scratch"):
+            shutil.rmtree(STATE.pending["scratch"], ignore_errors=True)
         STATE.running = False
         _redraw()
     return None

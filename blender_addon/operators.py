@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import bpy
@@ -10,7 +11,7 @@ from bpy_extras.io_utils import ImportHelper
 
 from . import bakejob, controller
 from . import prefs as preferences
-from .scene import camera, images, material, results, world
+from .scene import bake, camera, images, material, results, world
 from .state import STATE
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.exr;*.hdr"
@@ -157,6 +158,11 @@ class PHOTONORMALS_OT_restore_world(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def no_event_loop(context) -> bool:
+    """Background mode or no window: a modal operator would never see a timer."""
+    return bpy.app.background or context.window is None
+
+
 class PHOTONORMALS_OT_bake(bpy.types.Operator):
     """Bake the PhotoNormals material with Cycles to an image in the output folder (runs in the
     background: progress in the status bar, Esc cancels)"""
@@ -191,7 +197,7 @@ class PHOTONORMALS_OT_bake(bpy.types.Operator):
         return {"FINISHED"}
 
     def invoke(self, context, event):
-        if bpy.app.background or context.window is None:
+        if no_event_loop(context):
             return self.execute(context)
         STATE.last_error = STATE.last_hint = ""
         try:
@@ -206,12 +212,17 @@ class PHOTONORMALS_OT_bake(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type != "TIMER" or event.timer is not self._timer:
+        if event.type != "TIMER":
             return {"PASS_THROUGH"}  # Esc reaches Blender's bake job, which cancels itself
+        if not STATE.baking:  # another file was opened: Blender dropped the job and the scene
+            context.window_manager.event_timer_remove(self._timer)
+            return {"CANCELLED"}
         try:
             state = self._job.poll(bpy.app.is_job_running("OBJECT_BAKE"))
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - the panel must never stay in "baking"
             state = "error"
+            with contextlib.suppress(Exception):
+                bake.abort(self._job.session)
             self._fail(exc)
         if state == "running":
             return {"PASS_THROUGH"}

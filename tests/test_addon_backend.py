@@ -7,12 +7,14 @@ during a job, backend down, refused remote URL, backend killed mid-job or with B
 do not fire headless, so the tests call the timer's poll().
 """
 
+import functools
 import importlib.util
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -266,6 +268,38 @@ def test_bake_frame_and_import_in_the_default_scene(addon, scene, photo_set, tmp
     assert bpy.ops.photonormals.import_maps(filepath=str(normal)) == {"FINISHED"}
     imported = bpy.context.scene.photonormals.last_object
     assert imported is not None and imported.active_material.get("photonormals")
+
+
+def test_bake_button_starts_blenders_bake_job_and_follows_it(
+        addon, scene, photo_set, tmp_path, monkeypatch):
+    """The button's invoke() starts object.bake with INVOKE_DEFAULT (Blender's job: progress in
+    the status bar, Esc) and a modal timer follows it. Headless there is no event loop: Blender
+    runs that bake at once, and the operator's methods are called here as the window would."""
+    photos, lights = photo_set
+    settings = _set_photos(scene, photos, lights)
+    assert _generate(addon).last_error == ""
+    settings.bake_type, settings.bake_size, settings.bake_samples = "normal", 32, 1
+    operator = addon.operators.PHOTONORMALS_OT_bake
+    calls = []
+    wm = SimpleNamespace(event_timer_add=lambda step, window: calls.append("timer") or "T",
+                         modal_handler_add=lambda op: calls.append("modal"),
+                         event_timer_remove=lambda timer: calls.append("removed"))
+    context = SimpleNamespace(
+        window="W", window_manager=wm, screen=None, scene=bpy.context.scene,
+        view_layer=bpy.context.view_layer, active_object=bpy.context.active_object,
+        preferences=bpy.context.preferences, temp_override=bpy.context.temp_override)
+    me = SimpleNamespace(report=lambda kind, text: calls.append(text), _job=None, _timer=None)
+    me._fail = functools.partial(operator._fail, me)
+    me._job_for = functools.partial(operator._job_for, me)
+    monkeypatch.setattr(addon.operators, "no_event_loop", lambda context: False)
+
+    assert operator.invoke(me, context, None) == {"RUNNING_MODAL"}
+    assert addon.state.STATE.baking and calls[:2] == ["timer", "modal"]
+    assert not bpy.ops.photonormals.bake.poll()  # one bake at a time
+    assert operator.modal(me, context, SimpleNamespace(type="ESC")) == {"PASS_THROUGH"}
+    assert operator.modal(me, context, SimpleNamespace(type="TIMER")) == {"FINISHED"}
+    assert not addon.state.STATE.baking and "removed" in calls
+    assert me._job.path.is_file() and me._job.path.suffix == ".png"
 
 
 def test_apply_to_active_object_keeps_its_material(addon, scene, photo_set):

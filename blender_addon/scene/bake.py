@@ -74,10 +74,6 @@ class BakeSession:
     active_node: str | None = None
     closed: bool = False
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return tuple(self.image.size)
-
 
 def prepare(obj: bpy.types.Object, kind: str, size: int = 1024, margin: int = 16,
             samples: int = 16, fmt: str | None = None) -> BakeSession:
