@@ -67,9 +67,10 @@ class Client:
     def health(self) -> dict:
         return self._json("GET", "/health")
 
-    def submit(self, photos, options: dict | None = None, lights_file=None) -> str:
-        """Upload a photo set and queue a job; returns its id at once."""
-        body, content_type = _multipart(photos, options, lights_file)
+    def submit(self, photos, options: dict | None = None, lights_file=None, mask_file=None) -> str:
+        """Upload a photo set (and optionally its light file and mask) and queue a job; returns
+        its id at once."""
+        body, content_type = _multipart(photos, options, lights_file, mask_file)
         return self._json("POST", "/jobs", body, content_type)["id"]
 
     def status(self, job_id: str) -> dict:
@@ -129,9 +130,9 @@ class Client:
         self._json("DELETE", f"/jobs/{_quote(job_id)}")
 
     def predict(self, photos, out_dir, options: dict | None = None, lights_file=None,
-                **wait_kwargs) -> list[pathlib.Path]:
+                mask_file=None, **wait_kwargs) -> list[pathlib.Path]:
         """submit + wait + fetch: the maps written to out_dir."""
-        job_id = self.submit(photos, options, lights_file)
+        job_id = self.submit(photos, options, lights_file, mask_file)
         self.wait(job_id, **wait_kwargs)
         return self.fetch(job_id, out_dir)
 
@@ -245,12 +246,14 @@ def _quote(part: str) -> str:
     return urllib.parse.quote(str(part), safe="")
 
 
-def _multipart(photos, options, lights_file) -> tuple[bytes, str]:
+def _multipart(photos, options, lights_file, mask_file=None) -> tuple[bytes, str]:
     if isinstance(photos, (str, os.PathLike)):
         photos = [photos]
     files = [("photos", pathlib.Path(p)) for p in photos]
     if lights_file is not None:
         files.append(("lights_file", pathlib.Path(lights_file)))
+    if mask_file is not None:
+        files.append(("mask_file", pathlib.Path(mask_file)))
     return _encode_multipart({"options": json.dumps(options or {})}, files)
 
 

@@ -18,9 +18,13 @@ def register():
     props.register()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    if controller.on_file_loaded not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(controller.on_file_loaded)
 
 
 def unregister():
+    if controller.on_file_loaded in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(controller.on_file_loaded)
     if bpy.app.timers.is_registered(controller.poll):
         bpy.app.timers.unregister(controller.poll)
     controller.cancel()

@@ -5,9 +5,10 @@
 
 Input folder: every image file is one portrait; every sub-folder is one multi-light set, with an
 optional light file inside (light_directions.txt [+ light_intensities.txt], or lights.json;
-filenames.txt gives the photo order, DiLiGenT layout). Output: OUT/<item>/ with the maps, a
-.blend and the bakes, and OUT/summary.json. Prints the same JSON summary; exits 1 when any item
-failed (2 for bad arguments). Runs synchronously: timers do not fire in background mode.
+filenames.txt gives the photo order, DiLiGenT layout) and an optional mask.png. Output:
+OUT/<item>/ with the maps, a .blend (texture paths relative to it, bundled HDRIs packed) and the
+bakes, and OUT/summary.json. Prints the same JSON summary; exits 1 when any item failed, 2 for
+bad arguments. Runs synchronously: timers do not fire in background mode.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr"}
-PARTS = ("backend.client_loader", "backend.connection", "backend.jobs", "backend.server",
-         "scene.bake", "scene.camera", "scene.outputs", "scene.results", "scene.world")
+PARTS = ("backend.client_loader", "backend.connection", "backend.jobs", "backend.lightfiles",
+         "backend.server", "scene.bake", "scene.camera", "scene.images", "scene.material",
+         "scene.outputs", "scene.plane", "scene.results", "scene.world")
 NOT_PHOTOS = ("mask", "normal", "_gt", "gt_", "albedo")  # DiLiGenT extras living next to the photos
 
 
@@ -59,16 +61,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bake-size", type=int, default=1024)
     parser.add_argument("--bake-margin", type=int, default=16)
     parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--bake-format", choices=("auto", "png8", "png16", "exr"), default="auto",
+                        help="auto: 16-bit PNG for normal bakes, 8-bit PNG for the others")
     parser.add_argument("--normal-convention", choices=("opengl", "directx"), default="opengl")
     parser.add_argument(
         "--backend", help="URL of a running backend; without it a local one is started"
+    )
+    parser.add_argument(
+        "--allow-online", action="store_true",
+        help="allow a --backend on another computer although Blender's online access is off "
+             "(always off in the bpy module; in Blender, --online-mode does the same)",
     )
     parser.add_argument("--token", default=os.environ.get("PHOTONORMALS_TOKEN"))
     parser.add_argument(
         "--python", default="", help="Python with photonormals installed, for the local backend"
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # Absolute from here on: a relative folder in a .blend would be read against the .blend's
+    # own folder, not the working directory, and every texture would go missing.
+    args.input, args.out = args.input.absolute(), args.out.absolute()
+    return args
+
+
+class BadArguments(Exception):
+    """Exit 2 with this message, as argparse does for its own checks."""
 
 
 def _photos_in(folder: Path) -> list[Path]:
@@ -79,13 +96,7 @@ def _photos_in(folder: Path) -> list[Path]:
                   and not any(word in p.stem.lower() for word in NOT_PHOTOS))
 
 
-def _rows(path: Path) -> list[list[float]]:
-    return [
-        [float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()
-    ]
-
-
-def _lights_in(folder: Path, photos: list[Path], scratch: Path) -> Path | None:
+def _lights_in(lightfiles, folder: Path, photos: list[Path], scratch: Path) -> Path | None:
     """The set's light file; directions + intensities are merged into one lights.json."""
     if (folder / "lights.json").is_file():
         return folder / "lights.json"
@@ -95,26 +106,26 @@ def _lights_in(folder: Path, photos: list[Path], scratch: Path) -> Path | None:
     intensities = folder / "light_intensities.txt"
     if not intensities.is_file():
         return directions
-    d, e = _rows(directions), _rows(intensities)
-    if len(d) != len(e) or len(d) != len(photos):
+    (scratch / folder.name).mkdir(exist_ok=True)
+    try:
+        return lightfiles.merge(directions, intensities, [str(p) for p in photos],
+                                scratch / folder.name)
+    except lightfiles.LightFileError:
         return directions  # let the backend name the mismatch
-    merged = scratch / f"{folder.name}_lights.json"
-    merged.write_text(json.dumps({"lights": [{"file": p.name, "direction": dd, "intensity": ee}
-                                             for p, dd, ee in zip(photos, d, e, strict=True)]}))
-    return merged
 
 
-def find_items(folder: Path, scratch: Path) -> list[dict]:
+def find_items(addon, folder: Path, scratch: Path) -> list[dict]:
     items = []
     for entry in sorted(folder.iterdir()):
         if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
-            items.append(
-                {"name": entry.stem, "kind": "portrait", "photos": [entry], "lights": None}
-            )
+            items.append({"name": entry.stem, "kind": "portrait", "photos": [entry],
+                          "lights": None, "mask": None})
         elif entry.is_dir() and not entry.name.startswith("."):
             photos = _photos_in(entry)
+            lights = _lights_in(addon.backend.lightfiles, entry, photos, scratch)
+            mask = entry / "mask.png"
             items.append({"name": entry.name, "kind": "multi-light", "photos": photos,
-                          "lights": _lights_in(entry, photos, scratch)})
+                          "lights": lights, "mask": mask if mask.is_file() else None})
     return items
 
 
@@ -138,7 +149,8 @@ def run_item(addon, item: dict, args, connect) -> dict:
     request = addon.backend.jobs.JobRequest(
         [str(p) for p in item["photos"]],
         {"mode": args.mode, "normal_convention": args.normal_convention},
-        str(item["lights"]) if item["lights"] else None)
+        str(item["lights"]) if item["lights"] else None,
+        str(item["mask"]) if item["mask"] else None)
     runner = addon.backend.jobs.JobRunner(connect, request)
     snap = runner.run()
     if snap.error:
@@ -147,16 +159,22 @@ def run_item(addon, item: dict, args, connect) -> dict:
     folder = args.out / item["name"]
     try:
         imported = from_scene.results.import_maps(scene, snap.files, folder, item["name"],
-                                                  directx=args.normal_convention == "directx")
+                                                  directx=args.normal_convention == "directx",
+                                                  keep=None)  # a pipeline may want them all
         outputs = list(imported.files.values())
         from_scene.camera.frame_plane(scene, imported.obj)
         from_scene.world.set_hdri_world(scene, args.hdri, args.hdri_rotation)
         for kind in [k.strip() for k in args.bake.split(",") if k.strip()]:
-            target = from_scene.outputs.unique_path(folder, f"{item['name']}_bake_{kind}", ".png")
+            fmt = from_scene.bake.default_format(kind) if args.bake_format == "auto" \
+                else args.bake_format.upper()
+            target = from_scene.outputs.unique_path(folder, f"{item['name']}_bake_{kind}",
+                                                    from_scene.bake.suffix(fmt))
             outputs.append(from_scene.bake.bake(imported.obj, kind, target, args.bake_size,
-                                                args.bake_margin, args.samples))
+                                                args.bake_margin, args.samples, fmt))
         blend = from_scene.outputs.unique_path(folder, item["name"], ".blend")
-        bpy.ops.wm.save_as_mainfile(filepath=str(blend), relative_remap=True)
+        for image in bpy.data.images:  # relative to the .blend: the folder can move
+            from_scene.images.point_relative(image, str(blend))
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend), relative_remap=False)
         outputs.append(blend)
         result["notes"] = imported.notes
     except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
@@ -173,9 +191,13 @@ def make_connect(addon, args):
     if args.backend:
         import bpy
 
-        problem = addon.backend.connection.check_url(args.backend, bpy.app.online_access)
+        problem = addon.backend.connection.check_url(args.backend,
+                                                     bpy.app.online_access or args.allow_online)
         if problem:
-            raise SystemExit(f"batch.py: error: {problem} (start Blender with --online-mode)")
+            if problem == addon.backend.connection.OFFLINE_REASON:
+                problem = (f"{args.backend} is not on this computer and online access is off: "
+                           "pass --allow-online to use it (in Blender, --online-mode also works)")
+            raise BadArguments(problem)
         return (lambda: client_module.Client(args.backend, token=args.token)), None
     python = args.python
     if not python and importlib.util.find_spec("photonormals") is not None:
@@ -191,21 +213,32 @@ def main(argv: list[str]) -> int:
         print(f"batch.py: error: input folder {args.input} not found", file=sys.stderr)
         return 2
     addon = load_addon()
-    args.out.mkdir(parents=True, exist_ok=True)
+    import bpy
+
     server = None
     with tempfile.TemporaryDirectory(prefix="photonormals-batch-") as scratch:
-        items = find_items(args.input, Path(scratch))
+        items = find_items(addon, args.input, Path(scratch))
         try:
             connect, server = make_connect(addon, args)
-            results = [run_item(addon, item, args, connect) for item in items]
+        except BadArguments as exc:
+            print(f"batch.py: error: {exc}", file=sys.stderr)
+            return 2
         except addon.backend.server.ServerError as exc:
-            results = [{"name": item["name"], "kind": item["kind"], "ok": False, "error": str(exc),
-                        "hint": "pass --python or --backend", "outputs": []} for item in items]
+            connect, problem = None, str(exc)
+        args.out.mkdir(parents=True, exist_ok=True)
+        try:
+            if connect is None:
+                results = [{"name": item["name"], "kind": item["kind"], "ok": False,
+                            "error": problem, "hint": "pass --python or --backend",
+                            "outputs": []} for item in items]
+            else:
+                results = [run_item(addon, item, args, connect) for item in items]
         finally:
             if server is not None:
                 server.stop()
     failed = [r["name"] for r in results if not r["ok"]]
-    summary = {"ok": not failed and bool(results), "items": results, "failed": failed}
+    summary = {"ok": not failed and bool(results), "items": results, "failed": failed,
+               "blender": bpy.app.version_string}
     text = json.dumps(summary, indent=2)
     temp = args.out / ".summary.json.tmp"
     temp.write_text(text + "\n")

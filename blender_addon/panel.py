@@ -34,7 +34,11 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
         layout.prop(settings, "mode")
         if settings.mode != "single":
             layout.prop(settings, "light_file")
+            layout.prop(settings, "intensities_file")
+        layout.prop(settings, "mask_file")
         layout.prop(settings, "target")
+        if settings.target == "ACTIVE":
+            layout.operator("photonormals.restore_material", icon="LOOP_BACK")
         row = layout.row(align=True)
         row.prop(settings, "normal_strength")
         row = layout.row(align=True)
@@ -50,10 +54,14 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
             layout.operator("photonormals.cancel", icon="CANCEL")
         else:
             layout.operator("photonormals.generate", icon="SHADERFX")
-        folder, note = controller.output_folder(context)
-        layout.label(text=f"Output: {folder}", icon="FILE_FOLDER")
-        if note:
-            layout.label(text="Unsaved file: writing to a temporary folder", icon="INFO")
+        folder = controller.output_folder(context)
+        if folder is None:
+            box = layout.box()
+            box.label(text="Save the .blend first: the maps go next to it", icon="ERROR")
+            box.label(text="(or set an Output Folder in the add-on preferences)")
+        else:
+            layout.label(text=f"Output: {folder}", icon="FILE_FOLDER")
+        layout.operator("photonormals.import_maps", icon="IMPORT")
 
 
 class PHOTONORMALS_PT_status(_Panel, bpy.types.Panel):
@@ -76,7 +84,7 @@ class PHOTONORMALS_PT_status(_Panel, bpy.types.Panel):
             if STATE.last_hint:
                 box.label(text=STATE.last_hint, icon="QUESTION")
         for note in STATE.notes:
-            layout.label(text=note, icon="INFO")
+            layout.label(text=note, icon="ERROR" if note.startswith("No face") else "INFO")
 
 
 class PHOTONORMALS_PT_actions(_Panel, bpy.types.Panel):
@@ -98,14 +106,25 @@ class PHOTONORMALS_PT_actions(_Panel, bpy.types.Panel):
         row.operator(
             "photonormals.relight_preview", text="Rendered", icon="SHADING_RENDERED"
         ).shading = "RENDERED"
-        layout.operator("photonormals.restore_world", icon="LOOP_BACK")
+        row = layout.row(align=True)
+        row.operator("photonormals.restore_world", icon="LOOP_BACK")
+        row.operator("photonormals.frame_camera", icon="CAMERA_DATA")
         layout.separator()
         layout.prop(settings, "bake_type")
         row = layout.row(align=True)
         row.prop(settings, "bake_size")
         row.prop(settings, "bake_margin")
-        layout.prop(settings, "bake_samples")
-        layout.operator("photonormals.bake", icon="RENDER_STILL")
+        row = layout.row(align=True)
+        row.prop(settings, "bake_samples")
+        row.prop(settings, "bake_format", text="")
+        if STATE.baking:
+            layout.label(text="Baking: progress in the status bar, Esc cancels", icon="TIME")
+            return
+        obj = controller.photonormals_object(context)
+        layout.operator("photonormals.bake", icon="RENDER_STILL",
+                        text=f"Bake {obj.name}" if obj else "Bake")
+        if obj is None:
+            layout.label(text="Nothing to bake yet: generate normals first", icon="INFO")
 
 
 CLASSES = (

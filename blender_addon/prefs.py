@@ -34,7 +34,7 @@ class PHOTONORMALS_AP_preferences(bpy.types.AddonPreferences):
     output_dir: StringProperty(
         name="Output Folder",
         description="Where maps and bakes are written; empty: a `photonormals` folder next to the "
-                    ".blend (a temporary folder while the file is unsaved)",
+                    ".blend (save the file first)",
         subtype="DIR_PATH",
     )
     normal_convention: EnumProperty(

@@ -57,6 +57,16 @@ class PhotoNormalsSettings(bpy.types.PropertyGroup):
         description="light_directions.txt (one x y z per photo, in order) or lights.json; "
                     "without it the lights are estimated",
     )
+    intensities_file: StringProperty(
+        name="Intensities", subtype="FILE_PATH",
+        description="light_intensities.txt (one r g b per photo, in order; needs the light "
+                    "file); without it all lights are taken as equally bright",
+    )
+    mask_file: StringProperty(
+        name="Mask", subtype="FILE_PATH",
+        description="The object's mask (white inside, the photos' size); without it the "
+                    "backend finds the object itself",
+    )
     target: EnumProperty(
         name="Apply To",
         items=[("PLANE", "Photo Plane", "A plane with the photo's aspect, facing the front view"),
@@ -80,9 +90,17 @@ class PhotoNormalsSettings(bpy.types.PropertyGroup):
                ("albedo", "Albedo", "Diffuse colour pass only"), ("normal", "Normal", "")],
         default="combined",
     )
-    bake_size: IntProperty(name="Size", default=1024, min=16, max=16384)
+    bake_size: IntProperty(name="Size", default=1024, min=16, max=16384,
+                           description="The long side in pixels; the other follows the photo")
     bake_margin: IntProperty(name="Margin", default=16, min=0, max=256)
     bake_samples: IntProperty(name="Samples", default=16, min=1, max=4096)
+    bake_format: EnumProperty(
+        name="Format",
+        items=[("AUTO", "Auto", "16-bit PNG for Normal, 8-bit PNG for the others"),
+               ("PNG8", "PNG 8-bit", ""), ("PNG16", "PNG 16-bit", ""),
+               ("EXR", "OpenEXR", "32-bit float, linear")],
+        default="AUTO",
+    )
     last_object: PointerProperty(type=bpy.types.Object)
     last_material: PointerProperty(type=bpy.types.Material)
 

@@ -17,6 +17,8 @@ class RuntimeState:
     notes: list[str] = field(default_factory=list)
     runner: object = None
     pending: dict = field(default_factory=dict)  # what to do with the result (name, target...)
+    file_generation: int = 0  # bumped by every File > New / Open (load_post)
+    baking: bool = False  # Blender's bake job runs for the Bake button
 
     def fail(self, message: str, hint: str = "") -> None:
         self.last_error, self.last_hint, self.running = message, hint, False

@@ -1,14 +1,20 @@
-"""The installed add-on against a real local backend process (bpy 5.0.1, CPU).
+"""The installed add-on against a real local backend process (bpy 5.0.1 and 4.2 LTS, CPU).
 
-Generate Normals through the operator on a calibrated multi-light set, re-runs, the
-single-portrait "model not available" error, and failures: backend down, refused remote URL,
-backend killed mid-job. Timers do not fire headless, so the tests call the timer's poll().
+Generate Normals through the operator on a calibrated multi-light set, re-runs, the panel's
+light intensities, mask and displacement, Bake / Frame Camera / Import Maps in the default
+scene, the single-portrait "model not available" error, and failures: unsaved file, File > New
+during a job, backend down, refused remote URL, backend killed mid-job or with Blender. Timers
+do not fire headless, so the tests call the timer's poll().
 """
 
+import functools
 import importlib.util
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -116,10 +122,11 @@ def test_generate_normals_wires_the_maps(addon, scene, photo_set, tmp_path):
 
     name = photos[0].parent.name  # a multi-light set is named after its folder
     published = {p.name for p in (tmp_path / "maps").iterdir()}
-    assert {
-        f"{name}_{m}" for m in ("normal.png", "albedo.png", "mask.png", "normal.npy", "lights.json")
-    } <= published
+    assert published == {
+        f"{name}_{m}" for m in ("normal.png", "albedo.png", "mask.png", "lights.json",
+                                "report.json")}
     plane, mat = settings.last_object, settings.last_material
+    assert bpy.context.view_layer.objects.active == plane and plane.select_get()
     nodes = mat.node_tree.nodes
     m = addon.scene.material
     assert nodes[m.NORMAL].image.colorspace_settings.name == "Non-Color"
@@ -157,6 +164,158 @@ def test_generate_normals_wires_the_maps(addon, scene, photo_set, tmp_path):
     assert len(list((tmp_path / "maps").glob("*_normal.png"))) == 2
 
 
+def test_intensities_mask_and_displacement_reach_the_backend(addon, scene, photo_set, tmp_path):
+    """The panel's Intensities and Mask fields, as the batch sends them, and a height map for
+    the Displacement option."""
+    photos, lights = photo_set
+    settings = _set_photos(scene, photos, lights)
+    intensities = np.linspace(0.5, 1.0, COUNT * 3).reshape(COUNT, 3)
+    np.savetxt(tmp_path / "light_intensities.txt", intensities, fmt="%.6f")
+    normals, mask = sphere_normals(64)
+    left = mask[8:56].copy()
+    left[:, 32:] = False
+    write_linear_png(tmp_path / "mask.png", left.astype(np.float32), bits=8)
+    settings.intensities_file = str(tmp_path / "light_intensities.txt")
+    settings.mask_file = str(tmp_path / "mask.png")
+    settings.use_displacement = True
+    state = _generate(addon)
+    assert state.last_error == "", state.last_hint
+
+    name = photos[0].parent.name
+    maps = tmp_path / "maps"
+    sent = json.loads((maps / f"{name}_lights.json").read_text())["lights"]
+    assert np.allclose([light["intensity"] for light in sent], intensities, atol=1e-5)
+    assert json.loads((maps / f"{name}_report.json").read_text())["mask_source"] == "given"
+    assert (maps / f"{name}_height.png").is_file()
+    m = addon.scene.material
+    nodes = settings.last_material.node_tree.nodes
+    assert nodes[m.HEIGHT].image.filepath.endswith(f"{name}_height.png")
+    assert nodes[m.DISPLACEMENT].outputs[0].links[0].to_socket.name == "Displacement"
+    assert not any("height map" in note for note in state.notes)
+
+
+def test_unsaved_file_without_output_folder_is_refused(addon, scene, photo_set):
+    """Maps in the temp folder were lost on reboot and the .blend could not find them."""
+    photos, lights = photo_set
+    _set_photos(scene, photos, lights)
+    _prefs().output_dir = ""
+    with pytest.raises(RuntimeError, match="Save the .blend file first"):
+        bpy.ops.photonormals.generate()
+    state = addon.state.STATE
+    assert not state.running and "Output Folder" in state.last_error
+
+
+def test_result_after_file_new_is_kept_but_not_added_to_the_new_file(
+        addon, scene, photo_set, tmp_path):
+    photos, lights = photo_set
+    _set_photos(scene, photos, lights)
+    assert bpy.ops.photonormals.generate() == {"FINISHED"}
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # File > New
+    state = _finish(addon)
+    assert state.last_error == ""
+    assert not [o for o in bpy.data.objects if o.get("photonormals_plane")]
+    assert not [m for m in bpy.data.materials if m.get("photonormals")]
+    name = photos[0].parent.name
+    assert (tmp_path / "maps" / f"{name}_normal.png").is_file()  # kept on disk
+    assert "not added to this file" in state.notes[0]
+
+
+def test_panel_never_shows_command_line_wording(addon, scene, photo_set):
+    photos, lights = photo_set
+    settings = _set_photos(scene, photos[:1], lights, mode="auto")
+    with pytest.raises(RuntimeError, match="A light file is set but the set has one photo"):
+        bpy.ops.photonormals.generate()
+    settings = _set_photos(scene, photos[:5], lights)
+    with pytest.raises(RuntimeError, match="has 8 lights for 5 photos"):
+        bpy.ops.photonormals.generate()
+    settings.light_file = ""
+    settings.intensities_file = str(lights)
+    with pytest.raises(RuntimeError, match="Light intensities need the light file"):
+        bpy.ops.photonormals.generate()
+    wording = addon.backend.jobs.panel_wording
+    assert wording("--lights is for multi-light sets; single mode takes one portrait") == (
+        "The light file is for multi-light sets; Single Portrait mode takes one portrait")
+
+
+def test_bake_frame_and_import_in_the_default_scene(addon, scene, photo_set, tmp_path):
+    """The default cube is active when Generate is pressed: the new plane must become the
+    active object, so Bake bakes the plane, never the cube (nor adds a node to its material)."""
+    photos, lights = photo_set
+    bpy.ops.wm.read_homefile(use_factory_startup=True)  # the default cube, camera and light
+    scene = bpy.context.scene
+    cube = bpy.data.objects["Cube"]
+    user_camera = scene.camera
+    cube_nodes = sorted(n.name for n in cube.active_material.node_tree.nodes)
+    scene.cursor.location = (0.0, -3.0, 0.0)  # in front of the cube
+    settings = _set_photos(scene, photos, lights)
+    assert _generate(addon).last_error == ""
+    plane = settings.last_object
+    assert bpy.context.view_layer.objects.active == plane
+    assert tuple(plane.location) == pytest.approx((0.0, -3.0, 0.0))
+
+    settings.bake_type, settings.bake_size, settings.bake_samples = "albedo", 32, 1
+    assert bpy.ops.photonormals.bake() == {"FINISHED"}
+    baked = sorted((tmp_path / "maps").glob("*_bake_albedo.png"))
+    assert [p.name for p in baked] == [f"{plane.name.replace(' ', '_')}_bake_albedo.png"]
+    assert sorted(n.name for n in cube.active_material.node_tree.nodes) == cube_nodes
+
+    assert bpy.ops.photonormals.frame_camera() == {"FINISHED"}
+    assert scene.camera.name == "PhotoNormals Camera" and user_camera.name in scene.objects
+    assert scene.render.resolution_x == 1920 and scene.render.resolution_y == 1440  # 4:3
+
+    normal = next((tmp_path / "maps").glob("*_normal.png"))
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    assert bpy.ops.photonormals.import_maps(filepath=str(normal)) == {"FINISHED"}
+    imported = bpy.context.scene.photonormals.last_object
+    assert imported is not None and imported.active_material.get("photonormals")
+
+
+def test_bake_button_starts_blenders_bake_job_and_follows_it(
+        addon, scene, photo_set, tmp_path, monkeypatch):
+    """The button's invoke() starts object.bake with INVOKE_DEFAULT (Blender's job: progress in
+    the status bar, Esc) and a modal timer follows it. Headless there is no event loop: Blender
+    runs that bake at once, and the operator's methods are called here as the window would."""
+    photos, lights = photo_set
+    settings = _set_photos(scene, photos, lights)
+    assert _generate(addon).last_error == ""
+    settings.bake_type, settings.bake_size, settings.bake_samples = "normal", 32, 1
+    operator = addon.operators.PHOTONORMALS_OT_bake
+    calls = []
+    wm = SimpleNamespace(event_timer_add=lambda step, window: calls.append("timer") or "T",
+                         modal_handler_add=lambda op: calls.append("modal"),
+                         event_timer_remove=lambda timer: calls.append("removed"))
+    context = SimpleNamespace(
+        window="W", window_manager=wm, screen=None, scene=bpy.context.scene,
+        view_layer=bpy.context.view_layer, active_object=bpy.context.active_object,
+        preferences=bpy.context.preferences, temp_override=bpy.context.temp_override)
+    me = SimpleNamespace(report=lambda kind, text: calls.append(text), _job=None, _timer=None)
+    me._fail = functools.partial(operator._fail, me)
+    me._job_for = functools.partial(operator._job_for, me)
+    monkeypatch.setattr(addon.operators, "no_event_loop", lambda context: False)
+
+    assert operator.invoke(me, context, None) == {"RUNNING_MODAL"}
+    assert addon.state.STATE.baking and calls[:2] == ["timer", "modal"]
+    assert not bpy.ops.photonormals.bake.poll()  # one bake at a time
+    assert operator.modal(me, context, SimpleNamespace(type="ESC")) == {"PASS_THROUGH"}
+    assert operator.modal(me, context, SimpleNamespace(type="TIMER")) == {"FINISHED"}
+    assert not addon.state.STATE.baking and "removed" in calls
+    assert me._job.path.is_file() and me._job.path.suffix == ".png"
+
+
+def test_apply_to_active_object_keeps_its_material(addon, scene, photo_set):
+    photos, lights = photo_set
+    settings = _set_photos(scene, photos, lights)
+    bpy.ops.mesh.primitive_plane_add()
+    obj = bpy.context.active_object
+    mine = bpy.data.materials.new("Mine")
+    obj.data.materials.append(mine)
+    settings.target = "ACTIVE"
+    assert _generate(addon).last_error == ""
+    assert obj.active_material.get("photonormals") and mine.users >= 1
+    assert bpy.ops.photonormals.restore_material() == {"FINISHED"}
+    assert obj.active_material == mine
+
+
 def test_single_portrait_reports_model_not_available(addon, scene, photo_set, tmp_path):
     """A backend whose weights folder has no portrait model (an older or trimmed install)."""
     from photonormals.service import launch
@@ -172,7 +331,7 @@ def test_single_portrait_reports_model_not_available(addon, scene, photo_set, tm
         state = _generate(addon)
     finally:
         launch.stop_server(process)
-    assert "model not available" in state.last_error
+    assert "model not available" in state.last_error.lower()
     assert "multi-light" in state.last_hint.lower()
     assert not (tmp_path / "maps").exists()
 
@@ -184,7 +343,8 @@ def test_backend_down_is_reported_without_files(addon, scene, photo_set, tmp_pat
     prefs.backend_mode = "REMOTE"
     prefs.remote_url = f"http://127.0.0.1:{addon.backend.server.free_port()}"
     state = _generate(addon)
-    assert "cannot reach" in state.last_error and "backend" in state.last_hint.lower()
+    assert "cannot reach" in state.last_error.lower() and "backend" in state.last_hint.lower()
+    assert state.backend == "unreachable"
     assert not (tmp_path / "maps").exists()
 
 
@@ -226,7 +386,8 @@ def test_backend_killed_mid_job(addon, scene, photo_set, tmp_path, monkeypatch, 
         state = _generate(addon)
     finally:
         server.stop()
-    assert "cannot reach" in state.last_error or "dropped" in state.last_error
+    assert "cannot reach" in state.last_error.lower() or "dropped" in state.last_error
+    assert state.backend == "unreachable"  # not "connected" any more
     assert not (tmp_path / "maps").exists()
 
 
@@ -287,3 +448,43 @@ def test_local_server_token_starting_with_a_dash(addon, tmp_path, monkeypatch):
         assert known.value.status == 404 and refused.value.status == 403
     finally:
         server.stop()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")  # a zombie has exited; only its exit status is left
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_backend_exits_when_blender_dies(tmp_path):
+    """Blender killed (a crash runs no exit handler): the local backend must not stay behind
+    with its model in memory, nor its log in the temp folder."""
+    batch_py, logs = str(ROOT / "blender_addon" / "batch.py"), str(tmp_path)
+    script = (
+        "import importlib.util, json, sys, time\n"
+        f"spec = importlib.util.spec_from_file_location('b', {batch_py!r})\n"
+        "batch = importlib.util.module_from_spec(spec); spec.loader.exec_module(batch)\n"
+        "addon = batch.load_addon()\n"
+        f"server = addon.backend.server.LocalServer(sys.executable, 'cpu', log_dir={logs!r})\n"
+        "server.start()\n"
+        "print(json.dumps([server.process.pid, str(server.log_path)]), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    blender = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, log = json.loads(blender.stdout.readline())
+        assert not _gone(pid) and Path(log).is_file()
+    finally:
+        blender.kill()
+        blender.wait()
+    deadline = time.monotonic() + 30
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(pid), "the backend outlived Blender"
+    deadline = time.monotonic() + 5
+    while Path(log).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(log).exists()

@@ -1,14 +1,18 @@
 """Headless batch (blender_addon/batch.py with the bpy module): it starts its own local backend.
 
 One input folder holds a portrait, a good multi-light set (DiLiGenT layout) and a set with a
-broken photo: the good set gets its maps, .blend and bake; the other two are named as failed.
+broken photo, given as relative paths as the docs do: the good set gets its maps, a .blend whose
+textures are found after the folder moved, and bakes; the broken set is named as failed. A
+backend on another computer needs --allow-online (exit 2 without it).
 """
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import render_lambertian, sphere_normals, spread_lights
@@ -54,11 +58,11 @@ def batch_run(tmp_path_factory):
             sys.executable,
             str(ROOT / "blender_addon" / "batch.py"),
             "--input",
-            str(source),
+            "in",  # relative, as in the docs' example: the .blend once pointed to //../../../..
             "--out",
-            str(out),
+            "out",
             "--bake",
-            "combined,albedo",
+            "combined,albedo,normal",
             "--bake-size",
             "32",
             "--bake-margin",
@@ -74,6 +78,7 @@ def batch_run(tmp_path_factory):
         text=True,
         timeout=300,
         check=False,
+        cwd=tmp,
     )
     return process, out
 
@@ -85,21 +90,34 @@ def test_good_set_gets_maps_blend_and_bakes(batch_run):
     assert item["ok"], item
     names = {Path(p).name for p in item["outputs"]}
     assert {"sphere_normal.png", "sphere_albedo.png", "sphere_mask.png", "sphere_lights.json",
-            "sphere_bake_combined.png", "sphere_bake_albedo.png", "sphere.blend"} <= names
+            "sphere_normal.npy", "sphere_bake_combined.png", "sphere_bake_albedo.png",
+            "sphere_bake_normal.png", "sphere.blend"} <= names
     assert all((out / "sphere" / n).is_file() for n in names)
+    assert summary["blender"] == bpy.app.version_string
 
     lights = json.loads((out / "sphere" / "sphere_lights.json").read_text())["lights"]
     given = np.loadtxt(Path(out).parent / "in" / "sphere" / "light_intensities.txt")
     # intensities were sent
     assert np.allclose([light["intensity"] for light in lights], given, atol=1e-4)
 
-    bpy.ops.wm.open_mainfile(filepath=str(out / "sphere" / "sphere.blend"))
+    moved = Path(out).parent / "moved" / "sphere"  # the folder travels to another machine
+    shutil.copytree(out / "sphere", moved)
+    bpy.ops.wm.open_mainfile(filepath=str(moved / "sphere.blend"))
     assert bpy.context.scene.world.name == "PhotoNormals HDRI"
     material = bpy.data.materials["PhotoNormals sphere"]
     assert material.node_tree.nodes["PN Normal"].image.colorspace_settings.name == "Non-Color"
+    for image in bpy.data.images:
+        if image.packed_file is None and image.source == "FILE":
+            assert image.filepath.startswith("//sphere_"), image.filepath
+            assert Path(bpy.path.abspath(image.filepath)).is_file()
+            assert image.size[0] > 0
+    environment = bpy.context.scene.world.node_tree.nodes["PN Environment"].image
+    assert environment.packed_file is not None  # Blender's forest.exr, not a path into bpy
     bake = bpy.data.images.load(str(out / "sphere" / "sphere_bake_combined.png"))
     assert tuple(bake.size) == (32, 32)
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    normal_bake = cv2.imread(str(out / "sphere" / "sphere_bake_normal.png"), cv2.IMREAD_UNCHANGED)
+    assert normal_bake.dtype == np.uint16 and normal_bake.shape == (32, 32, 4)
 
 
 def test_failed_items_are_named_and_the_exit_code_is_non_zero(batch_run):
@@ -107,7 +125,7 @@ def test_failed_items_are_named_and_the_exit_code_is_non_zero(batch_run):
     assert process.returncode == 1, process.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     items = {i["name"]: i for i in summary["items"]}
-    # Until the portrait model ships, the portrait item fails with exactly that reason.
+    # A backend without a portrait model fails the portrait item with exactly that reason.
     face_failed = not items["face"]["ok"]
     if face_failed:
         assert "model not available" in items["face"]["error"]
@@ -119,3 +137,29 @@ def test_failed_items_are_named_and_the_exit_code_is_non_zero(batch_run):
     assert '"failed"' in process.stdout and '"broken"' in process.stdout
     assert "003.png" in items["broken"]["error"]
     assert not (out / "broken").exists()
+
+
+def test_remote_backend_needs_allow_online(tmp_path):
+    """The bpy module's online access is always off and has no --online-mode: the batch has its
+    own explicit --allow-online, and refusing is bad input (exit 2), not a failed item (1)."""
+    from photonormals.service import launch
+
+    source = tmp_path / "in"
+    source.mkdir()
+    _light_set(source / "sphere", seed=3)
+    process, url = launch.start_server(tmp_path / "server", timeout=120)
+    # Linux routes 0.0.0.0 to this computer; as a URL it is not loopback, so the gate applies.
+    remote = "http://0.0.0.0:" + url.rsplit(":", 1)[1]
+    command = [sys.executable, str(ROOT / "blender_addon" / "batch.py"), "--input", str(source),
+               "--backend", remote]
+    try:
+        refused = subprocess.run([*command, "--out", str(tmp_path / "refused")],
+                                 capture_output=True, text=True, timeout=300, check=False)
+        allowed = subprocess.run([*command, "--out", str(tmp_path / "allowed"), "--allow-online"],
+                                 capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        launch.stop_server(process)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "--allow-online" in refused.stderr and not (tmp_path / "refused").exists()
+    assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
+    assert (tmp_path / "allowed" / "sphere" / "sphere.blend").is_file()

@@ -1,6 +1,8 @@
-"""build_addon.py: manifest checks and the zip layout Blender's installer expects."""
+"""build_addon.py: manifest checks, Blender's own validator and the zip layout its installer
+expects (the same tests run against bpy 5.0.1 and, from .ci/run, bpy 4.2 LTS)."""
 
 import importlib.util
+import subprocess
 import sys
 import tomllib
 import zipfile
@@ -34,11 +36,46 @@ def test_manifest_problems_are_named():
 
 
 def test_zip_vendors_the_backend_client(tmp_path):
-    names = zipfile.ZipFile(build_addon.build(tmp_path)).namelist()
+    names = zipfile.ZipFile(build_addon.build(tmp_path, use_blender=False)).namelist()
     assert "vendor/client.py" in names and "vendor/__init__.py" in names
     assert zipfile.ZipFile(build_addon.build(tmp_path)).read("vendor/client.py") == \
         (ROOT / "backend" / "client.py").read_bytes()
     assert "batch.py" in names and "scene/material.py" in names and "backend/server.py" in names
+
+
+def test_manifest_passes_blenders_own_validator():
+    """`blender --command extension validate` on the source: the network reason was 79 characters
+    where Blender allows 64, so the platform and `extension build` refused the package."""
+    script = build_addon.blender_ext_script()
+    if script is None:
+        pytest.skip("the bpy module (and its blender_ext.py) is not installed")
+    process = subprocess.run([sys.executable, str(script), "validate", str(ROOT / "blender_addon")],
+                             capture_output=True, text=True, check=False)
+    assert process.returncode == 0, process.stdout + process.stderr
+
+
+def test_terse_texts_follow_blenders_rules():
+    manifest = tomllib.loads((ROOT / "blender_addon" / "blender_manifest.toml").read_text())
+    long_reason = dict(manifest, permissions={"network": "x" * 65, "files": "Ends with a dot."})
+    problems = build_addon.check_manifest(long_reason)
+    assert "permission 'network': the reason must be at most 64 characters, found 65" in problems
+    assert "permission 'files': the reason must not end with punctuation" in problems
+    assert build_addon.terse_problem("Local or remote (GPU) server)") is None
+
+
+def test_blenders_build_and_the_fallback_make_the_same_zip(tmp_path):
+    """With bpy, Blender's extension tool builds and validates the zip; without it the fallback
+    writes the same files at the same places."""
+    if build_addon.blender_ext_script() is None:
+        pytest.skip("the bpy module (and its blender_ext.py) is not installed")
+    (ROOT / "blender_addon" / "__pycache__").mkdir(exist_ok=True)  # never packaged
+    by_blender = zipfile.ZipFile(build_addon.build(tmp_path / "blender", use_blender=True))
+    by_us = zipfile.ZipFile(build_addon.build(tmp_path / "fallback", use_blender=False))
+    assert sorted(by_blender.namelist()) == sorted(by_us.namelist())
+    assert by_us.namelist()[0] == "blender_manifest.toml"
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in by_us.namelist())
+    for name in by_us.namelist():
+        assert by_blender.read(name) == by_us.read(name), name
 
 
 def test_manifest_formats_are_checked():

@@ -57,6 +57,7 @@ def run(args) -> int:
 
     from ..device import pick_device
     from ..service import Settings, create_app
+    from ..service.parent import watch_parent
     from ..service.uploads import Limits
 
     device = str(pick_device(args.device))
@@ -74,7 +75,10 @@ def run(args) -> int:
     app = create_app(settings)
     print(f"photonormals serve: http://{args.host}:{args.port}/v1 on {device}"
           f"{' (token required)' if args.token else ''}", flush=True)
+    watch = watch_parent()  # started by the Blender add-on: exit when Blender is gone
     uvicorn.run(
         app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
     )
+    if watch is not None:
+        watch.cleanup()
     return 0

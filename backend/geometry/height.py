@@ -197,3 +197,35 @@ def height_to_png16(height: np.ndarray, mask: np.ndarray | None) -> tuple[np.nda
     if hi > lo:
         out[mask] = np.round((vals - lo) / (hi - lo) * 65535).astype(np.uint16)
     return out, {"min": lo, "max": hi, "units": "pixels"}
+
+
+HEIGHT_FILES = ("height.png", "height.exr", "height.json")
+
+
+def write_height_maps(out_dir, normals: np.ndarray, mask: np.ndarray | None,
+                      method: str = "poisson") -> list:
+    """Integrate the normals and write HEIGHT_FILES into out_dir: height.png (16-bit, stretched
+    over the mask), height.exr (float32 heights in pixels, 0 outside the mask, one channel Y)
+    and height.json (the range). Used by the service's `height` job option."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import OpenEXR
+
+    from ..io.images import write_atomic, write_png
+
+    out_dir = Path(out_dir)
+    height = integrate_normals(normals, mask, method=method)
+    encoded, meta = height_to_png16(height, mask)
+    write_png(out_dir / "height.png", encoded)
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with tempfile.TemporaryDirectory() as scratch:
+        exr = os.path.join(scratch, "height.exr")
+        with OpenEXR.File(header, {"Y": np.ascontiguousarray(height, np.float32)}) as file:
+            file.write(exr)
+        write_atomic(out_dir / "height.exr", Path(exr).read_bytes())
+    meta.update(method=method, source="normal.npy", mask="mask.png" if mask is not None else None)
+    write_atomic(out_dir / "height.json", (json.dumps(meta, indent=2) + "\n").encode())
+    return [out_dir / name for name in HEIGHT_FILES]

@@ -177,7 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
             503, "queue_full", f"{message}; retry later", {"Retry-After": str(RETRY_AFTER_S)}
         )
 
-    def create_job(photos, options, lights_file) -> Job:
+    def create_job(photos, options, lights_file, mask_file=None) -> Job:
         """Check the upload and queue it; runs in a worker thread (file I/O, header checks)."""
         parsed = parse_options(options)
         if manager.is_full():
@@ -185,7 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
         job = manager.new_job()
         try:
             job.upload = save_upload(
-                job.folder, photos, lights_file, parsed, settings.limits, settings.device
+                job.folder, photos, lights_file, parsed, settings.limits, settings.device,
+                mask_file,
             )
             manager.enqueue(job)
         except QueueFull as exc:
@@ -200,11 +201,12 @@ def create_app(settings: Settings) -> FastAPI:
     options_field = Form(
         None,
         description="JSON: mode, input_colorspace, normal_convention, outputs, "
-        "lights [[x,y,z]...], intensities [[r,g,b]...]",
+        "lights [[x,y,z]...], intensities [[r,g,b]...], height, focal_35mm",
     )
     lights_field = File(
         None, description="light_directions.txt (one 'x y z' per photo) or lights.json"
     )
+    mask_field = File(None, description="the object mask (white inside), the photos' size")
 
     @app.get(f"{PREFIX}/health", response_model=Health, tags=["service"])
     def health() -> dict:
@@ -231,9 +233,10 @@ def create_app(settings: Settings) -> FastAPI:
         photos: list[UploadFile] | None = photos_field,
         options: str | None = options_field,
         lights_file: UploadFile | None = lights_field,
+        mask_file: UploadFile | None = mask_field,
     ) -> dict:
         """Queue a photo set; returns the job id at once. Poll GET /v1/jobs/{id}."""
-        job = create_job(photos, options, lights_file)
+        job = create_job(photos, options, lights_file, mask_file)
         return {"id": job.id, "state": job.state}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}", response_model=JobStatus, dependencies=auth,
@@ -299,10 +302,11 @@ def create_app(settings: Settings) -> FastAPI:
         photos: list[UploadFile] | None = photos_field,
         options: str | None = options_field,
         lights_file: UploadFile | None = lights_field,
+        mask_file: UploadFile | None = mask_field,
     ):
         """Same inputs as POST /v1/jobs; waits and returns the zip (for scripts). A client that
         hangs up cancels its job."""
-        job = await run_in_threadpool(create_job, photos, options, lights_file)
+        job = await run_in_threadpool(create_job, photos, options, lights_file, mask_file)
         while not job.finished.is_set():
             if await request.is_disconnected():
                 manager.cancel(job)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelNotAvailable, UserError
+from ..geometry.height import HEIGHT_FILES, write_height_maps
 from ..predict import predict, save_prediction
 from .models import ModelCache
 from .schemas import FINISHED
@@ -193,7 +194,12 @@ class JobManager:
             prediction = predict(upload.paths, upload.options, self._progress(job), self.models.get)
             self._progress(job)("writing", 0.92)
             save_prediction(prediction, job.output, upload.names)
-            job.files = self._keep_outputs(job, upload.outputs)
+            wanted = upload.outputs
+            if upload.height:
+                self._progress(job)("height", 0.94)
+                write_height_maps(job.output, prediction.normals, prediction.mask)
+                wanted = None if wanted is None else [*wanted, *HEIGHT_FILES]
+            job.files = self._keep_outputs(job, wanted)
             self._progress(job)("packing", 0.97)
             _write_zip(job.archive, [job.output / name for name in job.files])
             job.end("done")

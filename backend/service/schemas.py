@@ -34,6 +34,11 @@ class JobOptions(BaseModel):
     intensities: list[Vector3] | None = Field(
         None, description="known RGB intensities [r, g, b], one per photo"
     )
+    height: bool = Field(
+        False,
+        description="also integrate the normals into height.png (16-bit, stretched over the "
+        "mask), height.exr (float heights in pixels) and height.json (their range)",
+    )
     focal_35mm: float | None = Field(
         None,
         description="single mode: the portrait's 35 mm-equivalent focal length, to turn an "

@@ -82,14 +82,16 @@ class CheckedUpload:
     names: list[str]  # their names as uploaded (sanitised), for lights.json
     options: PredictOptions
     outputs: list[str] | None
+    height: bool = False  # also write the height maps (geometry.height.HEIGHT_FILES)
 
 
 def save_upload(
-    folder: Path, photos, lights_file, options: JobOptions, limits: Limits, device: str
+    folder: Path, photos, lights_file, options: JobOptions, limits: Limits, device: str,
+    mask_file=None,
 ) -> CheckedUpload:
     """Write the uploaded files into folder and check them; UserError on bad input.
 
-    photos and lights_file are Starlette UploadFile objects (lights_file may be None).
+    photos, lights_file and mask_file are Starlette UploadFile objects (the last two may be None).
     """
     photos = [p for p in (photos or []) if p is not None]
     if not photos:
@@ -109,8 +111,13 @@ def save_upload(
         paths.append(inputs / name)
 
     lights, intensities = _save_lights(folder, lights_file, options)
+    mask = None
+    if mask_file is not None:
+        suffix = Path(mask_file.filename or "").suffix.lower() or ".png"
+        mask = folder / f"mask{re.sub(r'[^a-z0-9.]', '', suffix)[:8]}"
+        _copy(mask_file, mask)
     predict_options = PredictOptions(
-        mode=options.mode, lights=lights, intensities=intensities,
+        mode=options.mode, lights=lights, intensities=intensities, mask=mask,
         input_colorspace=options.input_colorspace, normal_convention=options.normal_convention,
         max_pixels=limits.max_pixels, device=device, focal_35mm=options.focal_35mm,
     )
@@ -119,7 +126,9 @@ def save_upload(
         shipped_weights(task_named(method))  # a model not shipped: 501 now
     _check_light_counts(lights, intensities, len(paths))
     _check_headers(paths, limits.max_pixels)
-    return CheckedUpload(paths, names, predict_options, options.outputs)
+    if mask is not None:
+        _check_headers([paths[0], mask], limits.max_pixels)  # the mask: an image of the same size
+    return CheckedUpload(paths, names, predict_options, options.outputs, options.height)
 
 
 def _save_lights(folder: Path, lights_file, options: JobOptions) -> tuple[Path | None, Path | None]:

@@ -24,6 +24,7 @@ class JobRequest:
     photos: list[str]
     options: dict = field(default_factory=dict)
     lights_file: str | None = None
+    mask_file: str | None = None
 
 
 @dataclass
@@ -35,19 +36,56 @@ class JobSnapshot:
     hint: str = ""
     files: list[Path] = field(default_factory=list)
     device: str = ""
+    kind: str = ""  # what failed: unreachable, auth, server, input, job, cancelled, local
+
+
+# What the Status line says about the backend after each kind of failure.
+BACKEND_AFTER = {"unreachable": "unreachable", "auth": "token refused", "server": "not started"}
+
+# The backend's messages name command-line flags and API fields; the panel names its own fields.
+PANEL_WORDS = (
+    ("--lights", "the light file"), ("--intensities", "the intensities file"),
+    ("--mask", "the mask"), ("--focal-35mm", "the focal length"),
+    ("options.lights", "the lights"), ("lights_file", "the light file"),
+    ("mask_file", "the mask"), ("the 'photos' field", "the photo set"),
+    ("single mode", "Single Portrait mode"), ("multi mode", "Multi-Light mode"),
+)
+
+
+def panel_wording(text: str) -> str:
+    for cli, panel in PANEL_WORDS:
+        text = text.replace(cli, panel)
+    return text[:1].upper() + text[1:]
+
+
+def error_kind(exc: BaseException) -> str:
+    client = load_client()
+    if isinstance(exc, ServerError):
+        return "server"
+    if isinstance(exc, client.BackendUnavailable):
+        return "unreachable"
+    if isinstance(exc, client.AuthError):
+        return "auth"
+    if isinstance(exc, client.JobCancelled):
+        return "cancelled"
+    if isinstance(exc, client.RequestError):
+        return "input"
+    if isinstance(exc, client.JobFailed):
+        return "job"
+    return "local"
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """A one-line message and a hint saying how to fix it."""
     client = load_client()
-    text = str(exc).strip() or type(exc).__name__
+    text = panel_wording(str(exc).strip() or type(exc).__name__)
     low = text.lower()
     if isinstance(exc, ServerError):
         return text, "Check the Python executable / device in the PhotoNormals add-on preferences"
     if "model not available" in low or getattr(exc, "code", "") == "model_not_available":
         return text, (
-            "The backend's weights folder has no model for this mode: reinstall photonormals, "
-            "or use a multi-light set with a light file (3+ photos), which needs none"
+            "The backend has no model for this mode (weights/index.json): update or reinstall "
+            "photonormals there, or use a multi-light set with a light file, which needs none"
         )
     if isinstance(exc, client.AuthError):
         return text, "The backend refused the token: check the token in the add-on preferences"
@@ -59,10 +97,12 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         )
     if isinstance(exc, client.JobCancelled):
         return "Cancelled", ""
+    if "no person" in low or "no face" in low:
+        return text, "Single Portrait needs a photo of one person, face visible"
     if isinstance(exc, client.RequestError):
         return text, "Check the photos and the light file (one light per photo, same order)"
     if isinstance(exc, client.JobFailed):
-        return text, "See the backend log or report.json for details"
+        return text, "Check the photos; the backend's log has the details"
     if isinstance(exc, OSError):
         return text, "Check that the output folder is writable and has free space"
     return text, "Unexpected error: see Blender's system console"
@@ -91,7 +131,7 @@ class JobRunner:
         with self._lock:
             s = self._snapshot
             return JobSnapshot(
-                s.stage, s.progress, s.done, s.error, s.hint, list(s.files), s.device
+                s.stage, s.progress, s.done, s.error, s.hint, list(s.files), s.device, s.kind
             )
 
     def join(self, timeout: float | None = None) -> None:
@@ -118,8 +158,9 @@ class JobRunner:
             if self._cancel.is_set():
                 raise load_client().JobCancelled("Cancelled")
             self._update(stage="uploading photos")
+            extra = {"mask_file": self.request.mask_file} if self.request.mask_file else {}
             self.job_id = client.submit(self.request.photos, self.request.options or None,
-                                        lights_file=self.request.lights_file)
+                                        lights_file=self.request.lights_file, **extra)
             client.wait(
                 self.job_id, on_progress=self._on_progress, should_cancel=self._cancel.is_set
             )
@@ -133,7 +174,7 @@ class JobRunner:
             self.discard()
             message, hint = describe_error(exc)
             self._update(stage="cancelled" if message == "Cancelled" else "failed",
-                         error=message, hint=hint, done=True, files=[])
+                         error=message, hint=hint, done=True, files=[], kind=error_kind(exc))
         return self.snapshot()
 
     def discard(self) -> None:

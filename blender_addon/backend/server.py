@@ -1,7 +1,9 @@
 """The local backend: `photonormals serve` started on a free loopback port, stopped on exit.
 
 Started from a worker thread (it can take seconds for torch to import) and stopped from
-unregister() or at interpreter exit, so no orphan server outlives Blender.
+unregister() or at interpreter exit. If Blender crashes (no exit handler runs), the server still
+goes: its stdin is a pipe this process holds open, and `photonormals serve` started with
+PHOTONORMALS_EXIT_WITH_STDIN=1 shuts down when that pipe closes and deletes its log.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ START_TIMEOUT_S = 120.0
 # Read by `photonormals serve`. The environment, not argv: a token_urlsafe() token can start
 # with "-", which argparse takes for an option, and argv is visible to every user in `ps`.
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
+# Read by `photonormals serve` (photonormals.service.parent): exit when our end of stdin closes.
+EXIT_WITH_STDIN_ENV, LOG_ENV = "PHOTONORMALS_EXIT_WITH_STDIN", "PHOTONORMALS_SERVE_LOG"
 
 
 class ServerError(Exception):
@@ -94,8 +98,9 @@ class LocalServer:
         with open(self.log_path, "wb") as log:
             try:
                 self.process = subprocess.Popen(
-                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**os.environ, TOKEN_ENV: token},
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                    env={**os.environ, TOKEN_ENV: token, EXIT_WITH_STDIN_ENV: "1",
+                         LOG_ENV: str(self.log_path)},
                 )
             except OSError as exc:
                 raise ServerError(f"Could not start {command[0]}: {exc.strerror or exc}") from exc
@@ -127,13 +132,18 @@ class LocalServer:
     def stop(self) -> None:
         with self._lock:
             process, self.process = self.process, None
+        if process is not None and process.stdin is not None:
+            process.stdin.close()  # the server's own signal to shut down gracefully
         if process is not None and process.poll() is None:
-            process.terminate()
             try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:  # an older backend without the stdin watch
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if self.log_path is not None:  # a start-up failure already quoted the log in its message
             self.log_path.unlink(missing_ok=True)
 

@@ -18,18 +18,40 @@ OWNED = (PRINCIPLED, OUTPUT, ALBEDO, NORMAL, MASK, HEIGHT, NORMAL_MAP, DISPLACEM
          DX_SPLIT, DX_FLIP, DX_JOIN)
 
 
+PREVIOUS = "photonormals_previous_material"
+
+
 def material_for(obj: bpy.types.Object, name: str) -> bpy.types.Material:
-    """The object's PhotoNormals material (reused on a re-run), else a new one in slot 0."""
+    """The object's PhotoNormals material (reused on a re-run), else a new one in slot 0.
+
+    The material it replaces is kept on the object (an ID property holds a user, so it survives
+    saving) for Restore Material."""
     for slot in obj.material_slots:
         if slot.material is not None and slot.material.get(TAG):
             return slot.material
     material = bpy.data.materials.new(f"PhotoNormals {name}")
     material[TAG] = name
-    if obj.data.materials:
-        obj.data.materials[0] = material
+    if obj.material_slots:
+        replaced = obj.material_slots[0].material
+        if replaced is not None:
+            obj[PREVIOUS] = replaced
+        obj.material_slots[0].material = material
     else:
         obj.data.materials.append(material)
     return material
+
+
+def restore_material(obj: bpy.types.Object) -> bpy.types.Material | None:
+    """Put back the material that material_for replaced; returns it (None if there was none)."""
+    previous = obj.get(PREVIOUS)
+    if previous is None or not obj.material_slots:
+        return None
+    current = obj.material_slots[0].material
+    obj.material_slots[0].material = previous
+    del obj[PREVIOUS]
+    if current is not None and current.get(TAG) and current.users == 0:
+        bpy.data.materials.remove(current)
+    return previous
 
 
 def _node(nodes, name: str, kind: str, location: tuple[float, float]):
@@ -118,6 +140,7 @@ def wire(material: bpy.types.Material, maps: dict[str, bpy.types.Image], *, stre
         height = _image_node(nodes, HEIGHT, maps["height"], (-250, -300))
         displacement = _node(nodes, DISPLACEMENT, "ShaderNodeDisplacement", (100, -200))
         displacement.inputs["Scale"].default_value = displacement_scale
+        displacement.inputs["Midlevel"].default_value = 0.0  # the lowest point stays on the surface
         _link(tree, height.outputs["Color"], displacement.inputs["Height"])
         _link(tree, displacement.outputs["Displacement"], output.inputs["Displacement"])
         if hasattr(material, "displacement_method"):

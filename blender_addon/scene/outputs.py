@@ -1,31 +1,34 @@
 """Where maps go: the output folder, unique names, and atomic copies out of the staging folder.
 
-No bpy here: the caller passes the .blend path.
+No bpy here: the caller passes the .blend path. Files are created with the user's umask (shared
+disks, render farms), never tempfile's private 0600.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 SUBFOLDER = "photonormals"
+NEEDS_FOLDER = ("Save the .blend file first (the maps are written next to it), or set an Output "
+                "Folder in the add-on preferences")
+NEEDS_FOLDER_HINT = "File > Save, then Generate again"
 
 
-def output_folder(configured: str, blend_path: str) -> tuple[Path, str]:
-    """The folder to write into and a note for the panel when it is a temporary one."""
-    if configured:
-        return Path(configured).expanduser(), ""
-    if blend_path:
-        return Path(blend_path).parent / SUBFOLDER, ""
-    folder = Path(tempfile.gettempdir()) / SUBFOLDER
-    return (
-        folder,
-        f"Unsaved .blend file: maps go to the temporary folder {folder}; save the file to keep "
-        f"them next to it",
-    )
+def output_folder(configured: str, blend_path: str) -> Path | None:
+    """The absolute folder to write into, or None while the file is unsaved and no folder is set
+    (maps in a temporary folder would be lost, and the file could not find them again)."""
+    if configured and not configured.startswith("//"):
+        return Path(configured).expanduser().absolute()
+    if not blend_path:
+        return None
+    base = Path(blend_path).parent
+    if configured:  # "//maps/": relative to the .blend, as Blender writes it
+        return (base / configured[2:]).absolute()
+    return base / SUBFOLDER
 
 
 def safe_stem(text: str) -> str:
@@ -42,15 +45,25 @@ def unique_prefix(folder: Path, base: str, names: list[str]) -> str:
     return prefix
 
 
+def new_temp_file(target: Path, suffix: str = ".tmp") -> Path:
+    """An empty hidden file beside target, created with the user's umask (not 0600)."""
+    while True:
+        temp = target.parent / f".{target.stem}.{secrets.token_hex(4)}{suffix}"
+        try:
+            with open(temp, "xb"):
+                return temp
+        except FileExistsError:
+            continue
+
+
 def copy_atomic(source: Path, target: Path) -> None:
     """Copy to a hidden temporary name in the target folder, then rename: all or nothing."""
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
+    temp = new_temp_file(target)
     try:
         shutil.copyfile(source, temp)
         os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 
@@ -83,3 +96,13 @@ def unique_path(folder: Path, stem: str, suffix: str) -> Path:
         number += 1
         path = folder / f"{stem}_{number:03d}{suffix}"
     return path
+
+
+def relative_to_blend(path: Path, blend_path: str) -> str:
+    """Blender's '//'-relative form of path for a .blend at blend_path; the absolute path when
+    there is none (another drive on Windows)."""
+    try:
+        relative = os.path.relpath(Path(path).absolute(), Path(blend_path).absolute().parent)
+    except ValueError:
+        return str(path)
+    return "//" + relative.replace(os.sep, "/")

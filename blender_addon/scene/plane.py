@@ -30,8 +30,11 @@ def build_plane_mesh(mesh: bpy.types.Mesh, aspect: float, height: float = 2.0) -
     mesh.update()
 
 
-def photo_plane(scene: bpy.types.Scene, name: str, aspect: float) -> bpy.types.Object:
-    """The plane for this photo set: reused (and resized) when it exists, created otherwise."""
+def photo_plane(scene: bpy.types.Scene, name: str, aspect: float,
+                collection: bpy.types.Collection | None = None,
+                location=None) -> bpy.types.Object:
+    """The plane for this photo set: reused (resized, left where the user put it) when it exists,
+    else created at `location` (the 3D cursor) in `collection` (the active one)."""
     for obj in scene.objects:
         if obj.get(TAG) == name and obj.type == "MESH":
             build_plane_mesh(obj.data, aspect)
@@ -40,8 +43,22 @@ def photo_plane(scene: bpy.types.Scene, name: str, aspect: float) -> bpy.types.O
     build_plane_mesh(mesh, aspect)
     obj = bpy.data.objects.new(f"PhotoNormals {name}", mesh)
     obj[TAG] = name
-    scene.collection.objects.link(obj)
+    if location is not None:
+        obj.location = tuple(location)
+    (collection or scene.collection).objects.link(obj)
     return obj
+
+
+def select_only(view_layer: bpy.types.ViewLayer, obj: bpy.types.Object) -> None:
+    """Make obj the only selected object and the active one (what Bake and the user act on)."""
+    for other in view_layer.objects:
+        if other.select_get(view_layer=view_layer):
+            other.select_set(False, view_layer=view_layer)
+    try:  # select_set also syncs the view layer with a collection the object just joined
+        obj.select_set(True, view_layer=view_layer)
+    except RuntimeError:  # not in this view layer (an excluded collection): nothing to select
+        return
+    view_layer.objects.active = obj
 
 
 def plane_aspect(obj: bpy.types.Object) -> float:

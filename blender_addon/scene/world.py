@@ -2,7 +2,8 @@
 
 Orientation matches the backend's relight module: camera x = world X, y = world Z, z = world -Y,
 and the HDRI rotation is a Mapping-node rotation about Z. The scene's previous world is kept so
-it can be restored.
+it can be restored. Blender's bundled HDRIs (100-550 KB) are packed into the .blend: their files
+live in the Blender install, a path that differs on every machine and version.
 """
 
 from __future__ import annotations
@@ -12,15 +13,22 @@ from pathlib import Path
 
 import bpy
 
+from .outputs import relative_to_blend
+
 WORLD_NAME = "PhotoNormals HDRI"
 TAG = "photonormals_world"
 ENVIRONMENT, MAPPING, BACKGROUND = "PN Environment", "PN Mapping", "PN Background"
 
 
+DEFAULT_HDRI = "studio"
+IMAGE_TAG = "photonormals_hdri"
+
+
 def studio_hdris() -> dict[str, Path]:
-    """{name: path} of the HDRIs that ship with Blender (studio, forest, city, ...)."""
+    """{name: path} of the HDRIs that ship with Blender (studio first, then city, courtyard...)."""
     folder = Path(bpy.utils.system_resource("DATAFILES")) / "studiolights" / "world"
-    return {p.stem: p for p in sorted(folder.glob("*.exr"))}
+    found = sorted(folder.glob("*.exr"), key=lambda p: (p.stem != DEFAULT_HDRI, p.stem))
+    return {p.stem: p for p in found}
 
 
 def resolve_hdri(name_or_file: str) -> Path:
@@ -46,10 +54,32 @@ def _node(nodes, name, kind, location):
     return node
 
 
+def hdri_image(name_or_file: str, blend_path: str = "") -> bpy.types.Image:
+    """The HDRI as an image: a bundled one packed (reused once loaded), a file of the user's
+    pointed to relative to blend_path when one is given."""
+    path = resolve_hdri(name_or_file)
+    bundled = name_or_file in studio_hdris()
+    key = f"bundled:{name_or_file}" if bundled else str(path)
+    for image in bpy.data.images:
+        if image.get(IMAGE_TAG) == key:
+            return image
+    image = bpy.data.images.load(str(path), check_existing=False)
+    image[IMAGE_TAG] = key
+    if bundled:
+        image.pack()
+        image.filepath_raw = f"//{path.name}"  # where Unpack would write; never the install
+        image.name = f"PhotoNormals {name_or_file}.exr"
+    elif blend_path:
+        image.filepath_raw = relative_to_blend(path, blend_path)
+    return image
+
+
 def set_hdri_world(scene: bpy.types.Scene, hdri: str, rotation_deg: float = 0.0,
-                   strength: float = 1.0) -> bpy.types.World:
-    """Make the scene use the PhotoNormals HDRI world; remembers the world it replaces."""
-    path = resolve_hdri(hdri)
+                   strength: float = 1.0, blend_path: str = "") -> bpy.types.World:
+    """Make the scene use the PhotoNormals HDRI world; remembers the world it replaces.
+
+    blend_path: the .blend the file will be saved as, for a relative path to an HDRI file."""
+    image = hdri_image(hdri, blend_path)
     world = bpy.data.worlds.get(WORLD_NAME) or bpy.data.worlds.new(WORLD_NAME)
     world[TAG] = True
     if world.node_tree is None:  # Blender 4.x: no tree until nodes are enabled
@@ -64,13 +94,15 @@ def set_hdri_world(scene: bpy.types.Scene, hdri: str, rotation_deg: float = 0.0,
     background = _node(nodes, BACKGROUND, "ShaderNodeBackground", (-150, 300))
     output = next((n for n in nodes if n.bl_idname == "ShaderNodeOutputWorld"), None) \
         or nodes.new("ShaderNodeOutputWorld")
-    if env.image is None or Path(bpy.path.abspath(env.image.filepath)) != path:
-        env.image = bpy.data.images.load(str(path), check_existing=True)
+    previous_image, env.image = env.image, image
+    if previous_image is not None and previous_image != image and previous_image.users == 0 \
+            and previous_image.get(IMAGE_TAG):
+        bpy.data.images.remove(previous_image)
     tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
     tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
     tree.links.new(env.outputs["Color"], background.inputs["Color"])
     tree.links.new(background.outputs["Background"], output.inputs["Surface"])
-    world["photonormals_hdri"] = str(path)
+    world["photonormals_hdri"] = image[IMAGE_TAG]
 
     previous = scene.world
     if previous is not None and not previous.get(TAG):
