@@ -21,11 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..errors import ModelNotAvailable, UserError
+from ..errors import UserError
+from .errors import ServiceError, error_response
 from .jobs import Job, JobManager, QueueFull
 from .models import ModelCache, available_models
 from .schemas import API_VERSION, ERROR_RESPONSES, Health, JobCreated, JobStatus, parse_options
-from .uploads import BodyLimit, Limits, ServiceError, save_upload
+from .uploads import BodyLimit, Limits, save_upload
 
 log = logging.getLogger("photonormals.service")
 PREFIX = "/v1"
@@ -45,24 +46,6 @@ class Settings:
 
 
 # ---------------------------------------------------------------------------- errors
-
-_CODES = {400: "bad_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large", 429: "busy",
-          501: "not_implemented", 503: "busy"}
-
-
-def error_response(exc: Exception) -> JSONResponse:
-    if isinstance(exc, ModelNotAvailable):
-        status, code, message, headers = 501, "model_not_available", str(exc), None
-    elif isinstance(exc, UserError):
-        status, code, message, headers = 400, "bad_input", str(exc), None
-    elif isinstance(exc, HTTPException):
-        status, headers, message = exc.status_code, exc.headers, str(exc.detail)
-        code = getattr(exc, "code", None) or _CODES.get(status, "error")
-    else:
-        message = f"internal error: {type(exc).__name__}"
-        status, code, headers = 500, "internal", None
-    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

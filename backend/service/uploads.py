@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from starlette.exceptions import HTTPException
 
 from ..errors import UserError
 from ..io.images import MAX_PIXELS, check_header
@@ -22,6 +21,7 @@ from ..io.lights import read_light_directions, read_light_intensities
 from ..models.registry import task_named
 from ..models.weights import shipped_weights
 from ..predict import CALIBRATED, PredictOptions, resolve_method
+from .errors import ServiceError, error_response
 from .schemas import JobOptions
 
 
@@ -30,14 +30,6 @@ class Limits:
     max_upload_bytes: int = 512 << 20
     max_photos: int = 128
     max_pixels: int = MAX_PIXELS
-
-
-class ServiceError(HTTPException):
-    """An HTTP error with our machine-readable code; raised from anywhere, body parsing included."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(status_code=status, detail=message, headers=headers)
-        self.code = code
 
 
 def too_large(limit: int) -> ServiceError:
@@ -57,8 +49,6 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            from .app import error_response  # one place builds error bodies
-
             response = error_response(too_large(self.max_bytes))
             response.headers["Connection"] = "close"
             return await response(scope, receive, send)
