@@ -31,7 +31,7 @@ from test_service import (  # the photos fixture is used by name
     stop_server,
 )
 
-TOKEN = "client-token"
+TOKEN = "client-token-0123456789"
 
 
 @pytest.fixture(scope="module")

@@ -195,13 +195,14 @@ def _exr_size(path: Path, max_pixels: int) -> tuple[int, int]:
             sizes.append((width, height))
             for channel in part.header["channels"]:
                 samples += -(-width // channel.xSampling) * -(-height // channel.ySampling)
-    if samples > 4 * max_pixels:
+    width, height = sizes[0]
+    if samples > 4 * max_pixels and width * height <= max_pixels:  # else the size is refused
         raise UserError(
-            f"{path.name}: its {len(sizes)} part(s) hold {samples / 1e6:.0f} M samples, over "
-            f"the limit of {4 * max_pixels / 1e6:.0f} M ({max_pixels / 1e6:.0f} MP of RGBA); "
-            "keep only the image's own part and channels"
+            f"{path.name}: its {len(sizes)} part(s) hold {samples:,} samples, over the limit of "
+            f"{4 * max_pixels:,} ({max_pixels / 1e6:g} MP of RGBA); keep only the image's own "
+            "part and channels"
         )
-    return sizes[0]
+    return width, height
 
 
 def _reason(exc: Exception, path: Path) -> str:
