@@ -34,6 +34,7 @@ from .schemas import (
     API_VERSION,
     Health,
     JobCreated,
+    JobOptions,
     JobStatus,
     errors_of,
     parse_options,
@@ -179,14 +180,17 @@ def create_app(settings: Settings) -> FastAPI:
         return job
 
     photos_field = File(
-        ..., description=f"the photos, one file per part (repeat the field), 1 to "
+        ..., min_length=1, max_length=limits.max_photos,
+        description=f"the photos, one file per part (repeat the field), 1 to "
         f"{limits.max_photos}: PNG, JPEG, TIFF, EXR or HDR, one size, at least 16x16, at most "
         f"{limits.max_pixels / 1e6:g} MP each and {limits.max_job_pixels / 1e6:g} MP together"
     )
     options_field = Form(
         None,
-        description="JSON: mode, input_colorspace, normal_convention, outputs, "
-        "lights [[x,y,z]...], intensities [[r,g,b]...], focal_35mm (the JobOptions schema)",
+        description="a JSON object: mode, input_colorspace, normal_convention, outputs, "
+        "lights [[x,y,z]...], intensities [[r,g,b]...], focal_35mm",
+        json_schema_extra={"contentMediaType": "application/json",
+                           "contentSchema": JobOptions.model_json_schema()},
     )
     lights_field = File(
         None, description="light_directions.txt (one 'x y z' per photo) or lights.json"
@@ -325,7 +329,7 @@ def create_app(settings: Settings) -> FastAPI:
                    **upload_errors, **errors_of(404, 409)},
     )
     async def relight(
-        job_id: str = Form(..., description="a finished job"),
+        job_id: str = Form(..., min_length=1, description="a finished job"),
         hdri: Literal[BUNDLED_NAMES] | None = Form(  # type: ignore[valid-type]
             None, description="a bundled HDRI (default studio), or upload hdri_file"),
         hdri_file: UploadFile | None = File(
