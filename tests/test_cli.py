@@ -333,3 +333,27 @@ def test_leftovers_of_a_killed_run_are_cleaned_or_restored(cli, photo_set, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sphere"]
     assert not list(out.glob(".*"))
     assert cli(*_predict_args(folder, images, out, "--overwrite"))[0] == 0
+
+
+def test_the_readme_command_summary_names_every_option():
+    """The README's summary block against each sub-command's --help."""
+    from pathlib import Path
+
+    from photonormals.cli.main import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("## Command line", 1)[1].split("```", 2)[1]
+    usages = {}  # sub-command -> its lines of the block
+    for line in block.splitlines():
+        if line.startswith("photonormals "):
+            command = line.split()[1]
+        if line.strip():
+            usages[command] = usages.get(command, "") + line
+    subcommands = next(a for a in build_parser()._actions if a.choices and a.dest == "command")
+    assert set(usages) == set(subcommands.choices)
+    for command, parser in subcommands.choices.items():
+        options = {a.option_strings[-1] for a in parser._actions
+                   if a.option_strings and a.dest != "help"}
+        missing = {option for option in options if f"{option} " not in usages[command] + " "
+                   and f"[{option}]" not in usages[command] and f"{option}]" not in usages[command]}
+        assert not missing, f"README's {command} line misses {sorted(missing)}"

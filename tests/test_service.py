@@ -614,3 +614,38 @@ def test_finished_jobs_expire(tmp_path):
     time.sleep(0.01)
     manager.cleanup()
     assert manager.get(job.id) is None and not job.folder.exists()
+
+
+# ---------------------------------------------------------------------------- bench
+
+
+def test_bench_discards_two_portrait_warm_ups(tmp_path):
+    from photonormals.service import bench
+
+    class FirstTwoSlow:
+        calls = 0
+
+        def predict(self, *args, **kwargs):
+            self.calls += 1
+            time.sleep(0.2 if self.calls <= 2 else 0.0)
+
+    client = FirstTwoSlow()
+    assert bench._portrait(client, tmp_path, repeat=2)["latency_s"] < 0.1
+    assert client.calls == 4
+
+
+def test_bench_report_gives_a_verdict_per_target():
+    from photonormals.service.bench import format_report
+
+    row = {"method": "multi (shipped model)", "size": [612, 512], "images": 9, "latency_s": 2.5,
+           "model_s": 1.0, "throughput_jobs_per_s": 0.4, "throughput_images_per_s": 3.6}
+    report = format_report({
+        "device": "cpu", "cpu_count": 2, "torch_threads": 2, "rows": [row],
+        "portrait_512": {"latency_s": 0.4}, "server_memory": {"peak_rss_mib": 900},
+        "server_gpu_memory": None,
+        "comparison": {"input": [9, 612, 512], "shipped": {"model": "fused_fast", "seconds": 1.0},
+                       "sdps": {"seconds": 4.0}, "speedup": 4.0},
+    })
+    assert "speed-up x4.00 (target >= x3: met)" in report
+    assert "0.400 s (target < 0.5 s: met)" in report
+    assert "2.50 s (target < 2 s: MISSED)" in report
