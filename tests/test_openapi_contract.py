@@ -38,6 +38,7 @@ def test_the_server_keeps_its_openapi_contract(tmp_path):
              "--header", f"Authorization: Bearer {TOKEN}", "--max-time", str(MAX_TIME_S),
              "--workers", "1", "--request-timeout", "20", "--seed", "32"],
             capture_output=True, text=True, timeout=MAX_TIME_S + 120,
+            cwd=tmp_path,  # its cache folder goes there, not into the work tree
         )
     finally:
         stop_server(process)
