@@ -72,7 +72,13 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     where = ".".join(
         str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")
     )
-    message = "required, but missing" if first.get("type") == "missing" else first.get("msg")
+    kind, ctx = first.get("type"), first.get("ctx") or {}
+    if kind == "missing":
+        message = "required, but missing"
+    elif kind == "too_long" and "actual_length" in ctx:  # e.g. more photos than --max-photos
+        message = f"{ctx['actual_length']} given, over the limit of {ctx['max_length']}"
+    else:
+        message = first.get("msg")
     return error_response(ServiceError(400, "bad_input", f"{where or 'request'}: {message}"))
 
 
