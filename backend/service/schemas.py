@@ -120,13 +120,13 @@ class Health(BaseModel):
 
 
 _ERRORS = {
-    400: "bad input: options, photos, light files, HDRI",
+    400: "bad input: options, photos, light files, HDRI (a photo or HDRI over its pixel limit)",
     401: "missing token",
     403: "wrong token, or a refused Host or browser Origin",
     404: "no such job or file",
     408: "the upload came too slowly",
     409: "the job is not done (or, for /v1/predict, was cancelled)",
-    413: "over a size limit: the upload, the job's pixels, the HDRI",
+    413: "over a size limit: the upload's bytes, or the job's photos decoded together",
     500: "the job failed with an internal error",
     501: "model not available (e.g. single-portrait mode)",
     503: "queue full; retry after the Retry-After header",
