@@ -257,6 +257,9 @@ def test_crash_leftovers_are_cleaned_at_start_up(tmp_path, photos):  # noqa: F81
     process.wait(timeout=30)
     log = temp / "photonormals-serve-8765.log"  # the Blender add-on's server log: not ours
     log.write_text("a log")
+    unlocked = temp / "photonormals-serve-earlier"  # a server without locks, maybe still running
+    (unlocked / ("0" * 32)).mkdir(parents=True)
+    os.utime(unlocked, (time.time() - 3600, time.time() - 3600))
 
     process, url = start_server(tmp_path / "c", "--results-dir", str(results), env=env)
     try:
@@ -269,11 +272,11 @@ def test_crash_leftovers_are_cleaned_at_start_up(tmp_path, photos):  # noqa: F81
         assert refused.returncode == 2 and "another running photonormals server" in refused.stderr
         other, _ = start_server(tmp_path / "d", env=env, results_dir=False)
         try:
-            assert not killed.exists() and log.exists()
-            assert len(serve_folders(temp)) == 1  # the running one's
+            assert not killed.exists() and log.exists() and unlocked.exists()
+            assert len(serve_folders(temp)) == 2  # the running one's, and the unlocked one
         finally:
             stop_server(other)
-        assert not serve_folders(temp)  # removed at shutdown
+        assert serve_folders(temp) == [unlocked]  # the running one's removed at shutdown
     finally:
         stop_server(process)
 

@@ -4,7 +4,8 @@ A server holds a lock on its results folder while it runs. At start-up it remove
 a killed server left there (uploads, partial outputs, .result.zip.tmp): their jobs are gone with
 that server. Without --results-dir the folder is a fresh temporary photonormals-serve-* folder,
 removed at shutdown; start-up also removes those of servers that are no longer running (their
-lock is free).
+lock is free). A folder without a lock is left alone: its server may be starting, or be of an
+earlier version that took no lock and still be running.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -22,7 +22,6 @@ from ..errors import UserError
 TEMP_PREFIX = "photonormals-serve-"
 LOCK_NAME = ".photonormals-serve.lock"
 JOB_FOLDER = re.compile(r"[0-9a-f]{32}")  # JobManager.new_job's uuid4().hex
-_YOUNG_S = 60.0  # a folder this new may be a starting server's that has no lock yet
 
 
 class ResultsFolder:
@@ -76,11 +75,12 @@ def remove_stale_temp_folders() -> None:
     for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
         if not folder.is_dir() or folder.is_symlink():
             continue  # e.g. the Blender add-on's photonormals-serve-PORT.log files
-        if (folder / LOCK_NAME).is_file():
-            try:
-                claim(folder).release()
-            except UserError:
-                continue  # its server is running
-        elif time.time() - folder.stat().st_mtime < _YOUNG_S:
+        if not (folder / LOCK_NAME).is_file():
+            # No lock: a server starting this very moment, or one of a version without locks,
+            # which may still be running (another user's, on a shared machine): not ours to judge.
             continue
+        try:
+            claim(folder).release()
+        except UserError:
+            continue  # its server is running
         shutil.rmtree(folder, ignore_errors=True)
