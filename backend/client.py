@@ -23,6 +23,14 @@ import uuid
 import zipfile
 
 API = "/v1"
+# The only files a result may hold (predict's maps, and the service's height map): a hostile or
+# broken server cannot make fetch() write .bashrc or replace another file in the output folder.
+MAP_FILES = frozenset({
+    "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
+    "report.json", "height.png", "height.npy", "height.exr", "height.json",
+})
+# Bounds what one download may write (a 64 MP job's maps are about 2 GB); a zip bomb stops here.
+MAX_RESULT_BYTES = 4 << 30
 
 
 class PhotoNormalsError(Exception):
@@ -56,11 +64,13 @@ class JobCancelled(PhotoNormalsError):
 
 class Client:
     def __init__(
-        self, url: str = "http://127.0.0.1:8765", token: str | None = None, timeout: float = 30.0
+        self, url: str = "http://127.0.0.1:8765", token: str | None = None, timeout: float = 30.0,
+        max_result_bytes: int = MAX_RESULT_BYTES,
     ):
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.max_result_bytes = max_result_bytes
 
     # ------------------------------------------------------------------ endpoints
 
@@ -109,6 +119,7 @@ class Client:
 
         The zip goes to a temporary folder inside out_dir first and the files are moved in only
         when all of it arrived and extracted, so a dropped connection leaves nothing half-written.
+        Only the map names in MAP_FILES are accepted, and at most max_result_bytes in all.
         """
         out_dir = pathlib.Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +127,7 @@ class Client:
         try:
             archive = staging / "result.zip"
             self._download(f"/jobs/{_quote(job_id)}/result", archive)
-            names = _extract_safely(archive, staging / "files")
+            names = _extract_safely(archive, staging / "files", self.max_result_bytes)
             written = []
             for name in names:
                 target = out_dir / name
@@ -192,6 +203,10 @@ class Client:
                   body: bytes | None = None, content_type: str | None = None) -> None:
         with self._open(method, path, body, content_type) as response:
             expected = response.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() \
+                    and int(expected) > self.max_result_bytes:
+                raise RequestError(f"the server sends {int(expected) >> 20} MiB, over this "
+                                   f"client's limit of {self.max_result_bytes >> 20} MiB")
             size = 0
             with open(target, "wb") as f:
                 while True:
@@ -200,6 +215,9 @@ class Client:
                         break
                     f.write(chunk)
                     size += len(chunk)
+                    if size > self.max_result_bytes:
+                        raise RequestError(f"the server sent more than this client's limit of "
+                                           f"{self.max_result_bytes >> 20} MiB")
             if expected is not None and size != int(expected):
                 raise BackendUnavailable(f"the connection dropped after {size} of {expected} bytes")
 
@@ -283,29 +301,36 @@ def _encode_multipart(fields: dict, files: list) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def _extract_safely(archive: pathlib.Path, folder: pathlib.Path) -> list[str]:
-    """Extract only plain top-level file names: no folders, no absolute paths, no '..'."""
+def _extract_safely(archive: pathlib.Path, folder: pathlib.Path, max_bytes: int) -> list[str]:
+    """Extract the expected map files (MAP_FILES, each once), at most max_bytes in all."""
     folder.mkdir()
-    names = []
+    names, left = [], max_bytes
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 name = info.filename
-                if (
-                    info.is_dir()
-                    or not name
-                    or name != os.path.basename(name)
-                    or name in (".", "..")
-                    or "\\" in name
-                    or ":" in name
-                ):
-                    raise RequestError(f"the result archive holds an unsafe name {name!r}")
-                with zf.open(info) as src, open(folder / name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                if name not in MAP_FILES or name in names:
+                    raise RequestError(f"the result archive holds an unexpected file {name!r}")
+                if info.file_size > left:
+                    raise RequestError(f"the result archive expands past this client's limit "
+                                       f"of {max_bytes >> 20} MiB")
+                with zf.open(info) as src, open(folder / name, "xb") as dst:
+                    left -= _copy_at_most(src, dst, left)
                 names.append(name)
     except zipfile.BadZipFile as exc:
         raise BackendUnavailable(f"the result archive is incomplete or corrupt ({exc})") from None
     return names
+
+
+def _copy_at_most(src, dst, limit: int) -> int:
+    """Copy, and refuse to go past limit bytes whatever the archive's header claimed."""
+    copied = 0
+    while chunk := src.read(1 << 20):
+        copied += len(chunk)
+        if copied > limit:
+            raise RequestError("the result archive expands past this client's limit")
+        dst.write(chunk)
+    return copied
 
 
 __all__ = [

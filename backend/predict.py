@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,14 @@ from .errors import UserError
 from .inference.camera import FOCAL_35MM_RANGE, Focal, photo_focal, plausible_35mm
 from .io import images as image_io
 from .io.lights import read_light_directions, read_light_intensities, write_lights_json
+from .io.result_folder import recover, replacing
 from .models.registry import MULTILIGHT, PORTRAIT, task_named
-from .photometric.calibrated import MIN_SAMPLES, estimate_albedo, solve_calibrated
+from .photometric.calibrated import (
+    MIN_SAMPLES,
+    estimate_albedo,
+    foreground_mask,
+    solve_calibrated,
+)
 
 MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode)  # --mode: auto, single, multi
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
@@ -27,6 +33,7 @@ OUTPUT_FILES = (
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
     "report.json",
 )
+MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
 
 
 @dataclass(frozen=True)
@@ -100,10 +107,10 @@ def predict(
     report = progress or (lambda stage, fraction: None)
     paths = [Path(p) for p in paths]
     for path in paths:
-        if not path.is_file():
-            raise UserError(f"{path}: no such file")
+        image_io.require_file(path)
     method = resolve_method(options, len(paths))
     directions, intensities = _given_lights(options, len(paths))
+    check_image_sizes(paths, options.max_pixels)
     estimator = None
     if method != CALIBRATED:
         report("loading_model", 0.0)
@@ -173,6 +180,11 @@ def _calibrated(stack, mask, directions, intensities, _estimator) -> dict:
 
 
 def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
+    if mask is None:
+        mask = foreground_mask(stack)
+        if not mask.any():
+            raise UserError("the photos are dark everywhere: no object stands out from the "
+                            "background in any of them")
     estimate = estimator.estimate(stack, mask)
     albedo = estimate_albedo(
         stack, estimate.normals, estimate.light_dirs, estimate.light_ints, estimate.mask
@@ -257,28 +269,54 @@ def load_model_for(task: str, device: str):
     return task_named(task).load_estimator()(device=pick_device(device))
 
 
-def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS, on_image=None):
-    """(K, H, W, 3) linear stack plus the per-file LinearImage records; one viewpoint, one size.
-    on_image(count) is called after each decoded image."""
-    loaded = []
+def check_image_sizes(paths, max_pixels=image_io.MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of a photo set from the headers alone, before anything is decoded: each
+    within the pixel limit, at least MIN_SIDE on each side, and one size for the whole set."""
+    first = None
     for path in paths:
-        image = image_io.read_image(path, colorspace, max_pixels)
-        if loaded and image.rgb.shape != loaded[0].rgb.shape:
-            first = loaded[0].rgb.shape
+        size = image_io.check_header(path, max_pixels)
+        if min(size) < MIN_SIDE:
+            raise UserError(f"{Path(path).name}: {size[0]}x{size[1]} is too small; photos need "
+                            f"at least {MIN_SIDE}x{MIN_SIDE} pixels")
+        if first is None:
+            first = (Path(path).name, size)
+        elif size != first[1]:
             raise UserError(
-                f"mixed image sizes: {Path(paths[0]).name} is {first[1]}x{first[0]} but "
-                f"{Path(path).name} is {image.rgb.shape[1]}x{image.rgb.shape[0]}"
+                f"mixed image sizes: {first[0]} is {first[1][0]}x{first[1][1]} but "
+                f"{Path(path).name} is {size[0]}x{size[1]}"
             )
-        loaded.append(image)
+    return first[1]
+
+
+def load_image_set(paths, colorspace="auto", max_pixels=image_io.MAX_PIXELS, on_image=None):
+    """(K, H, W, 3) linear stack plus the per-file LinearImage records (their rgb dropped: it
+    lives in the stack); one viewpoint, one size. on_image(count) is called after each decoded
+    image. The stack is allocated once and filled, so at most one decoded photo is held besides."""
+    stack, loaded = None, []
+    for index, path in enumerate(paths):
+        image = image_io.read_image(path, colorspace, max_pixels)
+        if stack is None:
+            stack = np.empty((len(paths), *image.rgb.shape), np.float32)
+        elif image.rgb.shape != stack.shape[1:]:
+            raise UserError(
+                f"mixed image sizes: {Path(paths[0]).name} is {stack.shape[2]}x{stack.shape[1]} "
+                f"but {Path(path).name} is {image.rgb.shape[1]}x{image.rgb.shape[0]}"
+            )
+        stack[index] = image.rgb
+        loaded.append(replace(image, rgb=None))
         if on_image is not None:
             on_image(len(loaded))
-    return np.stack([im.rgb for im in loaded]), loaded
+    return stack, loaded
 
 
 def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse up front to replace earlier results, so a re-run never silently destroys them."""
+    """Refuse up front to replace earlier results, so a re-run never silently destroys them.
+    A run killed mid-swap is finished or undone first (io.result_folder), so that what it left
+    counts as results too."""
+    out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir} exists and is not a folder")
+    recover(out_dir, OUTPUT_FILES)
     existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
     if existing and not overwrite:
         raise UserError(
@@ -290,38 +328,36 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
 def save_prediction(
     prediction: Prediction, out_dir: Path, files: list[str], overwrite: bool = False
 ) -> list[Path]:
+    """Write the maps into out_dir, all at once (io.result_folder): an earlier run's maps,
+    including those this run does not make, go; other files in the folder stay."""
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     convention = prediction.report.get("normal_convention", "opengl")
-    written = []
+    names = []
+    with replacing(out_dir, OUTPUT_FILES) as staging:
 
-    def out(name):
-        written.append(out_dir / name)
-        return out_dir / name
+        def out(name):
+            names.append(name)
+            return staging / name
 
-    image_io.write_npy(out("normal.npy"), prediction.normals.astype(np.float32))
-    image_io.write_normal_png(out("normal.png"), prediction.normals, convention)
-    image_io.write_srgb_png(out("albedo.png"), prediction.albedo)
-    image_io.write_linear_png(out("mask.png"), prediction.mask.astype(np.float32), bits=8)
-    if prediction.shading is not None:
-        image_io.write_linear_png(out("shading.png"), prediction.shading, bits=16)
-    if prediction.light_directions is not None:
-        write_lights_json(
-            out("lights.json"), files, prediction.light_directions,
-            prediction.light_intensities, prediction.lights_source,
+        image_io.write_npy(out("normal.npy"), prediction.normals.astype(np.float32))
+        image_io.write_normal_png(out("normal.png"), prediction.normals, convention)
+        image_io.write_srgb_png(out("albedo.png"), prediction.albedo)
+        image_io.write_linear_png(out("mask.png"), prediction.mask.astype(np.float32), bits=8)
+        if prediction.shading is not None:
+            image_io.write_linear_png(out("shading.png"), prediction.shading, bits=16)
+        if prediction.light_directions is not None:
+            write_lights_json(
+                out("lights.json"), files, prediction.light_directions,
+                prediction.light_intensities, prediction.lights_source,
+            )
+        prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
+        prediction.report["outputs"] = [*names, "report.json"]
+        image_io.write_atomic(
+            out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode()
         )
-    prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
-    prediction.report["outputs"] = [p.name for p in written] + ["report.json"]
-    image_io.write_atomic(
-        out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode()
-    )
-    # An overwritten folder must not keep maps from an earlier run in another mode (a portrait's
-    # shading.png beside multi-light normals); only now that every new file is in place.
-    for name in set(OUTPUT_FILES) - {p.name for p in written}:
-        (out_dir / name).unlink(missing_ok=True)
-    return written
+    return [out_dir / name for name in names]
 
 
 def _normalise_albedo(albedo: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:

@@ -219,3 +219,141 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "x.png: no such file" in result.stderr
+
+
+# ---------------------------------------------------------------------------- bad input, issue 32
+
+
+def _lights_json(directions, intensities=None) -> str:
+    lights = [{"direction": d} if intensities is None else {"direction": d, "intensity": e}
+              for d, e in zip(directions, intensities or directions, strict=True)]
+    return json.dumps({"lights": lights})
+
+
+BAD_LIGHTS = {  # case: (lights.json, or None for one made in the test; the message)
+    "nan direction": ('{"lights": [{"direction": [NaN, 0, 1]}]}', "not valid JSON"),
+    "zero direction": (None, "light 2 is a zero vector"),
+    "infinite intensity": ('{"lights": [{"direction": [0, 0, 1], "intensity": [1e999, 1, 1]}]}',
+                           "not three finite numbers"),
+    "huge intensity": (None, "light 1: intensities must be numbers from"),
+    "deep nesting": ('{"lights": ' + "[" * 200_000 + "]" * 200_000 + "}", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_LIGHTS)
+def test_bad_lights_json_exits_2_with_one_line(cli, photo_set, tmp_path, case):
+    content, message = BAD_LIGHTS[case]
+    folder, images, _, _ = photo_set
+    directions = np.loadtxt(folder / "light_directions.txt").tolist()
+    if case == "zero direction":
+        directions[1] = [0, 0, 0]
+        content = _lights_json(directions)
+    elif case == "huge intensity":
+        content = _lights_json(directions, [[1e39, 1e39, 1e39]] * len(directions))
+    (tmp_path / "lights.json").write_text(content)
+    code, _, stderr = cli("predict", "--lights", tmp_path / "lights.json", "--out",
+                          tmp_path / "out", *images)
+    assert code == 2 and message in stderr, stderr
+    assert stderr.count("\n") == 1
+
+
+def test_huge_light_vectors_are_directions_like_any_other(cli, photo_set, tmp_path):
+    folder, images, normals, mask = photo_set
+    np.savetxt(tmp_path / "far.txt", np.loadtxt(folder / "light_directions.txt") * 1e300)
+    code, _, stderr = cli("predict", "--lights", tmp_path / "far.txt", "--intensities",
+                          folder / "light_intensities.txt", "--out", tmp_path / "out", *images)
+    assert code == 0, stderr
+    cos = (np.load(tmp_path / "out" / "normal.npy")[mask] * normals[mask]).sum(axis=1)
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).mean() < 1.0
+
+
+def test_a_black_set_is_bad_input_not_a_crash(cli, tmp_path):
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"{k}.png")
+        write_linear_png(paths[-1], np.zeros((32, 32, 3), np.float32))
+    code, _, stderr = cli("predict", "--mode", "multi", "--out", tmp_path / "out", *paths)
+    assert code == 2 and "dark everywhere" in stderr
+
+
+def test_tiny_photos_and_folders_are_refused_in_one_line(cli, photo_set, tmp_path):
+    _, images, _, _ = photo_set
+    tiny = []
+    for k in range(3):
+        tiny.append(tmp_path / f"tiny{k}.png")
+        write_linear_png(tiny[-1], np.full((1, 1, 3), 0.5, np.float32))
+    code, _, stderr = cli("predict", "--mode", "multi", "--out", tmp_path / "out", *tiny)
+    assert code == 2 and "tiny0.png: 1x1 is too small" in stderr
+    code, _, stderr = cli("predict", "--out", tmp_path / "out", tmp_path, *images[:2])
+    assert code == 2 and "is a folder, not a file" in stderr
+
+
+# ---------------------------------------------------------------------------- result folder swap
+
+
+def test_predict_says_how_many_files_it_wrote(cli, photo_set, tmp_path):
+    folder, images, _, _ = photo_set
+    code, stdout, _ = cli(*_predict_args(folder, images, tmp_path / "out"))
+    assert code == 0
+    assert f"wrote {len(list((tmp_path / 'out').iterdir()))} files" in stdout
+
+
+def test_overwrite_killed_mid_write_leaves_the_old_results_whole(
+    cli, photo_set, tmp_path, monkeypatch
+):
+    from photonormals.io import images as image_io
+
+    folder, images, _, _ = photo_set
+    out = tmp_path / "out"
+    assert cli(*_predict_args(folder, images, out))[0] == 0
+    (out / "notes.txt").write_text("the user's own file")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def killed(*_args, **_kwargs):  # after normal.npy and normal.png are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_io, "write_srgb_png", killed)
+    code, _, _ = cli(*_predict_args(folder, images[::-1], out, "--overwrite"))
+    assert code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old maps, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sphere"]  # no staging left
+
+
+def test_leftovers_of_a_killed_run_are_cleaned_or_restored(cli, photo_set, tmp_path):
+    folder, images, _, _ = photo_set
+    out = tmp_path / "out"
+    assert cli(*_predict_args(folder, images, out))[0] == 0
+    (out / ".normal.npy.k2j3.tmp").write_bytes(b"x" * 1000)  # an older writer's temporary
+    (tmp_path / ".out.partial-1234").mkdir()  # a run killed while writing
+    (tmp_path / ".out.partial-1234" / "normal.npy").write_bytes(b"half")
+    # A run killed between its two renames: the old folder is set aside, the new one not in.
+    out.rename(tmp_path / ".out.old-5678")
+    code, _, stderr = cli(*_predict_args(folder, images, out))
+    assert code == 2 and "already holds results" in stderr  # restored, so not replaced silently
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sphere"]
+    assert not list(out.glob(".*"))
+    assert cli(*_predict_args(folder, images, out, "--overwrite"))[0] == 0
+
+
+def test_the_readme_command_summary_names_every_option():
+    """The README's summary block against each sub-command's --help."""
+    from pathlib import Path
+
+    from photonormals.cli.main import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("## Command line", 1)[1].split("```", 2)[1]
+    usages = {}  # sub-command -> its lines of the block
+    for line in block.splitlines():
+        if line.startswith("photonormals "):
+            command = line.split()[1]
+        if line.strip():
+            usages[command] = usages.get(command, "") + line
+    subcommands = next(a for a in build_parser()._actions if a.choices and a.dest == "command")
+    assert set(usages) == set(subcommands.choices)
+    for command, parser in subcommands.choices.items():
+        options = {a.option_strings[-1] for a in parser._actions
+                   if a.option_strings and a.dest != "help"}
+        missing = {option for option in options if f"{option} " not in usages[command] + " "
+                   and f"[{option}]" not in usages[command] and f"{option}]" not in usages[command]}
+        assert not missing, f"README's {command} line misses {sorted(missing)}"

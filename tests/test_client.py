@@ -31,7 +31,7 @@ from test_service import (  # the photos fixture is used by name
     stop_server,
 )
 
-TOKEN = "client-token"
+TOKEN = "client-token-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -203,14 +203,42 @@ def test_dropped_connection_leaves_no_files(fake_server, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "/tmp/evil.txt", "sub/normal.png", "..\\evil.txt"])
+@pytest.mark.parametrize("name", ["../evil.txt", "/tmp/evil.txt", "sub/normal.png", "..\\evil.txt",
+                                  ".bashrc", "notes.txt", "NORMAL.PNG"])
 def test_hostile_archive_names_are_refused(fake_server, tmp_path, name):
     url, answers = fake_server
     answers["/v1/jobs/j/result"] = (200, zip_of({"normal.png": b"ok", name: b"evil"}), 1 << 30)
-    with pytest.raises(RequestError, match="unsafe name"):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("the user's own")
+    with pytest.raises(RequestError, match="unexpected file"):
         Client(url).fetch("j", tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]
+    assert (tmp_path / "out" / "notes.txt").read_text() == "the user's own"
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_a_repeated_name_or_a_zip_bomb_is_refused(fake_server, tmp_path):
+    url, answers = fake_server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        for _ in range(3):
+            zf.writestr("normal.png", b"x")
+    answers["/v1/jobs/j/result"] = (200, buf.getvalue(), 1 << 30)
+    with pytest.raises(RequestError, match="unexpected file 'normal.png'"):
+        Client(url).fetch("j", tmp_path / "out")
+    bomb = io.BytesIO()  # 64 MB of zeros deflate to about 64 KB
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("normal.npy", bytes(64 << 20))
+    answers["/v1/jobs/j/result"] = (200, bomb.getvalue(), 1 << 30)
+    with pytest.raises(RequestError, match="limit"):
+        Client(url, max_result_bytes=16 << 20).fetch("j", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_client_knows_every_map_predict_writes():
+    from photonormals.predict import OUTPUT_FILES
+
+    assert set(OUTPUT_FILES) <= client_module.MAP_FILES
 
 
 def test_server_error_without_json_body(fake_server):

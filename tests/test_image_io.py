@@ -179,3 +179,65 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path):
     cv2.imwrite(str(tmp_path / "big.png"), np.zeros((100, 200, 3), np.uint8))
     with pytest.raises(UserError, match="over the"):
         read_image(tmp_path / "big.png", max_pixels=10_000)
+
+
+def test_a_pixel_bomb_message_gives_its_size(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(_png_bytes(100_000, 100_000))
+    with pytest.raises(UserError, match=r"bomb.png: 100000x100000 \(10000 MP\) is over the 64 MP"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_a_folder_given_as_an_image_says_so(tmp_path):
+    with pytest.raises(UserError, match="is a folder, not a file"):
+        read_image(tmp_path)
+
+
+@pytest.mark.parametrize("name, magic", [("fake.jpg", b"\xff\xd8\xff"),
+                                         ("fake.png", b"\x89PNG\r\n\x1a\n"),
+                                         ("fake.exr", b"v/1\x01")])
+def test_decoder_errors_leak_no_object_address_or_server_path(tmp_path, name, magic):
+    (tmp_path / name).write_bytes(magic + b"garbage" * 10)
+    with pytest.raises(UserError) as info:
+        read_image(tmp_path / name)
+    message = str(info.value)
+    assert message.startswith(f"{name}: the ") and "header is truncated or corrupt" in message
+    assert " at 0x" not in message and str(tmp_path) not in message
+
+
+def _exr_parts(*sizes) -> list:
+    """One scanline RGB part per (width, height); EXR parts share one display window."""
+    window = (np.zeros(2, np.int32), np.array([max(w for w, _ in sizes) - 1,
+                                               max(h for _, h in sizes) - 1], np.int32))
+    return [
+        OpenEXR.Part({"type": OpenEXR.scanlineimage, "compression": OpenEXR.ZIP_COMPRESSION,
+                      "displayWindow": window},
+                     {"RGB": np.zeros((h, w, 3), np.float32)}, name=f"part{index}")
+        for index, (w, h) in enumerate(sizes)
+    ]
+
+
+def test_every_part_of_a_multi_part_exr_counts_against_the_pixel_limit(tmp_path):
+    # A tiny first part hides two big ones that decoding would read too.
+    with OpenEXR.File(_exr_parts((8, 4), (300, 300), (300, 300))) as exr:
+        exr.write(str(tmp_path / "parts.exr"))
+    with pytest.raises(UserError, match="3 part"):
+        read_image(tmp_path / "parts.exr", max_pixels=100_000)
+    # within the limit, the first part is the image
+    assert read_image(tmp_path / "parts.exr", max_pixels=1_000_000).rgb.shape == (4, 8, 3)
+
+
+def test_a_png_whose_stream_is_corrupt_gives_one_line_and_no_libpng_noise(tmp_path, capfd):
+    _ok, buf = cv2.imencode(".png", np.random.default_rng(2).integers(0, 255, (64, 64, 3),
+                                                                        np.uint8))
+    data = bytearray(buf.tobytes())
+    # Spoil the compressed pixel data but keep every chunk's CRC valid: only decoding sees it.
+    start = data.index(b"IDAT") + 4
+    length = struct.unpack(">I", data[start - 8:start - 4])[0]
+    data[start + length // 2:start + length // 2 + 16] = b"\xff" * 16
+    data[start + length:start + length + 4] = struct.pack(
+        ">I", zlib.crc32(bytes(data[start - 4:start + length])) & 0xFFFFFFFF
+    )
+    (tmp_path / "spoilt.png").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="spoilt.png: the PNG data is truncated or corrupt"):
+        read_image(tmp_path / "spoilt.png")
+    assert "libpng" not in capfd.readouterr().err

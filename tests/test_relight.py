@@ -1,6 +1,8 @@
 """HDRI relighting: env-map orientation, SH9 and pre-convolved irradiance against brute force,
 relight_dir's shaders and backgrounds, and the relight CLI. Environment maps are made here."""
 
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -254,13 +256,34 @@ def test_write_relit_png_and_exr(tmp_path):
         write_relit(tmp_path / "relit.jpg", rgba)
 
 
-def test_bundled_hdris_when_blender_is_installed():
+def test_bundled_hdris_ship_with_the_package():
     bundled = envmap.bundled_hdris()
-    if not bundled:
-        pytest.skip("neither bpy nor Blender is installed")
     assert sorted(bundled) == sorted(envmap.BUNDLED_NAMES)
-    env = envmap.load_hdri("forest")
-    assert env.ndim == 3 and env.shape[1] == 2 * env.shape[0] and env.dtype == np.float32
+    assert all(path.is_relative_to(envmap.BUNDLED_FOLDER) for path in bundled.values())
+    assert sum(path.stat().st_size for path in bundled.values()) < 3 << 20  # a few MB at most
+    assert "CC0" in (envmap.BUNDLED_FOLDER / "LICENSE.txt").read_text()
+    env = envmap.load_hdri("Forest")
+    assert env.shape == (512, 1024, 3) and env.dtype == np.float32
+
+
+def test_bundled_names_are_looked_up_only_in_the_bundle(tmp_path, monkeypatch):
+    # A planted "studio" in the working folder is not opened (and its name does not leak).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "secret.exr").write_bytes(envmap.bundled_hdri("night").read_bytes())
+    (tmp_path / "studio").symlink_to(tmp_path / "secret.exr")
+    assert envmap.resolve_hdri("studio") == envmap.BUNDLED_FOLDER / "studio.exr"
+    assert envmap.resolve_hdri("./studio").name == "studio"  # a path says it means the file
+
+
+def test_the_hdri_cache_is_keyed_by_content(tmp_path):
+    from photonormals.relight import relight
+
+    relight._maps_for.cache_clear()
+    for k in range(3):  # one HDRI uploaded three times, to a new temporary path each time
+        copy = tmp_path / f"upload{k}.exr"
+        copy.write_bytes(envmap.bundled_hdri("night").read_bytes())
+        relight._hdri_maps(copy)
+    assert relight._maps_for.cache_info().currsize == 1
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -303,12 +326,21 @@ def test_cli_relights_with_hdr_and_exr_files(cli, predict_dir, tmp_path):
     assert code == 2 and "--overwrite" in err
 
 
+def test_cli_relights_by_name_with_nothing_but_an_output(cli, predict_dir, tmp_path, monkeypatch):
+    folder, _photo, _mask = predict_dir
+    monkeypatch.setitem(sys.modules, "bpy", None)  # as without bpy: importing it fails
+    code, _out, err = cli("relight", "--hdri", "studio", "--out", tmp_path / "a.png", folder)
+    assert code == 0, err  # the background defaults to the HDRI when no photo is given
+    assert cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED).shape == (SIZE, SIZE, 3)
+
+
 @pytest.mark.parametrize(
     "case, message",
     [
         ("no_normals", "no normal.npy"),
         ("bad_normals", "normal.npy"),
         ("unknown_hdri", "unknown HDRI"),
+        ("unknown_hdri_no_background", "unknown HDRI"),
         ("bad_extension", "must be .png"),
         ("no_photo", "--photo"),
         ("not_hdr", "OpenEXR"),
@@ -325,10 +357,12 @@ def test_cli_bad_inputs_exit_2_with_one_line(cli, predict_dir, tmp_path, case, m
         (folder / "normal.npy").write_bytes(b"not numpy")
     elif case == "unknown_hdri":
         args["hdri"] = "moonbase"
+    elif case == "unknown_hdri_no_background":  # the real problem is named, not the background
+        args["hdri"], args["extra"] = "moonbase", []
     elif case == "bad_extension":
         args["out"] = tmp_path / "out.jpg"
     elif case == "no_photo":
-        args["extra"] = []
+        args["extra"] = ["--background", "keep"]
     elif case == "not_hdr":
         args["hdri"] = str(photo)
     code, _out, err = cli(

@@ -27,10 +27,11 @@ from photonormals.io.images import write_linear_png, write_srgb_png
 from photonormals.service import launch
 from photonormals.service.launch import free_port, stop_server  # noqa: F401 (test_client's)
 
-TOKEN = "test-token"
+TOKEN = "test-token-0123456789"
 COUNT = 6
 MAX_QUEUE = 3
 CRASH_NAME = "crash-me.png"
+ALLOWED_ORIGIN = "http://allowed.example"
 
 
 def make_weights(folder: Path) -> Path:
@@ -45,10 +46,11 @@ def make_weights(folder: Path) -> Path:
     return folder
 
 
-def start_server(tmp: Path, *extra, env=None):
+def start_server(tmp: Path, *extra, env=None, results_dir=True):
     """A real server on a free loopback port with the tests' own weights folder."""
     weights = {"PHOTONORMALS_WEIGHTS": str(make_weights(tmp / "weights"))}
-    return launch.start_server(tmp, *extra, env={**weights, **(env or {})}, timeout=60)
+    return launch.start_server(tmp, *extra, env={**weights, **(env or {})}, timeout=60,
+                               results_dir=results_dir)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,8 @@ def server(tmp_path_factory):
         "1",
         "--max-photos",
         "8",
+        "--allow-origin",
+        ALLOWED_ORIGIN,
         env={"PHOTONORMALS_TEST_STAGE_DELAY": "0.05", "PHOTONORMALS_TEST_CRASH_NAME": CRASH_NAME},
     )
     yield url
@@ -95,7 +99,9 @@ def photos(tmp_path_factory):
 # ---------------------------------------------------------------------------- raw HTTP helpers
 
 
-def multipart(photos=(), options=None, lights_file=None, fields=None):
+def multipart(photos=(), options=None, lights_file=None, fields=None, files=None):
+    """A multipart body: photos are paths or (filename, bytes); files maps other file fields
+    to (filename, bytes)."""
     boundary = uuid.uuid4().hex
     body = b""
     for name, value in {
@@ -104,6 +110,7 @@ def multipart(photos=(), options=None, lights_file=None, fields=None):
     }.items():
         disposition = f'Content-Disposition: form-data; name="{name}"'
         body += f"--{boundary}\r\n{disposition}\r\n\r\n{value}\r\n".encode()
+    files_by_field = files
     files = [
         ("photos", Path(p).name, Path(p).read_bytes())
         if not isinstance(p, tuple)
@@ -112,6 +119,8 @@ def multipart(photos=(), options=None, lights_file=None, fields=None):
     ]
     if lights_file is not None:
         files.append(("lights_file", *lights_file))
+    for field, (filename, data) in (files_by_field or {}).items():
+        files.append((field, filename, data))
     for field, filename, data in files:
         body += (
             (
@@ -142,8 +151,8 @@ def call(url, method="GET", body=None, content_type=None, token=TOKEN, headers=N
         return exc.code, exc.headers, exc.read()
 
 
-def submit(server, photos=(), options=None, lights_file=None):
-    return call(server + "/v1/jobs", "POST", *multipart(photos, options, lights_file))
+def submit(server, photos=(), options=None, lights_file=None, token=TOKEN):
+    return call(server + "/v1/jobs", "POST", *multipart(photos, options, lights_file), token=token)
 
 
 def error_of(status_body):
@@ -151,10 +160,10 @@ def error_of(status_body):
     return status, json.loads(body)["error"]
 
 
-def wait_done(server, job_id, timeout=60):
+def wait_done(server, job_id, timeout=60, token=TOKEN):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = json.loads(call(f"{server}/v1/jobs/{job_id}")[2])
+        status = json.loads(call(f"{server}/v1/jobs/{job_id}", token=token)[2])
         if status["state"] in ("done", "error", "cancelled"):
             return status
         time.sleep(0.02)
@@ -283,8 +292,59 @@ def test_openapi_matches_the_routes(server):
     )[-1]
     fields = document["components"]["schemas"][schema_ref]["properties"]
     assert {"photos", "options", "lights_file"} <= fields.keys()
-    assert {"400", "401", "413", "503"} <= upload["responses"].keys()
+    assert document["components"]["schemas"][schema_ref]["required"] == ["photos"]
+    assert {"400", "401", "408", "413", "503"} <= upload["responses"].keys()
     assert "ErrorResponse" in document["components"]["schemas"]
+
+
+def test_a_wrong_method_is_told_every_allowed_one(server):
+    status, headers, body = call(server + "/v1/jobs/x", "OPTIONS")
+    assert status == 405 and headers["Allow"] == "DELETE, GET"
+    assert json.loads(body)["error"]["code"] == "method_not_allowed"
+
+
+def test_colliding_photo_names_never_replace_a_photo(server, photos):
+    # The second a.png once became 003_a.png, over the first photo of that name.
+    data = [p.read_bytes() for p in photos["paths"]]
+    named = [("003_a.png", data[0]), ("a.png", data[1]), ("a.png", data[2]), ("A.PNG", data[3]),
+             ("a-2.png", data[4]), ("b.png", data[5])]
+    status, _, body = submit(server, named, lights_options(photos))
+    assert status == 202, body
+    job_id = json.loads(body)["id"]
+    assert wait_done(server, job_id)["state"] == "done"
+    lights = json.loads(call(f"{server}/v1/jobs/{job_id}/files/lights.json")[2])["lights"]
+    names = [light["file"] for light in lights]
+    assert names == ["003_a.png", "a.png", "a-2.png", "A-3.PNG", "a-2-2.png", "b.png"]
+    normals = np.load(io.BytesIO(call(f"{server}/v1/jobs/{job_id}/files/normal.npy")[2]))
+    assert angular_error(normals, photos) < 1.0  # each photo used once, with its own light
+
+
+def test_foreign_hosts_and_browser_origins_are_refused(server):
+    port = server.rsplit(":", 1)[1]
+    status, error = error_of(call(server + "/v1/health", headers={"Host": f"evil.example:{port}"}))
+    assert status == 403 and error["code"] == "forbidden_host"  # DNS rebinding
+    for origin in ("http://evil.example", "null"):
+        status, error = error_of(call(server + "/v1/jobs/x", headers={"Origin": origin}))
+        assert status == 403 and error["code"] == "forbidden_origin"
+    assert call(server + "/v1/health", headers={"Host": f"localhost:{port}"})[0] == 200
+    # the server's own pages (its /docs) and the origins given with --allow-origin are served
+    assert call(server + "/v1/health", headers={"Origin": server})[0] == 200
+    status, headers, _ = call(server + "/v1/health", headers={"Origin": ALLOWED_ORIGIN})
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    status, headers, _ = call(server + "/v1/jobs", "OPTIONS", token=None, headers={
+        "Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization"})
+    assert status == 200 and "POST" in headers["Access-Control-Allow-Methods"]
+
+
+def test_a_black_set_is_bad_input_not_a_server_error(server, tmp_path):
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"black{k}.png")
+        write_linear_png(paths[-1], np.zeros((32, 32, 3), np.float32))
+    status, error = error_of(call(server + "/v1/predict", "POST",
+                                  *multipart(paths, {"mode": "multi"})))
+    assert status == 400 and "dark everywhere" in error["message"]
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -306,7 +366,7 @@ def png_header_claiming(width, height) -> bytes:
 
 
 @pytest.mark.parametrize("case, expected", [
-    ("no photos", "no photos uploaded"),
+    ("no photos", "photos: required, but missing"),
     ("too many", "over the limit of 8"),
     ("not an image", "not a supported image"),
     ("pixel bomb", "MP limit"),
@@ -314,9 +374,16 @@ def png_header_claiming(width, height) -> bytes:
     ("light count", "6 light directions given for 3 photos"),
     ("light file count", "6 light directions given for 3 photos"),
     ("unknown mode", "options.mode"),
-    ("bad json", "options is not valid JSON"),
+    ("bad json", "options: not valid JSON"),
     ("unknown output", "unknown output(s) height.png"),
     ("focal for multi", "--focal-35mm is for single-portrait mode"),
+    ("nan in options", "options: not valid JSON (NaN is not a JSON number"),
+    ("infinite light", "options.lights.0.0: Input should be a finite number"),
+    ("huge intensity", "intensities must be numbers from 1e-06 to 1e+06"),
+    ("deep options", "options: the JSON is nested too deeply"),
+    ("nan in lights.json", "lights.json: not valid JSON"),
+    ("zero in lights.json", "lights.json: light 1 is a zero vector"),
+    ("fake jpeg", "fake.jpg: the JPEG header is truncated or corrupt"),
 ])
 def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected):
     paths, lights = photos["paths"], lights_options(photos)
@@ -348,10 +415,26 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
         args = (paths, {"outputs": ["height.png"], **lights})
     elif case == "focal for multi":
         args = (paths, {"focal_35mm": 50, **lights})
+    elif case == "nan in options":
+        fields = multipart(paths, fields={"options": '{"lights": [[NaN, 0, 1]]}'})
+    elif case == "infinite light":
+        fields = multipart(paths, fields={"options": '{"lights": [[1e999, 0, 1]]}'})
+    elif case == "huge intensity":
+        args = (paths, {**lights, "intensities": [[1e39] * 3] * len(paths)})
+    elif case == "deep options":
+        fields = multipart(paths, fields={"options": "[" * 200_000 + "]" * 200_000})
+    elif case in ("nan in lights.json", "zero in lights.json"):
+        direction = "[NaN, 0, 1]" if case.startswith("nan") else "[0, 0, 0]"
+        light = f'{{"direction": {direction}}}'
+        fields = multipart(paths[:3], lights_file=(
+            "lights.json", f'{{"lights": [{light}, {light}, {light}]}}'.encode()))
+    elif case == "fake jpeg":
+        args = ([*paths[:2], ("fake.jpg", b"\xff\xd8\xff" + b"garbage" * 10)], None)
     result = call(server + "/v1/jobs", "POST", *fields) if fields else submit(server, *args)
     status, error = error_of(result)
     assert status == 400 and error["code"] == "bad_input"
     assert expected in error["message"]
+    assert " at 0x" not in error["message"]  # no object addresses (nor server paths)
 
 
 def test_decoding_errors_end_the_job_with_the_message(server, photos):
@@ -371,7 +454,7 @@ def test_request_over_the_size_limit(server):
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(
-            f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
             f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: "
             f"{(1 << 20) + 1}\r\n\r\n".encode()
         )
@@ -380,7 +463,7 @@ def test_request_over_the_size_limit(server):
     # No Content-Length (chunked): counted while streaming.
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(
-            f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
             "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: "
             "chunked\r\n\r\n".encode()
         )
@@ -413,7 +496,7 @@ def test_client_disconnecting_mid_upload_leaves_the_server_healthy(server, photo
     for _ in range(3):
         with socket.create_connection((host, int(port)), timeout=10) as s:
             s.sendall(
-                f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             )
             s.sendall(body[: len(body) // 2])
@@ -497,6 +580,28 @@ def test_serve_refuses_a_public_address_without_a_token(cli):
     assert code == 2 and "without a token" in stderr
 
 
+@pytest.mark.parametrize("token", [" ", "x", "short-token", "has a space in it!"])
+def test_serve_refuses_a_token_that_is_no_real_one(cli, token):
+    code, _, stderr = cli("serve", "--token", token)
+    assert code == 2 and "at least 16 visible characters" in stderr
+
+
+def test_serve_on_a_busy_port_says_so_before_any_banner(tmp_path):
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "photonormals", "serve", "--port",
+             str(taken.getsockname()[1]), "--results-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "the port is in use" in result.stderr
+
+
 def test_finished_jobs_expire(tmp_path):
     from photonormals.service.jobs import JobManager
     from photonormals.service.models import ModelCache
@@ -509,3 +614,38 @@ def test_finished_jobs_expire(tmp_path):
     time.sleep(0.01)
     manager.cleanup()
     assert manager.get(job.id) is None and not job.folder.exists()
+
+
+# ---------------------------------------------------------------------------- bench
+
+
+def test_bench_discards_two_portrait_warm_ups(tmp_path):
+    from photonormals.service import bench
+
+    class FirstTwoSlow:
+        calls = 0
+
+        def predict(self, *args, **kwargs):
+            self.calls += 1
+            time.sleep(0.2 if self.calls <= 2 else 0.0)
+
+    client = FirstTwoSlow()
+    assert bench._portrait(client, tmp_path, repeat=2)["latency_s"] < 0.1
+    assert client.calls == 4
+
+
+def test_bench_report_gives_a_verdict_per_target():
+    from photonormals.service.bench import format_report
+
+    row = {"method": "multi (shipped model)", "size": [612, 512], "images": 9, "latency_s": 2.5,
+           "model_s": 1.0, "throughput_jobs_per_s": 0.4, "throughput_images_per_s": 3.6}
+    report = format_report({
+        "device": "cpu", "cpu_count": 2, "torch_threads": 2, "rows": [row],
+        "portrait_512": {"latency_s": 0.4}, "server_memory": {"peak_rss_mib": 900},
+        "server_gpu_memory": None,
+        "comparison": {"input": [9, 612, 512], "shipped": {"model": "fused_fast", "seconds": 1.0},
+                       "sdps": {"seconds": 4.0}, "speedup": 4.0},
+    })
+    assert "speed-up x4.00 (target >= x3: met)" in report
+    assert "0.400 s (target < 0.5 s: met)" in report
+    assert "2.50 s (target < 2 s: MISSED)" in report

@@ -71,6 +71,6 @@ def test_mask_of_another_size_is_refused_at_submit(client, sphere, tmp_path):
     photos, lights, _, _ = sphere
     small = tmp_path / "small_mask.png"
     write_linear_png(small, np.ones((8, 8), np.float32), bits=8)
-    with pytest.raises(RequestError, match="mixed image sizes") as refused:
+    with pytest.raises(RequestError, match="mask must be the photos' size") as refused:
         client.submit(photos, {}, lights_file=lights, mask_file=small)
     assert refused.value.status == 400

@@ -59,7 +59,7 @@ def run(args) -> int:
     written = save_prediction(prediction, args.out, [p.name for p in args.images], args.overwrite)
     solved = int(prediction.mask.sum())
     print(
-        f"{prediction.report['method']}: {solved} pixels solved; wrote {len(written) + 1} files "
+        f"{prediction.report['method']}: {solved} pixels solved; wrote {len(written)} files "
         f"to {args.out}"
     )
     return 0

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ..errors import UserError
-from ..relight.envmap import BUNDLED_NAMES
+from ..relight.envmap import BUNDLED_NAMES, resolve_hdri
 from ..relight.relight import (
     BACKGROUNDS,
     IRRADIANCE_METHODS,
@@ -26,7 +26,8 @@ def add_parser(commands):
         "--hdri",
         required=True,
         metavar="FILE",
-        help=f"an equirect .exr or .hdr, or a Blender HDRI name: {', '.join(BUNDLED_NAMES)}",
+        help=f"an equirect .exr or .hdr, or a bundled HDRI (Blender's studio lights, shipped "
+             f"with photonormals): {', '.join(BUNDLED_NAMES)}",
     )
     parser.add_argument(
         "--rotation",
@@ -55,8 +56,8 @@ def add_parser(commands):
     parser.add_argument(
         "--background",
         choices=BACKGROUNDS,
-        default="keep",
-        help="keep the photo (needs --photo), show the HDRI, or transparent (alpha = mask)",
+        help="keep the photo (needs --photo), show the HDRI, or transparent (alpha = mask); "
+             "default: keep with --photo, else hdri",
     )
     parser.add_argument(
         "--photo", type=Path, metavar="FILE", help="the original photo, for --background keep"
@@ -71,18 +72,20 @@ def run(args) -> int:
     out = check_output_path(args.out)
     if out.exists() and not args.overwrite:
         raise UserError(f"{out} already exists; choose another --out or pass --overwrite")
-    if args.background == "keep" and args.photo is None:
+    hdri = resolve_hdri(args.hdri)  # a bad HDRI name is the first thing to hear about
+    background = args.background or ("keep" if args.photo is not None else "hdri")
+    if background == "keep" and args.photo is None:
         raise UserError(
             "--background keep needs the original photo: pass --photo FILE, or use hdri or "
             "transparent"
         )
     rgba = relight_dir(
         args.predict_dir,
-        args.hdri,
+        hdri,
         rotation=args.rotation,
         exposure=args.exposure,
         shader=args.shader,
-        background=args.background,
+        background=background,
         photo=args.photo,
         roughness=args.roughness,
         irradiance=args.irradiance,

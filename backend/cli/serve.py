@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
+import re
 from pathlib import Path
 
 from ..device import DEVICES, SERVING_PRECISIONS
 from ..errors import UserError
 
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
+MIN_TOKEN_LENGTH = 16
+# A token travels in an HTTP header: visible ASCII, no spaces (secrets.token_urlsafe() fits).
+_TOKEN = re.compile(r"[!-~]+")
 
 
 def add_parser(commands):
@@ -18,8 +21,12 @@ def add_parser(commands):
                         help="address to bind (default loopback; any other needs --token)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
-                        help=f"required as 'Authorization: Bearer TOKEN' on every call but health "
+                        help=f"required as 'Authorization: Bearer TOKEN' on every call but health: "
+                             f"at least {MIN_TOKEN_LENGTH} visible characters, no spaces "
                              f"(default: ${TOKEN_ENV})")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                        help="a web page origin (e.g. http://localhost:3000) allowed to call the "
+                             "API from a browser; repeat for more (default: none)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     parser.add_argument("--precision", choices=SERVING_PRECISIONS, default="auto",
                         help="network precision on CUDA (auto: bf16); CPU always runs fp32")
@@ -29,56 +36,82 @@ def add_parser(commands):
     parser.add_argument(
         "--keep-minutes", type=float, default=30.0, help="how long results are kept"
     )
+    parser.add_argument("--max-results-mb", type=float, default=4096.0,
+                        help="disk kept results may use; the oldest go first (default 4096)")
     parser.add_argument(
-        "--max-queue", type=int, default=8, help="jobs waiting before 503 + Retry-After"
+        "--max-queue", type=int, default=8, help="jobs and relights waiting before 503"
     )
     parser.add_argument("--max-upload-mb", type=float, default=512.0, help="largest request body")
     parser.add_argument("--max-photos", type=int, default=128, help="most photos in one job")
+    parser.add_argument("--max-job-mp", type=float, default=32.0,
+                        help="most megapixels one job decodes, all photos together (default 32)")
+    parser.add_argument("--max-hdri-mp", type=float, default=8.4,
+                        help="largest HDRI a relight may upload, in megapixels (default 8.4: "
+                             "4096x2048)")
+    parser.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds a client gets to send a request's headers; after that an "
+                             "upload must average 64 KiB/s (default 10)")
     parser.set_defaults(run=run)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def check_token(token: str) -> None:
+    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN.fullmatch(token):
+        raise UserError(
+            f"--token needs at least {MIN_TOKEN_LENGTH} visible characters and no spaces; make "
+            "one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
+        )
 
 
 def run(args) -> int:
+    from ..service.guards import is_loopback
+
+    if args.token is not None:
+        check_token(args.token)
     if not is_loopback(args.host) and not args.token:
         raise UserError(f"refusing to listen on {args.host} without a token: pass --token "
                         f"(or set {TOKEN_ENV}), or bind to 127.0.0.1")
-    for name in ("keep_minutes", "max_queue", "max_upload_mb", "max_photos"):
-        if getattr(args, name) <= 0:
+    for name in ("keep_minutes", "max_results_mb", "max_queue", "max_upload_mb", "max_photos",
+                 "max_job_mp", "max_hdri_mp", "read_timeout"):
+        if not getattr(args, name) > 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive")
-    import uvicorn
-
+    for origin in args.allow_origin:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise UserError(f"--allow-origin {origin!r}: give a scheme and host, like "
+                            "http://localhost:3000, with no path")
     from ..device import pick_device
     from ..service import Settings, create_app
     from ..service.parent import watch_parent
+    from ..service.server import bind, serve
+    from ..service.storage import check_free
     from ..service.uploads import Limits
 
+    if args.results_dir is not None:
+        check_free(args.results_dir)
     device = str(pick_device(args.device))
     settings = Settings(
         device=device,
         token=args.token,
+        host=args.host,
+        allow_origins=frozenset(args.allow_origin),
         results_dir=args.results_dir,
         keep_minutes=args.keep_minutes,
+        max_results_mb=args.max_results_mb,
         max_queue=args.max_queue,
+        read_timeout=args.read_timeout,
         precision=args.precision,
         limits=Limits(
-            max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_photos=args.max_photos
+            max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_photos=args.max_photos,
+            max_job_pixels=int(args.max_job_mp * 1e6),
+            max_hdri_pixels=int(args.max_hdri_mp * 1e6),
         ),
     )
     app = create_app(settings)
-    print(f"photonormals serve: http://{args.host}:{args.port}/v1 on {device}"
+    sock = bind(args.host, args.port)  # a busy port: exit 2 here, before the banner
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"photonormals serve: http://{host}:{sock.getsockname()[1]}/v1 on {device}"
           f"{' (token required)' if args.token else ''}", flush=True)
     watch = watch_parent()  # started by the Blender add-on: exit when Blender is gone
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
-    )
+    serve(app, sock, args.read_timeout)
     if watch is not None:
         watch.cleanup()
     return 0

@@ -2,10 +2,24 @@
 
 import numpy as np
 
+_CHUNK = 1 << 20  # values per step of the in-place decode: bounds its temporaries
+
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    linear = np.array(x, dtype=np.float32)  # a copy: the caller's array stays as it was
+    srgb_to_linear_in_place(linear)
+    return linear
+
+
+def srgb_to_linear_in_place(x: np.ndarray) -> None:
+    """Decode a C-contiguous float32 array in place, in chunks: a 64 MP photo decoded at once
+    would hold five more copies of itself in temporaries."""
+    if x.dtype != np.float32 or not x.flags.c_contiguous:
+        raise ValueError("srgb_to_linear_in_place needs a C-contiguous float32 array")
+    flat = x.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        part = flat[start : start + _CHUNK]
+        part[...] = np.where(part <= 0.04045, part / 12.92, ((part + 0.055) / 1.055) ** 2.4)
 
 
 def reencode_srgb8(x: np.ndarray) -> np.ndarray:

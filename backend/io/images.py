@@ -19,9 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image as PILImage
+from PIL import JpegImagePlugin, PngImagePlugin
 
 from ..errors import UserError
-from .colorspace import linear_to_srgb, srgb_to_linear
+from .colorspace import linear_to_srgb, srgb_to_linear_in_place
 
 cv2.setLogLevel(2)  # errors only: we report bad files ourselves, in one line
 
@@ -65,8 +66,7 @@ def read_image(
         )
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
+    require_file(path)
     data = path.read_bytes()
     fmt, _, _, orientation = _checked_header(data, path, max_pixels)
 
@@ -74,7 +74,7 @@ def read_image(
         pixels = _decode_exr(path)
     else:
         if fmt == "png":
-            _check_png_complete(data, name)
+            _check_png_decodes(data, name)
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if pixels is None:
             raise UserError(f"{name}: the {fmt.upper()} data is truncated or corrupt")
@@ -84,7 +84,8 @@ def read_image(
     rgb = _apply_orientation(rgb, orientation)
     stored = colorspace if colorspace != "auto" else ("srgb" if bits == 8 else "linear")
     if stored == "srgb":
-        rgb = srgb_to_linear(rgb)
+        rgb = np.ascontiguousarray(rgb)
+        srgb_to_linear_in_place(rgb)
     return LinearImage(np.ascontiguousarray(rgb, dtype=np.float32), bits, stored)
 
 
@@ -93,8 +94,7 @@ def check_header(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple
     the same format and pixel-limit checks as read_image, without decoding (cheap enough for a
     server to run on every upload before queueing a job)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
+    require_file(path)
     _, width, height, orientation = _checked_header(path.read_bytes(), path, max_pixels)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
@@ -103,17 +103,24 @@ def _checked_header(data: bytes, path: Path, max_pixels: int) -> tuple[str, int,
     fmt = _sniff_format(data)
     if fmt is None:
         raise UserError(f"{path.name}: not a supported image (PNG, JPEG, TIFF, EXR or HDR)")
-    width, height, orientation = _header_size(data, fmt, path)
-    if width is None or width * height > max_pixels:
-        size = (
-            "an enormous size"
-            if width is None
-            else f"{width}x{height} ({width * height / 1e6:.0f} MP)"
-        )
+    width, height, orientation = _header_size(data, fmt, path, max_pixels)
+    if width * height > max_pixels:
         raise UserError(
-            f"{path.name}: {size} is over the {max_pixels / 1e6:.0f} MP limit; downscale it first"
+            f"{path.name}: {width}x{height} ({width * height / 1e6:.0f} MP) is over the "
+            f"{max_pixels / 1e6:.0f} MP limit; downscale it first"
         )
     return fmt, width, height, orientation
+
+
+def require_file(path: Path) -> None:
+    """A UserError that says what is wrong with a path that should be a readable file."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a file")
+    if path.exists():
+        raise UserError(f"{path}: not a regular file")
+    raise UserError(f"{path}: no such file")
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -137,16 +144,22 @@ def _sniff_format(data: bytes) -> str | None:
     return None
 
 
-def _header_size(data: bytes, fmt: str, path: Path) -> tuple[int | None, int | None, int]:
-    """(width, height, EXIF orientation) read from the header alone; None for a size Pillow
-    already refuses as a decompression bomb."""
+# Pillow's own format classes read the header without Image.open's decompression-bomb check:
+# ours comes right after, with the real size in the message.
+_PIL_FORMATS = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile}
+
+
+def _header_size(data: bytes, fmt: str, path: Path, max_pixels: int) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) read from the header alone."""
     name = path.name
     try:
-        if fmt in ("png", "jpeg"):
-            with PILImage.open(io.BytesIO(data)) as im:
+        if fmt in _PIL_FORMATS:
+            with _PIL_FORMATS[fmt](io.BytesIO(data)) as im:
                 if fmt == "png" and "exif" not in im.info:
                     # Pillow's PNG getexif() decodes the whole image to look for a late eXIf
                     # chunk: that would defeat the size check. Orientation rides before IDAT.
+                    return im.width, im.height, 1
+                if im.width * im.height > max_pixels:
                     return im.width, im.height, 1
                 return im.width, im.height, int(im.getexif().get(0x0112, 1))
         if fmt == "tiff":
@@ -159,20 +172,45 @@ def _header_size(data: bytes, fmt: str, path: Path) -> tuple[int | None, int | N
         if fmt == "hdr":
             return (*_hdr_size(data), 1)
         if fmt == "exr":
-            import OpenEXR
-
-            with OpenEXR.File(str(path), header_only=True) as exr:
-                (x0, y0), (x1, y1) = exr.header()["dataWindow"]
-                return int(x1 - x0 + 1), int(y1 - y0 + 1), 1
+            return (*_exr_size(path, max_pixels), 1)
     except UserError:
         raise
-    except PILImage.DecompressionBombError:
-        return None, None, 1
     except Exception as exc:  # every decoder has its own exception types
         raise UserError(
-            f"{name}: the {fmt.upper()} header is truncated or corrupt ({exc})"
+            f"{name}: the {fmt.upper()} header is truncated or corrupt ({_reason(exc, path)})"
         ) from None
     raise AssertionError(fmt)
+
+
+def _exr_size(path: Path, max_pixels: int) -> tuple[int, int]:
+    """Part 0's size, which is what is read; but decoding reads every part and channel of a
+    multi-part file, so all of them must fit the limit too (as many samples as RGBA pixels)."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path), header_only=True) as exr:
+        sizes, samples = [], 0
+        for part in exr.parts:
+            (x0, y0), (x1, y1) = part.header["dataWindow"]
+            width, height = int(x1 - x0 + 1), int(y1 - y0 + 1)
+            sizes.append((width, height))
+            for channel in part.header["channels"]:
+                samples += -(-width // channel.xSampling) * -(-height // channel.ySampling)
+    width, height = sizes[0]
+    if samples > 4 * max_pixels and width * height <= max_pixels:  # else the size is refused
+        raise UserError(
+            f"{path.name}: its {len(sizes)} part(s) hold {samples:,} samples, over the limit of "
+            f"{4 * max_pixels:,} ({max_pixels / 1e6:g} MP of RGBA); keep only the image's own "
+            "part and channels"
+        )
+    return width, height
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """A decoder's message fit for the user: one line, without the object reprs and full paths
+    (a server's folders) that some decoders put in it."""
+    text = str(exc).replace(str(path), path.name).splitlines()[0] if str(exc) else ""
+    text = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", text)
+    return text[:200] or type(exc).__name__
 
 
 def _hdr_size(data: bytes) -> tuple[int, int]:
@@ -186,13 +224,16 @@ def _hdr_size(data: bytes) -> tuple[int, int]:
     return int(match.group(4)), int(match.group(2))
 
 
-def _check_png_complete(data: bytes, name: str) -> None:
-    """OpenCV decodes some truncated PNGs into half-black images; Pillow's CRC walk catches them."""
+def _check_png_decodes(data: bytes, name: str) -> None:
+    """Decode with Pillow first: OpenCV turns some truncated PNGs into half-black images, and
+    libpng prints its own line to stderr for a corrupt stream, where we promise one line."""
     try:
         with PILImage.open(io.BytesIO(data)) as im:
-            im.verify()
+            im.load()
     except Exception as exc:
-        raise UserError(f"{name}: the PNG data is truncated or corrupt ({exc})") from None
+        raise UserError(
+            f"{name}: the PNG data is truncated or corrupt ({_reason(exc, Path(name))})"
+        ) from None
 
 
 def _decode_exr(path: Path) -> np.ndarray:
@@ -209,7 +250,7 @@ def _decode_exr(path: Path) -> np.ndarray:
             if all(c in channels for c in "RGB"):
                 return np.stack([np.asarray(channels[c].pixels) for c in "RGB"], axis=-1)
     except Exception as exc:
-        raise UserError(f"{path.name}: cannot decode the EXR data ({exc})") from None
+        raise UserError(f"{path.name}: cannot decode the EXR data ({_reason(exc, path)})") from None
     raise UserError(f"{path.name}: the EXR has no RGB or Y channels (has {', '.join(channels)})")
 
 
@@ -220,13 +261,17 @@ def _bgr_to_rgb(pixels: np.ndarray) -> np.ndarray:
 
 
 def _to_float(pixels: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    # One float copy, then in place: a 64 MP photo is 768 MB per copy.
     if pixels.dtype == np.uint8:
-        rgb, bits = pixels.astype(np.float32) / 255.0, 8
+        rgb, bits = pixels.astype(np.float32), 8
+        rgb *= np.float32(1.0 / 255.0)
     elif pixels.dtype == np.uint16:
-        rgb, bits = pixels.astype(np.float32) / 65535.0, 16
+        rgb, bits = pixels.astype(np.float32), 16
+        rgb *= np.float32(1.0 / 65535.0)
     elif pixels.dtype in (np.float16, np.float32, np.float64):
-        rgb = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        rgb, bits = np.maximum(rgb, 0.0), 32
+        rgb, bits = pixels.astype(np.float32), 32
+        np.nan_to_num(rgb, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.maximum(rgb, 0.0, out=rgb)
     else:
         raise UserError(f"{name}: unsupported pixel type {pixels.dtype}")
     if rgb.ndim == 3 and rgb.shape[2] == 1:

@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .images import write_atomic
+from .images import require_file, write_atomic
+from .strict_json import parse_json
+
+# Intensities are relative; far outside this range float32 sums and ratios overflow or vanish.
+INTENSITY_RANGE = (1e-6, 1e6)
 
 
 def read_light_directions(path: str | os.PathLike) -> np.ndarray:
@@ -18,13 +22,7 @@ def read_light_directions(path: str | os.PathLike) -> np.ndarray:
     if path.suffix.lower() == ".json":
         directions, _ = read_lights_json(path)
         return directions
-    directions = _read_rows(path, "light direction")
-    norms = np.linalg.norm(directions, axis=1)
-    if (norms < 1e-6).any():
-        raise UserError(
-            f"{path.name}: line {int(np.argmin(norms)) + 1} is a zero vector, not a direction"
-        )
-    return (directions / norms[:, None]).astype(np.float32)
+    return _unit_directions(_read_rows(path, "light direction"), path.name)
 
 
 def read_light_intensities(path: str | os.PathLike) -> np.ndarray:
@@ -33,26 +31,53 @@ def read_light_intensities(path: str | os.PathLike) -> np.ndarray:
     if path.suffix.lower() == ".json":
         _, intensities = read_lights_json(path)
         return intensities
-    intensities = _read_rows(path, "light intensity")
-    if (intensities <= 0).any():
-        raise UserError(f"{path.name}: light intensities must be positive")
-    return intensities
+    return _checked_intensities(_read_rows(path, "light intensity"), path.name)
 
 
 def read_lights_json(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        lights = json.loads(path.read_text())["lights"]
-        directions = np.array([light["direction"] for light in lights], dtype=np.float32)
-        intensities = np.array(
-            [light.get("intensity", [1.0, 1.0, 1.0]) for light in lights], dtype=np.float32
-        )
+        text = path.read_text()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path.name}: cannot read it ({exc})") from None
+    try:
+        lights = parse_json(text, path.name)["lights"]
+        directions = np.array([light["direction"] for light in lights], dtype=np.float64)
+        intensities = np.array(
+            [light.get("intensity", [1.0, 1.0, 1.0]) for light in lights], dtype=np.float64
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path.name}: not a valid lights.json ({exc})") from None
     if directions.ndim != 2 or directions.shape[1] != 3 or intensities.shape != directions.shape:
         raise UserError(f"{path.name}: each light needs a 3-vector direction and RGB intensity")
-    return directions / np.linalg.norm(directions, axis=1, keepdims=True), intensities
+    for what, values in (("direction", directions), ("intensity", intensities)):
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            raise UserError(f"{path.name}: light {int(np.argmax(bad)) + 1}'s {what} is not "
+                            "three finite numbers")
+    return _unit_directions(directions, path.name), _checked_intensities(intensities, path.name)
+
+
+def _unit_directions(rows: np.ndarray, name: str) -> np.ndarray:
+    """Finite float64 rows as float32 unit vectors; scaled first, so that 1e300 is a direction
+    too rather than an overflow."""
+    scale = np.abs(rows).max(axis=1)
+    if (scale == 0).any():
+        raise UserError(
+            f"{name}: light {int(np.argmin(scale)) + 1} is a zero vector, not a direction"
+        )
+    unit = rows / scale[:, None]
+    return (unit / np.linalg.norm(unit, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _checked_intensities(rows: np.ndarray, name: str) -> np.ndarray:
+    low, high = INTENSITY_RANGE
+    bad = ~((rows >= low) & (rows <= high)).all(axis=1)
+    if bad.any():
+        raise UserError(f"{name}: light {int(np.argmax(bad)) + 1}: intensities must be "
+                        f"numbers from {low:g} to {high:g}")
+    return rows.astype(np.float32)
 
 
 def write_lights_json(
@@ -75,12 +100,12 @@ def write_lights_json(
             for name, d, e in zip(files, directions, intensities, strict=True)
         ],
     }
-    write_atomic(path, (json.dumps(payload, indent=2) + "\n").encode())
+    # allow_nan=False: never write NaN or Infinity, which JSON readers refuse
+    write_atomic(path, (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
 
 
 def _read_rows(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
+    require_file(path)
     rows = []
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
@@ -97,4 +122,4 @@ def _read_rows(path: Path, what: str) -> np.ndarray:
         rows.append(values)
     if not rows:
         raise UserError(f"{path.name}: no {what}s in the file")
-    return np.array(rows, dtype=np.float32)
+    return np.array(rows, dtype=np.float64)

@@ -18,102 +18,63 @@ on an Environment Texture node (checked with Cycles: benchmarks/relight_blender_
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..io.images import read_image
+from ..io.images import MAX_PIXELS, read_image
 
 BUNDLED_NAMES = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
-_STUDIOLIGHTS = Path("studiolights") / "world"
+# Blender's eight studio-light HDRIs (CC0, Poly Haven; credits in LICENSE.txt beside them), copied
+# unchanged (1024 x 512, DWAB-compressed EXR, 1.8 MB in all), so that relighting by name needs
+# neither Blender nor bpy.
+BUNDLED_FOLDER = Path(__file__).with_name("hdris")
 
 
 # ----------------------------------------------------------------------------- finding and loading
 
 
-@functools.lru_cache(maxsize=1)
 def bundled_hdris() -> dict[str, Path]:
-    """Blender's eight studio-light HDRIs that exist on this machine, by name (may be empty)."""
-    for folder in _studiolight_folders():
-        found = {
-            name: folder / f"{name}.exr"
-            for name in BUNDLED_NAMES
-            if (folder / f"{name}.exr").is_file()
-        }
-        if found:
-            return found
-    return {}
+    """The bundled HDRIs by name."""
+    return {name: BUNDLED_FOLDER / f"{name}.exr" for name in BUNDLED_NAMES}
 
 
-def _studiolight_folders():
-    # The bpy wheel keeps its data files in bpy/<version>/datafiles; finding them from the
-    # package location avoids importing bpy, which takes seconds.
-    spec = importlib.util.find_spec("bpy")
-    if spec is not None and spec.submodule_search_locations:
-        for root in spec.submodule_search_locations:
-            yield from sorted(Path(root).glob(f"*/datafiles/{_STUDIOLIGHTS}"), reverse=True)
-        try:
-            import bpy  # an unusual layout: ask Blender itself
-
-            datafiles = bpy.utils.system_resource("DATAFILES")
-        except (ImportError, AttributeError, RuntimeError, OSError):
-            datafiles = None
-        if datafiles:
-            yield Path(datafiles) / _STUDIOLIGHTS
-    yield from sorted(Path("/usr/share/blender").glob(f"*/datafiles/{_STUDIOLIGHTS}"), reverse=True)
+def bundled_hdri(name: str) -> Path:
+    """The bundled HDRI of that name (any case); never a file of that name elsewhere."""
+    if name.lower() not in BUNDLED_NAMES:
+        raise UserError(f"unknown HDRI {name!r}: the bundled ones are {', '.join(BUNDLED_NAMES)}")
+    return BUNDLED_FOLDER / f"{name.lower()}.exr"
 
 
 def resolve_hdri(path_or_name: str | os.PathLike) -> Path:
-    """The file behind an HDRI argument: an existing path, or a bundled name such as "city"."""
+    """The file behind an HDRI argument: a bundled name such as "city" (looked up only in the
+    bundle: a file called "city" in the working folder is "./city"), or an existing file."""
+    name = str(path_or_name)
+    if name.lower() in BUNDLED_NAMES:
+        return bundled_hdri(name)
     path = Path(path_or_name)
     if path.is_file():
         return path
-    name = str(path_or_name)
     if path.suffix or os.sep in name or "/" in name:
         raise UserError(f"{name}: no such HDRI file")
-    if name.lower() not in BUNDLED_NAMES:
-        raise UserError(
-            f"unknown HDRI {name!r}: not a file, nor one of Blender's bundled HDRIs "
-            f"({', '.join(BUNDLED_NAMES)})"
-        )
-    bundled = bundled_hdris()
-    if name.lower() not in bundled:
-        raise UserError(
-            f"Blender's bundled HDRI {name!r} was not found; install bpy or Blender, or give a file"
-        )
-    return bundled[name.lower()]
+    raise UserError(
+        f"unknown HDRI {name!r}: not a file, nor one of the bundled HDRIs "
+        f"({', '.join(BUNDLED_NAMES)})"
+    )
 
 
-def load_hdri(path_or_name: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) float32 linear radiance of an EXR or Radiance .hdr equirect, or a bundled name.
-
-    The array is cached per file (path, size and modification time) and read-only."""
-    path = resolve_hdri(path_or_name).resolve()
-    stat = path.stat()
-    return _load_cached(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def hdri_key(path_or_name: str | os.PathLike) -> tuple:
-    """A cache key that changes when the file does."""
-    path = resolve_hdri(path_or_name).resolve()
-    stat = path.stat()
-    return str(path), stat.st_size, stat.st_mtime_ns
-
-
-@functools.lru_cache(maxsize=4)  # an 8K HDRI is 400 MB
-def _load_cached(path: str, _size: int, _mtime: int) -> np.ndarray:
+def load_hdri(path_or_name: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """(H, W, 3) float32 linear radiance of an EXR or Radiance .hdr equirect, or a bundled name;
+    read-only. Not cached here: relight caches the maps it derives, keyed by the file's content."""
+    path = resolve_hdri(path_or_name)
     with open(path, "rb") as f:
         head = f.read(16)
     if not head.startswith((b"v/1\x01", b"#?")):
-        raise UserError(
-            f"{Path(path).name}: an HDRI must be an OpenEXR (.exr) or Radiance (.hdr) file"
-        )
-    env = read_image(path, colorspace="linear").rgb
-    check_equirect(env, Path(path).name)
+        raise UserError(f"{path.name}: an HDRI must be an OpenEXR (.exr) or Radiance (.hdr) file")
+    env = read_image(path, colorspace="linear", max_pixels=max_pixels).rgb
+    check_equirect(env, path.name)
     env.setflags(write=False)
     return env
 

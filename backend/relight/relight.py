@@ -10,16 +10,17 @@ Backgrounds: keep (the photo given as ``photo`` outside the mask), hdri (the HDR
 camera looking along -z would see it, with Blender's default 39.6 degree field of view across
 the longer side; same rotation and exposure as the lighting), transparent (alpha = mask).
 
-The HDRI's derived maps (irradiance, SH9, blurred reflections) are cached per file, so a
-server relighting many times with one HDRI only pays the per-pixel lookups.
+The HDRI's derived maps (irradiance, SH9, blurred reflections) are cached by the file's content,
+so a server relighting many times with one HDRI only pays the per-pixel lookups.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -54,8 +55,9 @@ def relight_dir(
     """(H, W, 4) float32 linear RGBA of the subject relit by ``hdri`` (a path, a bundled name or
     an (H, W, 3) array); alpha is 1 except with background="transparent", where it is the mask.
 
-    The decoded predict folder, photo and HDRI maps are cached (keyed by file size and
-    modification time), so relighting one subject again with another HDRI or rotation is fast."""
+    The last decoded predict folder and photo (keyed by file size and modification time) and the
+    last two HDRIs' maps (keyed by content) are cached, so relighting one subject again with
+    another HDRI or rotation is fast."""
     _check_options(shader, background, irradiance, rotation, exposure, roughness)
     if background == "keep" and photo is None:
         raise UserError(
@@ -159,12 +161,27 @@ def _hdri_maps(hdri) -> HdriMaps:
     if isinstance(hdri, np.ndarray):
         envmap.check_equirect(hdri)
         return HdriMaps(np.asarray(hdri, np.float32))
-    return _maps_for_file(envmap.hdri_key(hdri))
+    path = envmap.resolve_hdri(hdri)
+    return _maps_for(_HdriFile(_file_digest(path), path))
 
 
-@functools.lru_cache(maxsize=4)
-def _maps_for_file(key: tuple) -> HdriMaps:
-    return HdriMaps(envmap.load_hdri(key[0]))
+@dataclass(frozen=True)
+class _HdriFile:
+    """An HDRI file known by its content, the cache key: the same HDRI uploaded again (to a new
+    temporary path each time) finds its maps, and different ones never pile up by path."""
+
+    digest: str
+    path: Path = field(compare=False)
+
+
+@functools.lru_cache(maxsize=2)  # a 4K HDRI's maps are about 100 MB
+def _maps_for(file: _HdriFile) -> HdriMaps:
+    return HdriMaps(envmap.load_hdri(file.path))
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -199,7 +216,7 @@ def read_predict_dir(predict_dir) -> Subject:
     return _read_subject(str(folder.resolve()), tuple(stamps))
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)  # a big subject is GBs: keep the last one only
 def _read_subject(folder: str, _stamps: tuple) -> Subject:
     folder = Path(folder)
     try:
@@ -246,7 +263,7 @@ def _read_photo(photo, size) -> np.ndarray:
     return image
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)
 def _read_photo_cached(path: str, _size: int, _mtime: int) -> np.ndarray:
     image = read_image(path).rgb
     image.setflags(write=False)

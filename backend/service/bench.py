@@ -28,6 +28,9 @@ from .launch import start_server, stop_server
 
 PORTRAIT_PHOTO = Path(__file__).with_name("bench_portrait.jpg")
 TARGETS = {"portrait_512_s": 0.5, "multi_9x612x512_s": 2.0, "speedup_vs_sdps": 3.0}
+# Untimed portrait requests first: a fresh server's first two take 2.2-2.6 s (the model loads,
+# then the first pass at each of the network's shapes), the rest ~0.5 s.
+PORTRAIT_WARMUPS = 2
 
 
 def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=print) -> dict:
@@ -92,13 +95,13 @@ def _measure(client: Client, photos, options, repeat, throughput_jobs, tmp) -> d
 def _portrait(client: Client, tmp, repeat) -> dict:
     photo = [PORTRAIT_PHOTO]  # uploaded as is: the client only reads it
     latencies = []
-    for _ in range(repeat + 1):  # the first loads the model
+    for _ in range(PORTRAIT_WARMUPS + repeat):
         start = time.perf_counter()
         client.predict(
             photo, tmp / f"portrait-out-{time.monotonic_ns()}", {"mode": "single"}, poll=0.005
         )
         latencies.append(time.perf_counter() - start)
-    return {"latency_s": statistics.median(latencies[1:])}
+    return {"latency_s": statistics.median(latencies[PORTRAIT_WARMUPS:])}
 
 
 def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
@@ -154,7 +157,8 @@ def format_report(result: dict) -> str:
             f"Model only on {c['input'][0]} x {c['input'][1]}x{c['input'][2]}: shipped "
             f"{c['shipped']['model']} {c['shipped']['seconds']:.2f} s, sdps "
             f"{c['sdps']['seconds']:.2f} s: "
-            f"speed-up x{c['speedup']:.2f} (target >= x{TARGETS['speedup_vs_sdps']:g})"
+            f"speed-up x{c['speedup']:.2f} (target >= x{TARGETS['speedup_vs_sdps']:g}: "
+            f"{verdict(c['speedup'] >= TARGETS['speedup_vs_sdps'])})"
         ),
     ]
     memory, gpu = result["server_memory"], result["server_gpu_memory"]
@@ -168,14 +172,21 @@ def format_report(result: dict) -> str:
             if portrait
             else "not available (no single-portrait model in weights/index.json)"
         )
-        + f" (target < {TARGETS['portrait_512_s']} s)"
+        + f" (target < {TARGETS['portrait_512_s']} s"
+        + (f": {verdict(portrait['latency_s'] < TARGETS['portrait_512_s'])})" if portrait else ")")
     )
     target = [row for row in result["rows"] if row["size"] == [612, 512] and row["images"] == 9
               and row["method"].startswith("multi")]
     if target:
-        lines.append(f"9 x 612x512 multi-light request: {target[0]['latency_s']:.2f} s "
-                     f"(target < {TARGETS['multi_9x612x512_s']:g} s)")
+        latency = target[0]["latency_s"]
+        lines.append(f"9 x 612x512 multi-light request: {latency:.2f} s "
+                     f"(target < {TARGETS['multi_9x612x512_s']:g} s: "
+                     f"{verdict(latency < TARGETS['multi_9x612x512_s'])})")
     return "\n".join(lines)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
 
 
 def _format_row(row: dict, table: bool = False) -> str:

@@ -1,10 +1,12 @@
 """Jobs: a bounded queue, one worker thread running the predict pipeline, a result store with
-expiry. One temp folder per job (input/, output/, result.zip); inputs go as soon as the job ends,
-outputs after --keep-minutes.
+expiry and a disk cap. One folder per job (input/, output/, result.zip); inputs go as soon as the
+job ends, outputs after --keep-minutes, or sooner, oldest first, when the kept results pass
+--max-results-mb.
 
 The worker is a plain thread, so inference never runs on the event loop: health and status keep
-answering while a job runs. Cancel is cooperative: the pipeline reports progress between stages
-and the callback raises when the job was cancelled.
+answering while a job runs. Relights wait in the same queue (call()), so one worker runs
+everything heavy and --max-queue counts them too. Cancel is cooperative: the pipeline reports
+progress between stages and the callback raises when the job was cancelled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 import traceback
 import uuid
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +60,7 @@ class Job:
     error_code: str | None = None
     files: list[str] = field(default_factory=list)
     finished_at: float | None = None
+    size: int = 0  # bytes its folder keeps once finished
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
 
@@ -95,16 +100,27 @@ class Job:
         self.finished.set()
 
 
+@dataclass
+class Call:
+    """Work other than a job (a relight) run by the worker in queue order; its result or
+    exception lands in the future."""
+
+    fn: Callable[[], object]
+    future: Future = field(default_factory=Future)
+
+
 class JobManager:
     def __init__(self, root: Path | None, device: str, models: ModelCache, max_queue: int = 8,
-                 keep_seconds: float = 1800.0):
+                 keep_seconds: float = 1800.0, max_results_bytes: int | None = None):
         self.root = Path(root) if root is not None else None  # None: set before start()
         self.device = device
         self.models = models
         self.keep_seconds = keep_seconds
+        self.max_results_bytes = max_results_bytes
         self.max_queue = max_queue
-        # bounded by enqueue: cancelled jobs do not count
-        self._queue: queue.Queue[Job] = queue.Queue()
+        # bounded by enqueue and call: cancelled jobs do not count
+        self._queue: queue.Queue[Job | Call] = queue.Queue()
+        self._calls_waiting = 0
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -136,7 +152,8 @@ class JobManager:
         return Job(job_id, folder)
 
     def waiting(self) -> int:
-        return sum(job.state == "queued" for job in list(self._jobs.values()))
+        """Jobs and calls (relights) in the queue."""
+        return sum(job.state == "queued" for job in list(self._jobs.values())) + self._calls_waiting
 
     def is_full(self) -> bool:
         return self.waiting() >= self.max_queue
@@ -147,6 +164,16 @@ class JobManager:
                 raise QueueFull(f"the queue is full ({self.max_queue} jobs waiting)")
             self._jobs[job.id] = job
             self._queue.put_nowait(job)
+
+    def call(self, fn: Callable[[], object]) -> Future:
+        """Run fn in the worker after what is queued; QueueFull if the queue is."""
+        with self._lock:
+            if self.is_full():
+                raise QueueFull(f"the queue is full ({self.max_queue} waiting)")
+            item = Call(fn)
+            self._calls_waiting += 1
+            self._queue.put_nowait(item)
+        return item.future
 
     def discard(self, job: Job) -> None:
         """Drop a job that never made it into the queue."""
@@ -165,9 +192,11 @@ class JobManager:
                 job.cancel_requested.set()
 
     def counts(self) -> dict:
-        states = [job.state for job in list(self._jobs.values())]
-        return {"waiting": states.count("queued"), "max": self.max_queue,
-                "running": states.count("running"), "completed": self.completed}
+        jobs = list(self._jobs.values())
+        states = [job.state for job in jobs]
+        return {"waiting": self.waiting(), "max": self.max_queue,
+                "running": states.count("running"), "completed": self.completed,
+                "results_mib": round(sum(job.size for job in jobs) / (1 << 20), 1)}
 
     # ------------------------------------------------------------------ worker
 
@@ -177,6 +206,9 @@ class JobManager:
                 job = self._queue.get(timeout=1.0)
             except queue.Empty:
                 self.cleanup()
+                continue
+            if isinstance(job, Call):
+                self._run_call(job)
                 continue
             with self._lock:
                 if job.state != "queued":  # cancelled while waiting
@@ -222,6 +254,17 @@ class JobManager:
             shutil.rmtree(job.folder / "input", ignore_errors=True)
             if job.state != "done":
                 self._remove_files(job)
+            job.size = _folder_size(job.folder)
+
+    def _run_call(self, call: Call) -> None:
+        with self._lock:
+            self._calls_waiting -= 1
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            call.future.set_result(call.fn())
+        except BaseException as exc:  # the caller raises it (a UserError is its 400)
+            call.future.set_exception(exc)
 
     def _progress(self, job: Job):
         def report(stage: str, fraction: float) -> None:
@@ -247,12 +290,20 @@ class JobManager:
     # ------------------------------------------------------------------ expiry
 
     def cleanup(self) -> None:
-        """Forget finished jobs older than keep_seconds, and delete their folders."""
+        """Forget finished jobs older than keep_seconds and, while the kept results are over
+        max_results_bytes, the oldest others but the newest; and delete their folders."""
         now = time.monotonic()
         with self._lock:
-            expired = [job for job in self._jobs.values()
-                       if job.state in FINISHED and job.finished_at is not None
-                       and now - job.finished_at > self.keep_seconds]
+            finished = sorted((job for job in self._jobs.values()
+                               if job.state in FINISHED and job.finished_at is not None),
+                              key=lambda job: job.finished_at)
+            expired = [job for job in finished if now - job.finished_at > self.keep_seconds]
+            kept = [job for job in finished if job not in expired]
+            total = sum(job.size for job in kept)
+            while self.max_results_bytes is not None and total > self.max_results_bytes \
+                    and len(kept) > 1:
+                total -= kept[0].size
+                expired.append(kept.pop(0))
             for job in expired:
                 del self._jobs[job.id]
         for job in expired:
@@ -272,6 +323,10 @@ def _write_zip(path: Path, files: list[Path]) -> None:
             compress = zipfile.ZIP_STORED if file.suffix == ".png" else zipfile.ZIP_DEFLATED
             zf.write(file, file.name, compress_type=compress, compresslevel=1)
     os.replace(tmp, path)
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _free_gpu_memory() -> None:

@@ -18,10 +18,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(folder: Path, *extra: str, env: dict | None = None, timeout: float = 120.0):
-    """(process, base url) once /v1/health answers. Results go to folder/results and the
-    server's output to folder/server.log: a file, not a pipe, which a long-running server
-    could fill and block on."""
+def start_server(folder: Path, *extra: str, env: dict | None = None, timeout: float = 120.0,
+                 results_dir: bool = True):
+    """(process, base url) once /v1/health answers. Results go to folder/results (results_dir
+    False: the server's own temporary folder) and the server's output to folder/server.log: a
+    file, not a pipe, which a long-running server could fill and block on."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -29,7 +30,7 @@ def start_server(folder: Path, *extra: str, env: dict | None = None, timeout: fl
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "photonormals", "serve", "--port", str(port),
-             "--results-dir", str(folder / "results"), *extra],
+             *(["--results-dir", str(folder / "results")] if results_dir else []), *extra],
             env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"

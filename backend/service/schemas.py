@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator
 
 from ..errors import UserError
+from ..io.strict_json import parse_json
 from ..predict import MODES, OUTPUT_FILES
 
 API_VERSION = "1"
 JOB_STATES = ("queued", "running", "done", "error", "cancelled")
 FINISHED = ("done", "error", "cancelled")
 
-Vector3 = tuple[float, float, float]
+Vector3 = tuple[FiniteFloat, FiniteFloat, FiniteFloat]
 
 
 class JobOptions(BaseModel):
@@ -39,7 +39,7 @@ class JobOptions(BaseModel):
         description="also integrate the normals into height.png (16-bit, stretched over the "
         "mask), height.exr (float heights in pixels) and height.json (their range)",
     )
-    focal_35mm: float | None = Field(
+    focal_35mm: FiniteFloat | None = Field(
         None,
         description="single mode: the portrait's 35 mm-equivalent focal length, to turn an "
                     "off-centre "
@@ -67,10 +67,7 @@ def parse_options(text: str | None) -> JobOptions:
     """The options field as a JobOptions, or a UserError in one line."""
     if not text:
         return JobOptions()
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise UserError(f"options is not valid JSON ({exc})") from None
+    raw = parse_json(text, "options")
     if not isinstance(raw, dict):
         raise UserError("options must be a JSON object")
     try:
@@ -120,19 +117,29 @@ class Health(BaseModel):
     )
     memory: dict = Field(description="server process RSS and peak RSS, MiB")
     models: dict = Field(description="per mode: available or not, and the weight file")
-    queue: dict
+    queue: dict = Field(description="waiting (jobs and relights), max, running, completed, "
+                                    "results_mib (kept on disk)")
+    limits: dict = Field(description="max_upload_mib, max_photos, max_photo_mp, max_job_mp "
+                                     "(all photos of a job decoded together), max_hdri_mp, "
+                                     "max_queue, max_results_mib, keep_minutes, read_timeout_s")
 
 
-ERROR_RESPONSES = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "bad input: options, photos, light files",
-        401: "missing token",
-        403: "wrong token",
-        404: "no such job or file",
-        409: "the job is not finished",
-        413: "upload over the size limit",
-        501: "model not available (e.g. single-portrait mode)",
-        503: "queue full; retry after the Retry-After header",
-    }.items()
+_ERRORS = {
+    400: "bad input: options, photos, light files, HDRI (a photo or HDRI over its pixel limit)",
+    401: "missing token",
+    403: "wrong token, or a refused Host or browser Origin",
+    404: "no such job or file",
+    408: "the upload came too slowly",
+    409: "the job is not done (or, for /v1/predict, was cancelled)",
+    413: "over a size limit: the upload's bytes, or the job's photos decoded together",
+    500: "the job failed with an internal error",
+    501: "model not available (e.g. single-portrait mode)",
+    503: "queue full; retry after the Retry-After header",
 }
+
+
+def errors_of(*statuses: int) -> dict:
+    """OpenAPI responses for these error statuses, each with the error body's schema."""
+    return {status: {"model": ErrorResponse, "description": _ERRORS[status]}
+            for status in statuses}
+

@@ -1,27 +1,28 @@
-"""Uploads: the request-size limit, and uploads turned into checked files for the predict pipeline.
+"""Uploads turned into checked files for the predict pipeline (and relight's HDRI).
 
 Everything cheap is checked here, at submit time, so the client gets a 4xx at once: counts,
 options, light files against the photo count, and each photo's header (format, the pixel limit
-that stops a "pixel bomb", one size for the whole set). Decoding errors surface later, in the job.
+that stops a "pixel bomb", one size for the whole set, the job's total against --max-job-mp).
+Decoding errors surface later, in the job.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from starlette.exceptions import HTTPException
 
 from ..errors import UserError
 from ..io.images import MAX_PIXELS, check_header
 from ..io.lights import read_light_directions, read_light_intensities
 from ..models.registry import task_named
 from ..models.weights import shipped_weights
-from ..predict import CALIBRATED, PredictOptions, resolve_method
+from ..predict import CALIBRATED, PredictOptions, check_image_sizes, resolve_method
+from .errors import ServiceError
 from .schemas import JobOptions
 
 
@@ -29,51 +30,17 @@ from .schemas import JobOptions
 class Limits:
     max_upload_bytes: int = 512 << 20
     max_photos: int = 128
-    max_pixels: int = MAX_PIXELS
+    max_pixels: int = MAX_PIXELS  # per photo
+    # decoded pixels per job, all photos together: memory grows with them (the multi-light
+    # network ~200 bytes a pixel, calibrated ~30; docs/service.md)
+    max_job_pixels: int = 32_000_000
+    max_hdri_pixels: int = 8_400_000  # a relight's uploaded HDRI (a "4K" one: 4096 x 2048)
 
-
-class ServiceError(HTTPException):
-    """An HTTP error with our machine-readable code; raised from anywhere, body parsing included."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(status_code=status, detail=message, headers=headers)
-        self.code = code
-
-
-def too_large(limit: int) -> ServiceError:
-    return ServiceError(413, "too_large", f"the upload is over the {limit / (1 << 20):g} MiB limit")
-
-
-class BodyLimit:
-    """ASGI middleware: refuse a body over the limit from its Content-Length at once, and count
-    the bytes as they stream in (chunked uploads, or a Content-Length that lies)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            from .app import error_response  # one place builds error bodies
-
-            response = error_response(too_large(self.max_bytes))
-            response.headers["Connection"] = "close"
-            return await response(scope, receive, send)
-        received = 0
-
-        async def counted():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise too_large(self.max_bytes)
-            return message
-
-        await self.app(scope, counted, send)
+    def as_dict(self) -> dict:
+        """The limits as /v1/health reports them."""
+        return {"max_upload_mib": self.max_upload_bytes / (1 << 20),
+                "max_photos": self.max_photos, "max_photo_mp": self.max_pixels / 1e6,
+                "max_job_mp": self.max_job_pixels / 1e6, "max_hdri_mp": self.max_hdri_pixels / 1e6}
 
 
 @dataclass
@@ -105,7 +72,7 @@ def save_upload(
     inputs.mkdir(parents=True)
     names, paths = [], []
     for index, upload in enumerate(photos):
-        name = _unique(_safe_name(upload.filename, f"photo{index + 1}.png"), names, index)
+        name = unique_name(_safe_name(upload.filename, f"photo{index + 1}.png"), names)
         _copy(upload, inputs / name)
         names.append(name)
         paths.append(inputs / name)
@@ -125,32 +92,56 @@ def save_upload(
     if method != CALIBRATED:
         shipped_weights(task_named(method))  # a model not shipped: 501 now
     _check_light_counts(lights, intensities, len(paths))
-    _check_headers(paths, limits.max_pixels)
+    width, height = check_image_sizes(paths, limits.max_pixels)
     if mask is not None:
-        _check_headers([paths[0], mask], limits.max_pixels)  # the mask: an image of the same size
+        mask_size = check_header(mask, limits.max_pixels)
+        if mask_size != (width, height):
+            raise UserError(f"mask_file is {mask_size[0]}x{mask_size[1]} but the photos are "
+                            f"{width}x{height}: the mask must be the photos' size")
+    _check_job_pixels(len(paths), width, height, limits.max_job_pixels)
     return CheckedUpload(paths, names, predict_options, options.outputs, options.height)
+
+
+def save_hdri(upload, folder: Path, limits: Limits) -> Path:
+    """A relight's uploaded HDRI written into folder, its header checked against the HDRI limit
+    (every part of an EXR too) before anything decodes it."""
+    name = _safe_name(upload.filename, "hdri")
+    if Path(name).suffix.lower() not in (".exr", ".hdr"):
+        raise UserError("hdri_file must be an .exr or .hdr file")
+    path = folder / name
+    _copy(upload, path)
+    check_header(path, limits.max_hdri_pixels)
+    return path
+
+
+def _check_job_pixels(count: int, width: int, height: int, limit: int) -> None:
+    if count * width * height <= limit:
+        return
+    scale = math.sqrt(limit / (count * width * height))
+    raise ServiceError(
+        413, "too_large",
+        f"{count} photos of {width}x{height} are {count * width * height / 1e6:.0f} MP to decode, "
+        f"over this server's {limit / 1e6:g} MP per job; downscale them to at most "
+        f"{int(width * scale)}x{int(height * scale)}, or send fewer",
+    )
 
 
 def _save_lights(folder: Path, lights_file, options: JobOptions) -> tuple[Path | None, Path | None]:
     if options.lights is not None:
         lights = folder / "light_directions.txt"
-        np.savetxt(lights, np.array(options.lights, dtype=np.float64), fmt="%.9g")
+        np.savetxt(lights, np.array(options.lights, dtype=np.float64), fmt="%.17g")
         intensities = None
         if options.intensities is not None:
             intensities = folder / "light_intensities.txt"
-            np.savetxt(intensities, np.array(options.intensities, dtype=np.float64), fmt="%.9g")
+            np.savetxt(intensities, np.array(options.intensities, dtype=np.float64), fmt="%.17g")
         return lights, intensities
     if lights_file is None:
         return None, None
-    # A lights.json carries intensities too; a DiLiGenT text file only directions.
+    # A lights.json carries intensities too; a DiLiGenT text file only directions. Both are
+    # read (and refused with a message if bad) by _check_light_counts.
     is_json = (lights_file.filename or "").lower().endswith(".json")
     lights = folder / ("lights.json" if is_json else "light_directions.txt")
     _copy(lights_file, lights)
-    if is_json:
-        try:
-            json.loads(lights.read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UserError(f"lights_file: not valid JSON ({exc})") from None
     return lights, lights if is_json else None
 
 
@@ -166,22 +157,9 @@ def _check_light_counts(lights: Path | None, intensities: Path | None, count: in
         raise UserError(f"the number of light intensities does not match the {count} photos")
 
 
-def _check_headers(paths: list[Path], max_pixels: int) -> None:
-    first = None
-    for path in paths:
-        size = check_header(path, max_pixels)
-        if first is None:
-            first = (path, size)
-        elif size != first[1]:
-            raise UserError(
-                f"mixed image sizes: {first[0].name} is {first[1][0]}x{first[1][1]} but "
-                f"{path.name} is {size[0]}x{size[1]}"
-            )
-
-
 def _copy(upload, target: Path) -> None:
     upload.file.seek(0)
-    with open(target, "wb") as out:
+    with open(target, "xb") as out:  # "x": never over a file already there
         shutil.copyfileobj(upload.file, out, 1 << 20)
 
 
@@ -192,5 +170,13 @@ def _safe_name(filename: str | None, fallback: str) -> str:
     return name or fallback
 
 
-def _unique(name: str, taken: list[str], index: int) -> str:
-    return name if name not in taken else f"{index + 1:03d}_{name}"
+def unique_name(name: str, taken: list[str]) -> str:
+    """name, or name-2, name-3... (before the extension): the first not yet taken, compared
+    without case, as a case-insensitive disk would."""
+    used = {other.casefold() for other in taken}
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, number = name, 1
+    while candidate.casefold() in used:
+        number += 1
+        candidate = f"{stem}-{number}{suffix}"
+    return candidate

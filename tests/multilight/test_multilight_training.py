@@ -122,7 +122,7 @@ def test_no_shipped_weights_means_model_not_available(tmp_path, monkeypatch, cap
     from photonormals.io.images import write_linear_png
 
     for k in range(2):
-        write_linear_png(tmp_path / f"{k}.png", np.full((8, 8, 3), 0.5, np.float32))
+        write_linear_png(tmp_path / f"{k}.png", np.full((16, 16, 3), 0.5, np.float32))
     code = main(
         ["predict", "--out", str(tmp_path / "o"), str(tmp_path / "0.png"), str(tmp_path / "1.png")]
     )
