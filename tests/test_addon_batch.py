@@ -147,11 +147,14 @@ def test_remote_backend_needs_allow_online(tmp_path):
     source = tmp_path / "in"
     source.mkdir()
     _light_set(source / "sphere", seed=3)
-    process, url = launch.start_server(tmp_path / "server", timeout=120)
-    # Linux routes 0.0.0.0 to this computer; as a URL it is not loopback, so the gate applies.
+    token = "batch-test-token-0123456789"
+    # A server listening on every interface (it needs a token then, and takes any Host header);
+    # Linux routes 0.0.0.0 to this computer, and as a URL it is not loopback, so the gate applies.
+    process, url = launch.start_server(tmp_path / "server", "--host", "0.0.0.0", "--token", token,
+                                       timeout=120)
     remote = "http://0.0.0.0:" + url.rsplit(":", 1)[1]
     command = [sys.executable, str(ROOT / "blender_addon" / "batch.py"), "--input", str(source),
-               "--backend", remote]
+               "--backend", remote, "--token", token]
     try:
         refused = subprocess.run([*command, "--out", str(tmp_path / "refused")],
                                  capture_output=True, text=True, timeout=300, check=False)
