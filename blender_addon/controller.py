@@ -84,6 +84,8 @@ def start_generate(context) -> str:
         STATE.fail(problem, "Switch the backend to Local, or turn on online access")
         return problem
     options = {"mode": settings.mode, "normal_convention": prefs.normal_convention}
+    if settings.mode == "material":
+        options["seamless"] = settings.seamless
     runner = JobRunner(connect, JobRequest(photos, options, light_file))
     STATE.runner, STATE.running, STATE.stage, STATE.progress = runner, True, "starting", 0.0
     STATE.pending = {"scene": context.scene.name, "name": results.set_name(photos),
@@ -133,7 +135,8 @@ def _import(files) -> None:
         imported = results.import_maps(
             scene, files, folder, pending["name"], target=target, strength=settings.normal_strength,
             directx=pending["directx"],
-            displacement_scale=settings.displacement_scale if settings.use_displacement else None)
+            displacement_scale=settings.displacement_scale if settings.use_displacement else None,
+            tiling=settings.tiling if settings.mode == "material" else None)
     except Exception as exc:  # noqa: BLE001 - shown in the panel
         STATE.fail(*describe_error(exc))
         return

@@ -34,6 +34,10 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
         layout.prop(settings, "mode")
         if settings.mode != "single":
             layout.prop(settings, "light_file")
+        if settings.mode == "material":
+            row = layout.row(align=True)
+            row.prop(settings, "seamless")
+            row.prop(settings, "tiling")
         layout.prop(settings, "target")
         row = layout.row(align=True)
         row.prop(settings, "normal_strength")

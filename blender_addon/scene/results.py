@@ -12,7 +12,7 @@ from .material import material_for, wire
 from .outputs import publish
 from .plane import photo_plane
 
-IMAGE_MAPS = ("albedo", "normal", "mask", "height", "shading")
+IMAGE_MAPS = ("albedo", "normal", "mask", "height", "shading", "roughness")
 NO_HEIGHT_NOTE = ("The backend returned no height map, so displacement was skipped "
                   "(`photonormals height` on the output folder makes one)")
 
@@ -36,11 +36,13 @@ def import_maps(
     strength: float = 1.0,
     directx: bool = False,
     displacement_scale: float | None = None,
+    tiling: float | None = None,
 ) -> Imported:
     """Publish the fetched files under a fresh prefix and wire them up.
 
     target=None builds (or reuses) the photo plane for `name`; otherwise the maps go onto target,
-    which must be a mesh with UVs.
+    which must be a mesh with UVs. tiling (a material's repeats across the UVs) adds a UV
+    Mapping node in front of every texture.
     """
     available = {Path(f).name for f in fetched}
     for required in ("normal.png", "albedo.png"):
@@ -60,9 +62,8 @@ def import_maps(
     material = material_for(target, name)
     if displacement_scale is not None and "height" not in images:
         notes.append(NO_HEIGHT_NOTE)
-    wire(
-        material, images, strength=strength, directx=directx, displacement_scale=displacement_scale
-    )
+    wire(material, images, strength=strength, directx=directx,
+         displacement_scale=displacement_scale, tiling=tiling)
     return Imported(files, images, target, material, notes)
 
 
