@@ -68,5 +68,5 @@ def test_the_panel_settings_know_the_material_mode():
 
     # the module postpones its annotations: they are the property calls' source text
     props = importlib.import_module(f"{addon.__name__}.props").PhotoNormalsSettings
-    assert '("material", "Surface / Material"' in props.__annotations__["mode"]
+    assert "('material', 'Surface / Material'" in props.__annotations__["mode"]
     assert {"seamless", "tiling"} <= set(props.__annotations__)

@@ -71,6 +71,18 @@ class MaterialBatches:
         maps["normal"] = normals_from_height(maps["height"])
         return maps
 
+    def lamp_sets(self, maps: dict, lamps: torch.Tensor, generator: torch.Generator):
+        """(B, K, 3, H, W) linear radiance of the surfaces ``maps`` (from `surfaces`) under K
+        lamps each, ``lamps`` (B, K, 3) their directions from the frame's centre, in a dim
+        room: a photometric stereo capture. No camera: the caller picks one exposure for the
+        set, as such captures are shot."""
+        photos = []
+        for k in range(lamps.shape[1]):
+            lit = light_surface(maps["normal"], maps["height"], maps["albedo"], maps["roughness"],
+                                generator, self.env_dirs, self.env_radiance, lamp=lamps[:, k])
+            photos.append(lit["radiance"])
+        return torch.stack(photos, 1)
+
     def sample(self, batch: int, generator: torch.Generator,
                family: str | None = None) -> dict[str, torch.Tensor]:
         g = generator

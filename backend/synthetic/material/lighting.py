@@ -102,9 +102,10 @@ def ambient_occlusion(height: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return ao.clamp(0.25, 1)
 
 
-def light_surface(normal, height, albedo, roughness, g, dirs, radiance):
+def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=None):
     """Render one photo's linear radiance. Returns {"radiance", "shading" (B, 3, H, W): the
-    diffuse light, so radiance = albedo * shading + specular}."""
+    diffuse light, so radiance = albedo * shading + specular}. ``lamp`` (B, 3), direction from
+    the frame's centre, forces a lamp there in a dim room (a photometric stereo capture)."""
     B, _, H, W = normal.shape
     dev = g.device
 
@@ -117,6 +118,8 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance):
 
     # Lamp: kind 0 HDRI only, 1 HDRI and a lamp, 2 a lamp in a dim room (or the flash).
     kind = (u(1) * 10).long()  # (B, 1): 0-2 env only, 3-6 both, 7-9 a lamp in a dim room
+    if lamp is not None:
+        kind = torch.full_like(kind, 9)
     lamp_on = (kind >= 3).float()
     env_level = torch.where(kind >= 7, 0.02 + 0.13 * u(1), torch.ones(B, 1, device=dev))
     env = env * env_level.view(B, 1, 1, 1)
@@ -126,6 +129,8 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance):
     elevation = torch.where(flash, math.radians(82) + u(1) * math.radians(8), elevation)
     centre_dir = torch.cat([torch.cos(elevation) * torch.cos(azimuth),
                             torch.cos(elevation) * torch.sin(azimuth), torch.sin(elevation)], 1)
+    if lamp is not None:
+        centre_dir = F.normalize(lamp.to(dev).float(), dim=1)
     distance = torch.exp(math.log(0.6) + u(1) * math.log(10 / 0.6)) * max(H, W)
     position = centre_dir * distance  # from the frame's centre, pixels
     px = (torch.arange(W, device=dev) + 0.5 - W / 2).view(1, 1, W).expand(1, H, W)
@@ -137,6 +142,8 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance):
     falloff = distance.view(B, 1, 1, 1) ** 2 / dist2
     tint = 1 + 0.3 * (u(3) - 0.5)
     strength = torch.exp(math.log(0.3) + u(1) * math.log(8 / 0.3))
+    if lamp is not None:  # one lamp moved around: same colour and power in every photo
+        tint, strength = torch.ones_like(tint), torch.full_like(strength, 2.0)
     lamp = (strength * lamp_on)[..., None, None] * tint.view(B, 3, 1, 1) * falloff
     visible = cast_shadow_visibility(height, torch.ones_like(height), centre_dir[:, None])[:, 0]
     n_dot_l = (normal * light_dir).sum(1, keepdim=True).clamp_min(0) * visible
