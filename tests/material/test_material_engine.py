@@ -76,3 +76,15 @@ def test_validation_set_covers_every_family_and_is_cached(tmp_path):
     assert np.array_equal(again["height"], data["height"])
     other = render_set(1, 32, seed=1, families=("bricks",))
     assert not np.array_equal(other["height"][0], data["height"][0])
+
+
+def test_lamp_sets_light_the_same_surface_from_the_given_side(engine):
+    g = torch.Generator().manual_seed(4)
+    maps = engine.surfaces(2, g, family="cobbles")
+    lamps = torch.tensor([[[0.8, 0.0, 0.6], [-0.8, 0.0, 0.6]]] * 2)
+    photos = engine.lamp_sets(maps, lamps, g)
+    assert photos.shape == (2, 2, 3, 48, 48) and (photos >= 0).all()
+    # facets turned toward +x are brighter under the lamp on the +x side than under the other
+    east = maps["normal"][:, 0] > 0.2
+    grey = photos.mean(2)
+    assert (grey[:, 0][east] > grey[:, 1][east]).float().mean() > 0.8
