@@ -169,8 +169,10 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
             record = {"step": step, "lr": lr, "elapsed_s": round(time.monotonic() - start, 1),
                       "total": round(total.item(), 5),
                       **{k: round(v.item(), 5) for k, v in losses.items()}}
+        out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
+        # validated at the end of a capped run too: the card quotes the last metrics
         if (validation is not None and config.val_every
-                and (step % config.val_every == 0 or step == config.steps)):
+                and (step % config.val_every == 0 or step == config.steps or out_of_time)):
             metrics = validate(model, validation, device)
             model.train()
             record = {**(record or {"step": step}),
@@ -182,7 +184,6 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
             print(json.dumps(record), flush=True)
             with open(run / "log.jsonl", "a") as log:
                 log.write(json.dumps(record) + "\n")
-        out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
             last_save = time.monotonic()
