@@ -97,7 +97,7 @@ _REGISTRY = {spec.name: spec for spec in (
     ModelSpec("portrait_lite", PORTRAIT, "portrait_lite:portrait_lite", "portrait_lite.safetensors",
               flip_tta=True),
     # A compact U-Net trained on the procedural material engine (synthetic/material).
-    ModelSpec("material", MATERIAL, "material:material"),
+    ModelSpec("material", MATERIAL, "material:material", "material.safetensors"),
     ModelSpec("material_fast", MATERIAL, "material:material_fast"),
 )}
 
