@@ -19,7 +19,7 @@ from .inference.camera import FOCAL_35MM_RANGE, Focal, photo_focal, plausible_35
 from .io import images as image_io
 from .io.lights import read_light_directions, read_light_intensities, write_lights_json
 from .io.result_folder import recover, replacing
-from .models.registry import MULTILIGHT, PORTRAIT, task_named
+from .models.registry import MATERIAL, MULTILIGHT, PORTRAIT, task_named
 from .photometric.calibrated import (
     MIN_SAMPLES,
     estimate_albedo,
@@ -27,11 +27,11 @@ from .photometric.calibrated import (
     solve_calibrated,
 )
 
-MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode)  # --mode: auto, single, multi
+MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode, MATERIAL.mode)  # --mode: ..., material
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
 OUTPUT_FILES = (
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
-    "report.json",
+    "height.png", "height.npy", "height.json", "roughness.png", "report.json",
 )
 MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
 
@@ -48,6 +48,7 @@ class PredictOptions:
     device: str = "auto"  # where a learned model runs: auto, cpu or cuda
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
+    seamless: bool = False  # material mode: maps that tile
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Prediction:
     light_directions: np.ndarray | None = None  # (K, 3), multi-light modes
     light_intensities: np.ndarray | None = None  # (K, 3)
     lights_source: str | None = None  # "given" or "estimated"
+    height: np.ndarray | None = None  # (H, W) pixels, material mode only
+    roughness: np.ndarray | None = None  # (H, W) GGX roughness, material mode with one photo
     report: dict = field(default_factory=dict)
 
 
@@ -75,7 +78,11 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         raise UserError(f"unknown mode {options.mode!r}; use one of {', '.join(MODES)}")
     if count == 0:
         raise UserError("no input images")
+    if options.seamless and options.mode != MATERIAL.mode:
+        raise UserError("--seamless is for material mode (tileable surface maps)")
     mode = options.mode
+    if mode == MATERIAL.mode:
+        return _material_method(options, count)
     if mode == "auto":
         mode = PORTRAIT.mode if count == 1 else MULTILIGHT.mode
     if mode == PORTRAIT.mode:
@@ -90,6 +97,25 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         raise UserError(
             "--focal-35mm is for single-portrait mode (multi-light normals are orthographic)"
         )
+    if options.lights is None:
+        return MULTILIGHT.name
+    if count < MIN_SAMPLES:
+        raise UserError(
+            f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}"
+        )
+    return CALIBRATED
+
+
+def _material_method(options: PredictOptions, count: int) -> str:
+    """Material mode: one photo runs the material model; several photos of the surface under
+    different lamps run photometric stereo (calibrated on given lights, else the multi-light
+    model), whose normals then get the surface prior (see `_surface`)."""
+    if options.focal_35mm is not None:
+        raise UserError("--focal-35mm is for single-portrait mode")
+    if count == 1:
+        if options.lights is not None:
+            raise UserError("--lights needs several photos of the surface, one per light")
+        return MATERIAL.name
     if options.lights is None:
         return MULTILIGHT.name
     if count < MIN_SAMPLES:
@@ -129,11 +155,20 @@ def predict(
 
     start = time.perf_counter()
     report("solving", 0.3)
-    solve = {CALIBRATED: _calibrated, MULTILIGHT.name: _multilight, PORTRAIT.name: _portrait}
-    camera = {}
+    solve = {CALIBRATED: _calibrated, MULTILIGHT.name: _multilight, PORTRAIT.name: _portrait,
+             MATERIAL.name: _material}
+    extra = {}
     if method == PORTRAIT.name:
-        camera["focal"] = photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)
-    result = solve[method](stack, mask, directions, intensities, estimator, **camera)
+        extra["focal"] = photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)
+    if options.mode == MATERIAL.mode:
+        extra["seamless"] = options.seamless
+        if mask is not None:
+            raise UserError("material mode takes no --mask: the surface fills the photo")
+        if method != MATERIAL.name:  # several photos: photometric stereo on the whole frame
+            mask = np.ones(stack.shape[1:3], bool)
+            solve[method] = _surface(solve[method], options.seamless)
+            extra = {}
+    result = solve[method](stack, mask, directions, intensities, estimator, **extra)
     timings.update(result.pop("timings", {}))
     timings["solve_s"] = time.perf_counter() - start
     if not result["mask"].any():
@@ -235,6 +270,48 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -
             "shading_scale": shading_scale,
         },
     }
+
+
+def _material(stack, _mask, _directions, _intensities, estimator, seamless: bool) -> dict:
+    estimate = estimator.estimate(stack[0], seamless=seamless)
+    return _material_fields(estimate, {
+        "method": "single_material", "tiles": estimate.tiles,
+        "coarse_pass_px": estimate.coarse_pass_px,
+    })
+
+
+def _surface(solver, seamless: bool):
+    """A photometric solver (calibrated or multi-light) turned into a material one: its
+    normals and albedo, then the surface prior, height and seams of `inference.material`."""
+    from .inference.material import surface_from_photometric
+
+    def solve(stack, mask, directions, intensities, estimator) -> dict:
+        result = solver(stack, mask, directions, intensities, estimator)
+        estimate = surface_from_photometric(result["normals"], result["albedo"], seamless)
+        fields = _material_fields(estimate, {
+            **result["report"], "method": f"{result['report']['method']}_surface"})
+        fields["timings"] = {**result.get("timings", {}), **estimate.timings}
+        return {**fields, "light_directions": result["light_directions"],
+                "light_intensities": result["light_intensities"],
+                "lights_source": result["lights_source"]}
+
+    return solve
+
+
+def _material_fields(estimate, report: dict) -> dict:
+    """Prediction fields of a `MaterialEstimate`; shading.png is a 16-bit texture in [0, 1],
+    so the shading is scaled down only, and by how much is recorded."""
+    fields = {"normals": estimate.normals, "albedo": estimate.albedo, "height": estimate.height,
+              "roughness": estimate.roughness, "mask": np.ones(estimate.height.shape, bool),
+              "timings": estimate.timings}
+    report = {**report, "seamless": estimate.seamless,
+              "height_range_px": [float(estimate.height.min()), float(estimate.height.max())]}
+    if estimate.shading is not None:
+        level = float(np.percentile(estimate.shading, 99.5))
+        scale = 1.0 / level if level > 1.0 else 1.0
+        fields["shading"] = np.clip(estimate.shading * scale, 0.0, 1.0)
+        report["shading_scale"] = scale
+    return {**fields, "report": report}
 
 
 def _given_lights(options: PredictOptions, count: int):
@@ -347,6 +424,10 @@ def save_prediction(
         image_io.write_linear_png(out("mask.png"), prediction.mask.astype(np.float32), bits=8)
         if prediction.shading is not None:
             image_io.write_linear_png(out("shading.png"), prediction.shading, bits=16)
+        if prediction.height is not None:
+            _write_height(prediction.height, out)
+        if prediction.roughness is not None:
+            image_io.write_linear_png(out("roughness.png"), prediction.roughness, bits=8)
         if prediction.light_directions is not None:
             write_lights_json(
                 out("lights.json"), files, prediction.light_directions,
@@ -358,6 +439,18 @@ def save_prediction(
             out("report.json"), (json.dumps(prediction.report, indent=2) + "\n").encode()
         )
     return [out_dir / name for name in names]
+
+
+def _write_height(height: np.ndarray, out) -> None:
+    """height.png (16-bit, stretched over its range), height.npy (pixels) and height.json
+    (the range), as `photonormals height` writes them."""
+    from .geometry.height import height_to_png16
+
+    encoded, meta = height_to_png16(height, None)
+    image_io.write_png(out("height.png"), encoded)
+    image_io.write_npy(out("height.npy"), height.astype(np.float32))
+    meta.update(method="surface", source="normal.npy", mask=None)
+    image_io.write_atomic(out("height.json"), (json.dumps(meta, indent=2) + "\n").encode())
 
 
 def _normalise_albedo(albedo: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:

@@ -5,10 +5,12 @@
 
 Input folder: every image file is one portrait; every sub-folder is one multi-light set, with an
 optional light file inside (light_directions.txt [+ light_intensities.txt], or lights.json;
-filenames.txt gives the photo order, DiLiGenT layout) and an optional mask.png. Output:
-OUT/<item>/ with the maps, a .blend (texture paths relative to it, bundled HDRIs packed) and the
-bakes, and OUT/summary.json. Prints the same JSON summary; exits 1 when any item failed, 2 for
-bad arguments. Runs synchronously: timers do not fire in background mode.
+filenames.txt gives the photo order, DiLiGenT layout) and an optional mask.png; with --mode
+material each file is one surface photo and each sub-folder one surface under several lamps,
+made into a tiling material. Output: OUT/<item>/ with the maps, a .blend (texture paths
+relative to it, bundled HDRIs packed) and the bakes, and OUT/summary.json. Prints the same JSON
+summary; exits 1 when any item failed, 2 for bad arguments. Runs synchronously: timers do not
+fire in background mode.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="batch.py", description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--mode", choices=("auto", "single", "multi"), default="auto")
+    parser.add_argument("--mode", choices=("auto", "single", "multi", "material"), default="auto")
+    parser.add_argument("--seamless", action="store_true",
+                        help="material mode: maps that tile without a seam")
     parser.add_argument(
         "--hdri", default="studio", help="a bundled HDRI name (studio, forest, ...) or a file"
     )
@@ -148,7 +152,8 @@ def run_item(addon, item: dict, args, connect) -> dict:
     scene = bpy.context.scene
     request = addon.backend.jobs.JobRequest(
         [str(p) for p in item["photos"]],
-        {"mode": args.mode, "normal_convention": args.normal_convention},
+        {"mode": args.mode, "normal_convention": args.normal_convention,
+         **({"seamless": args.seamless} if args.mode == "material" else {})},
         str(item["lights"]) if item["lights"] else None,
         str(item["mask"]) if item["mask"] else None)
     runner = addon.backend.jobs.JobRunner(connect, request)
@@ -160,7 +165,8 @@ def run_item(addon, item: dict, args, connect) -> dict:
     try:
         imported = from_scene.results.import_maps(scene, snap.files, folder, item["name"],
                                                   directx=args.normal_convention == "directx",
-                                                  keep=None)  # a pipeline may want them all
+                                                  keep=None,  # a pipeline may want them all
+                                                  tiling=1.0 if args.mode == "material" else None)
         outputs = list(imported.files.values())
         from_scene.camera.frame_plane(scene, imported.obj)
         from_scene.world.set_hdri_world(scene, args.hdri, args.hdri_rotation)

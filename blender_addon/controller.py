@@ -106,7 +106,9 @@ def _check_request(settings, photos: list[str]) -> tuple[str, str] | None:
 def _request(settings, prefs, photos: list[str], scratch: Path) -> JobRequest:
     single = settings.mode == "single" or (settings.mode == "auto" and len(photos) == 1)
     options = {"mode": settings.mode, "normal_convention": prefs.normal_convention}
-    if settings.use_displacement:
+    if settings.mode == "material":
+        options["seamless"] = settings.seamless  # material mode makes its own height
+    elif settings.use_displacement:
         options["height"] = True
     light_file = None
     if not single and settings.light_file:
@@ -224,7 +226,8 @@ def _import(files) -> None:
         imported = results.import_maps(
             scene, files, folder, name, target=target, strength=settings.normal_strength,
             directx=pending["directx"], placement=placement(scene),
-            displacement_scale=settings.displacement_scale if settings.use_displacement else None)
+            displacement_scale=settings.displacement_scale if settings.use_displacement else None,
+            tiling=settings.tiling if settings.mode == "material" else None)
     except Exception as exc:  # noqa: BLE001 - shown in the panel
         STATE.fail(*describe_error(exc))
         return

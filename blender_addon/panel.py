@@ -35,7 +35,12 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
         if settings.mode != "single":
             layout.prop(settings, "light_file")
             layout.prop(settings, "intensities_file")
-        layout.prop(settings, "mask_file")
+        if settings.mode != "material":
+            layout.prop(settings, "mask_file")
+        if settings.mode == "material":
+            row = layout.row(align=True)
+            row.prop(settings, "seamless")
+            row.prop(settings, "tiling")
         layout.prop(settings, "target")
         if settings.target == "ACTIVE":
             layout.operator("photonormals.restore_material", icon="LOOP_BACK")

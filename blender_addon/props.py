@@ -31,6 +31,11 @@ def _update_strength(self, context):
         material.set_strength(self.last_material, self.normal_strength)
 
 
+def _update_tiling(self, context):
+    if self.last_material is not None:
+        material.set_tiling(self.last_material, self.tiling)
+
+
 def _update_world(self, context):
     scene_world = context.scene.world
     if scene_world is not None and scene_world.get(world.TAG):
@@ -49,9 +54,16 @@ class PhotoNormalsSettings(bpy.types.PropertyGroup):
         name="Mode",
         items=[("auto", "Auto", "One photo: portrait; several: multi-light"),
                ("single", "Single Portrait", "One photo of a face"),
-               ("multi", "Multi-Light", "Several photos from one viewpoint, one light each")],
+               ("multi", "Multi-Light", "Several photos from one viewpoint, one light each"),
+               ("material", "Surface / Material", "A wall, floor or fabric, one photo or several "
+                "under different lamps: a tileable material (normal, height, albedo, roughness)")],
         default="auto",
     )
+    seamless: BoolProperty(name="Seamless", default=True,
+                           description="Material: make the maps tile without a visible seam")
+    tiling: FloatProperty(name="Tiling", default=1.0, min=0.01, soft_max=16.0,
+                          description="Material: how many times the texture repeats across the "
+                                      "plane", update=_update_tiling)
     light_file: StringProperty(
         name="Light File", subtype="FILE_PATH",
         description="light_directions.txt (one x y z per photo, in order) or lights.json; "

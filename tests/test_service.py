@@ -375,7 +375,7 @@ def png_header_claiming(width, height) -> bytes:
     ("light file count", "6 light directions given for 3 photos"),
     ("unknown mode", "options.mode"),
     ("bad json", "options: not valid JSON"),
-    ("unknown output", "unknown output(s) height.png"),
+    ("unknown output", "unknown output(s) depth.png"),
     ("focal for multi", "--focal-35mm is for single-portrait mode"),
     ("nan in options", "options: not valid JSON (NaN is not a JSON number"),
     ("infinite light", "options.lights.0.0: Input should be a finite number"),
@@ -412,7 +412,7 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
     elif case == "bad json":
         fields = multipart(paths, fields={"options": "{mode: multi"})
     elif case == "unknown output":
-        args = (paths, {"outputs": ["height.png"], **lights})
+        args = (paths, {"outputs": ["depth.png"], **lights})
     elif case == "focal for multi":
         args = (paths, {"focal_35mm": 50, **lights})
     elif case == "nan in options":

@@ -14,7 +14,9 @@ def add_parser(commands):
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument("--mode", choices=MODES, default="auto",
-                        help="auto: single for one photo, multi for several (default)")
+                        help="auto: single for one photo, multi for several (default); material: "
+                             "a surface (wall, floor, fabric) -> tileable normal, height, albedo "
+                             "and roughness maps, from one photo or several under different lamps")
     parser.add_argument(
         "--lights",
         type=Path,
@@ -39,6 +41,8 @@ def add_parser(commands):
                         help="single mode: the photo's 35 mm-equivalent focal length, to turn an "
                              "off-centre face's normals into the photo's camera frame (default: "
                              "from EXIF, else no turn; 0: no turn)")
+    parser.add_argument("--seamless", action="store_true",
+                        help="material mode: make the maps tile without a visible seam")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(run=run)
 
@@ -54,6 +58,7 @@ def run(args) -> int:
         normal_convention=args.normal_convention,
         device=args.device,
         focal_35mm=args.focal_35mm,
+        seamless=args.seamless,
     )
     prediction = predict(args.images, options)
     written = save_prediction(prediction, args.out, [p.name for p in args.images], args.overwrite)

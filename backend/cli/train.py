@@ -36,7 +36,8 @@ def add_parser(commands):
     )
     parser.add_argument("--size", type=int,
                         help="portrait models: training crop size = inference working resolution "
-                             "(default: the resumed run's, else 256)")
+                             "(default: the resumed run's, else 256); material models: training "
+                             "crop size (default 128)")
     parser.add_argument(
         "--normal-loss",
         choices=("angular", "cosine"),

@@ -229,3 +229,56 @@ def write_height_maps(out_dir, normals: np.ndarray, mask: np.ndarray | None,
     meta.update(method=method, source="normal.npy", mask="mask.png" if mask is not None else None)
     write_atomic(out_dir / "height.json", (json.dumps(meta, indent=2) + "\n").encode())
     return [out_dir / name for name in HEIGHT_FILES]
+
+
+def integrate_surface(normals: np.ndarray, periodic: bool = False,
+                      max_slope: float = 10.0) -> np.ndarray:
+    """Zero-mean height (H, W) float32 in pixel units of a whole-frame surface's unit normals.
+
+    The least-squares problem of "fft" above (trapezoid differences between 4-neighbours), but
+    in float32 at the frame's own size, so a 4096² material map stays a few hundred MB: with
+    ``periodic`` the frame wraps around (the differences across its edges count, the Laplacian
+    is diagonal in Fourier space, and the height tiles exactly like its normals); without, the
+    edges are free (Neumann) and a DCT-II diagonalises the Laplacian, which is what the mirror
+    extension does at four times the size.
+    """
+    import scipy.fft as sfft
+
+    normals = np.asarray(normals, np.float32)  # float32 throughout: 4096² maps stay small
+    if normals.ndim != 3 or normals.shape[2] != 3 or not normals.size:
+        raise UserError(f"normal map must have shape (H, W, 3), got {normals.shape}")
+    if not np.isfinite(normals).all():
+        raise UserError("normal map has NaN or infinite values")
+    p, q = _gradients(normals, np.float32(max_slope))
+    h, w = p.shape
+    if periodic:
+        gx = (p + np.roll(p, -1, 1)) / 2  # z[:, j+1] - z[:, j], j+1 wrapping to 0
+        gy = (q + np.roll(q, -1, 0)) / 2
+        rhs = np.roll(gx, 1, 1) - gx + np.roll(gy, 1, 0) - gy  # D^T g
+        ky = 2 - 2 * np.cos(2 * np.pi * np.fft.fftfreq(h)).astype(np.float32)
+        kx = 2 - 2 * np.cos(2 * np.pi * np.fft.rfftfreq(w)).astype(np.float32)
+        spectrum = sfft.rfft2(rhs, workers=-1)
+        eigen = ky[:, None] + kx[None, :]
+        eigen[0, 0] = 1.0
+        spectrum /= eigen
+        spectrum[0, 0] = 0.0
+        z = sfft.irfft2(spectrum, s=(h, w), workers=-1)
+    else:
+        gx = (p[:, :-1] + p[:, 1:]) / 2
+        gy = (q[:-1] + q[1:]) / 2
+        rhs = np.zeros((h, w), np.float32)
+        rhs[:, 1:] += gx
+        rhs[:, :-1] -= gx
+        rhs[1:] += gy
+        rhs[:-1] -= gy
+        ky = 2 - 2 * np.cos(np.pi * np.arange(h) / h).astype(np.float32)
+        kx = 2 - 2 * np.cos(np.pi * np.arange(w) / w).astype(np.float32)
+        spectrum = sfft.dctn(rhs, type=2, norm="ortho", workers=-1)
+        eigen = ky[:, None] + kx[None, :]
+        eigen[0, 0] = 1.0
+        spectrum /= eigen
+        spectrum[0, 0] = 0.0
+        z = sfft.idctn(spectrum, type=2, norm="ortho", workers=-1)
+    # The Laplacian's sign: D^T D z = D^T g with D^T g as built above equals -div g; solving
+    # (-Laplacian) z = rhs needs rhs = -div g, which the subtraction order gives.
+    return (z - z.mean()).astype(np.float32)

@@ -6,11 +6,13 @@
 
 What a model takes and returns is its task's contract (`registry.Task`): multi-light models map
 a set of images (B, K, 3, H, W) and its mask to normals and per-image lights; portrait models map
-one photo (B, 3, H, W) to normals, shading and a mask. Importing this package does not import
+one photo (B, 3, H, W) to normals, shading and a mask; material models map one photo of a
+surface (B, 3, H, W) to its normals, shading and roughness. Importing this package does not import
 torch; building a model does.
 """
 
 from .registry import (
+    MATERIAL,
     MULTILIGHT,
     PORTRAIT,
     TASKS,
@@ -24,6 +26,7 @@ from .registry import (
 )
 
 __all__ = [
+    "MATERIAL",
     "MULTILIGHT",
     "PORTRAIT",
     "TASKS",

@@ -60,7 +60,13 @@ PORTRAIT = Task(
     estimator="photonormals.inference.portrait:PortraitModel",
     trainer="photonormals.training.portrait",
 )
-TASKS = (MULTILIGHT, PORTRAIT)
+MATERIAL = Task(
+    "material", mode="material", images=(1, 1),
+    outputs=("normal", "log_shading", "roughness"),
+    estimator="photonormals.inference.material:MaterialModel",
+    trainer="photonormals.training.material",
+)
+TASKS = (MULTILIGHT, PORTRAIT, MATERIAL)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ _REGISTRY = {spec.name: spec for spec in (
     ModelSpec("portrait", PORTRAIT, "portrait:portrait", "portrait.safetensors", flip_tta=True),
     ModelSpec("portrait_lite", PORTRAIT, "portrait_lite:portrait_lite", "portrait_lite.safetensors",
               flip_tta=True),
+    # A compact U-Net trained on the procedural material engine (synthetic/material).
+    ModelSpec("material", MATERIAL, "material:material", "material.safetensors"),
+    ModelSpec("material_fast", MATERIAL, "material:material_fast"),
 )}
 
 

@@ -227,7 +227,7 @@ class JobManager:
             self._progress(job)("writing", 0.92)
             save_prediction(prediction, job.output, upload.names)
             wanted = upload.outputs
-            if upload.height:
+            if upload.height and prediction.height is None:  # material mode makes its own
                 self._progress(job)("height", 0.94)
                 write_height_maps(job.output, prediction.normals, prediction.mask)
                 wanted = None if wanted is None else [*wanted, *HEIGHT_FILES]

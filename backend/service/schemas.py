@@ -22,7 +22,7 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["auto", "single", "multi"] = "auto"
+    mode: Literal["auto", "single", "multi", "material"] = "auto"
     input_colorspace: Literal["auto", "srgb", "linear"] = "auto"
     normal_convention: Literal["opengl", "directx"] = "opengl"
     outputs: list[str] | None = Field(
@@ -45,6 +45,8 @@ class JobOptions(BaseModel):
                     "off-centre "
         "face's normals into the photo's camera frame (default: EXIF, else no turn; 0: no turn)",
     )
+
+    seamless: bool = Field(False, description="material mode: maps that tile without a seam")
 
     @field_validator("outputs")
     @classmethod

@@ -14,6 +14,7 @@ COLORSPACE = {
     "mask.png": "Non-Color",
     "height.png": "Non-Color",
     "shading.png": "Non-Color",
+    "roughness.png": "Non-Color",
     "albedo.png": "sRGB",
 }
 TAG = "photonormals_map"

@@ -1,4 +1,5 @@
-"""The PhotoNormals material: Principled BSDF fed by the albedo, normal and mask maps.
+"""The PhotoNormals material: Principled BSDF fed by the albedo, normal, mask, height and
+roughness maps; for a surface material, a UV Mapping node repeats them (tiling).
 
 Every node the add-on creates carries a fixed name ("PN ...") and the custom property
 `photonormals`, so a re-run finds and updates its own nodes instead of adding new ones, and
@@ -13,9 +14,10 @@ TAG = "photonormals"
 PRINCIPLED, OUTPUT = "PN Principled BSDF", "PN Material Output"
 ALBEDO, NORMAL, MASK, HEIGHT = "PN Albedo", "PN Normal", "PN Mask", "PN Height"
 NORMAL_MAP, DISPLACEMENT = "PN Normal Map", "PN Displacement"
+ROUGHNESS, UV, MAPPING = "PN Roughness", "PN Texture Coordinate", "PN Mapping"
 DX_SPLIT, DX_FLIP, DX_JOIN = "PN DirectX Separate", "PN DirectX Flip Green", "PN DirectX Combine"
 OWNED = (PRINCIPLED, OUTPUT, ALBEDO, NORMAL, MASK, HEIGHT, NORMAL_MAP, DISPLACEMENT,
-         DX_SPLIT, DX_FLIP, DX_JOIN)
+         DX_SPLIT, DX_FLIP, DX_JOIN, ROUGHNESS, UV, MAPPING)
 
 
 PREVIOUS = "photonormals_previous_material"
@@ -86,8 +88,10 @@ def _drop(nodes, *names) -> None:
 
 
 def wire(material: bpy.types.Material, maps: dict[str, bpy.types.Image], *, strength: float = 1.0,
-         directx: bool = False, displacement_scale: float | None = None) -> None:
-    """Link the maps as specified; maps has 'albedo', 'normal', optional 'mask' and 'height'."""
+         directx: bool = False, displacement_scale: float | None = None,
+         tiling: float | None = None) -> None:
+    """Link the maps as specified; maps has 'albedo', 'normal', optional 'mask', 'height' and
+    'roughness'. ``tiling``: repeats of the textures across the UVs (a Mapping node's scale)."""
     if material.node_tree is None:  # Blender 4.x: no tree until nodes are enabled
         material.use_nodes = True
     tree, nodes = material.node_tree, material.node_tree.nodes
@@ -147,6 +151,33 @@ def wire(material: bpy.types.Material, maps: dict[str, bpy.types.Image], *, stre
             material.displacement_method = "BOTH"
     else:
         _drop(nodes, HEIGHT, DISPLACEMENT)
+
+    if maps.get("roughness") is not None:
+        roughness = _image_node(nodes, ROUGHNESS, maps["roughness"], (-700, -450))
+        _link(tree, roughness.outputs["Color"], bsdf.inputs["Roughness"])
+    else:
+        _drop(nodes, ROUGHNESS)
+
+    images = [nodes[name] for name in (ALBEDO, NORMAL, MASK, HEIGHT, ROUGHNESS) if name in nodes]
+    if tiling is not None:
+        uv = _node(nodes, UV, "ShaderNodeTexCoord", (-1400, 300))
+        mapping = _node(nodes, MAPPING, "ShaderNodeMapping", (-1200, 300))
+        _link(tree, uv.outputs["UV"], mapping.inputs["Vector"])
+        for node in images:
+            node.extension = "REPEAT"
+            _link(tree, mapping.outputs["Vector"], node.inputs["Vector"])
+        set_tiling(material, tiling)
+    else:
+        for node in images:
+            for link in list(node.inputs["Vector"].links):
+                tree.links.remove(link)
+        _drop(nodes, UV, MAPPING)
+
+
+def set_tiling(material: bpy.types.Material, tiling: float) -> None:
+    node = material.node_tree.nodes.get(MAPPING) if material.node_tree else None
+    if node is not None:
+        node.inputs["Scale"].default_value = (tiling, tiling, 1.0)
 
 
 def set_strength(material: bpy.types.Material, strength: float) -> None:

@@ -13,11 +13,12 @@ from .material import OWNED, material_for, wire
 from .outputs import publish
 from .plane import photo_plane, select_only
 
-IMAGE_MAPS = ("albedo", "normal", "mask", "height")
+IMAGE_MAPS = ("albedo", "normal", "mask", "height", "roughness")
 # What the add-on copies next to the .blend: the maps the material uses, the light estimate and
 # the run's report. normal.npy, shading.png and height.exr stay in the backend's result (the
 # batch keeps everything: a pipeline may want them).
-USED_FILES = ("albedo.png", "normal.png", "mask.png", "height.png", "lights.json", "report.json")
+USED_FILES = ("albedo.png", "normal.png", "mask.png", "height.png", "roughness.png",
+              "lights.json", "report.json")
 NO_HEIGHT_NOTE = ("The backend returned no height map, so displacement was skipped "
                   "(`photonormals height` on the output folder makes one)")
 NO_FACE_NOTE = ("No face found in the photo: the whole frame was used, so the maps may be poor. "
@@ -56,11 +57,13 @@ def import_maps(
     displacement_scale: float | None = None,
     placement: Placement | None = None,
     keep: tuple[str, ...] | None = USED_FILES,
+    tiling: float | None = None,
 ) -> Imported:
     """Publish the fetched files (those in `keep`; None: all) under a fresh prefix, wire them up.
 
     target=None builds (or reuses) the photo plane for `name`; otherwise the maps go onto target,
-    which must be a mesh with UVs.
+    which must be a mesh with UVs. tiling (a material's repeats across the UVs) adds a UV
+    Mapping node in front of every texture.
     """
     available = {Path(f).name for f in fetched}
     for required in ("normal.png", "albedo.png"):
@@ -70,7 +73,7 @@ def import_maps(
     chosen = [Path(f) for f in fetched if keep is None or Path(f).name in keep]
     files = publish(chosen, folder, name)
     return wire_files(scene, files, name, target=target, strength=strength, directx=directx,
-                      displacement_scale=displacement_scale, placement=placement)
+                      displacement_scale=displacement_scale, placement=placement, tiling=tiling)
 
 
 def check_target(target: bpy.types.Object | None) -> None:
@@ -90,6 +93,7 @@ def wire_files(
     directx: bool = False,
     displacement_scale: float | None = None,
     placement: Placement | None = None,
+    tiling: float | None = None,
 ) -> Imported:
     """Load maps already on disk ({"normal.png": path, ...}) onto the photo plane or target."""
     check_target(target)
@@ -110,9 +114,8 @@ def wire_files(
         if material.node_tree else []
     if displacement_scale is not None and "height" not in images:
         notes.append(NO_HEIGHT_NOTE)
-    wire(
-        material, images, strength=strength, directx=directx, displacement_scale=displacement_scale
-    )
+    wire(material, images, strength=strength, directx=directx,
+         displacement_scale=displacement_scale, tiling=tiling)
     image_maps.remove_unused(replaced)  # the previous run's images, now used by nothing
     if placement.view_layer is not None:
         select_only(placement.view_layer, target)

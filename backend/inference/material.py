@@ -1,0 +1,260 @@
+"""Surface-material inference: one photo of a nearly flat surface -> tileable maps (bpy-free).
+
+The network (`models.material`) runs on the whole photo when it fits one tile, else:
+
+* on overlapping tiles at full resolution, blended with linear ramps; every tile is divided by
+  the whole photo's exposure level (BatchNorm is frozen), so neighbouring tiles answer in the
+  same units and the ramps have nothing to hide;
+* and once on the photo shrunk to one tile (the coarse pass). Normals do not change when a
+  photo is resized (height and width scale together), so the coarse pass's slopes are the
+  large-scale relief a tile cannot see (a cobble 800 px across is flat within any tile), and
+  its log-shading is the light's gradient across the whole wall. The two passes are joined in
+  frequency: the coarse pass below a Gaussian of ``4 x`` the shrink factor, the tiles above.
+
+Then: shading = exp(log_shading) x the exposure level (grey, linear, in the photo's units);
+albedo = photo / shading, per channel, so the light's colour stays in the albedo as the photo
+showed it (one photo cannot tell a warm light on a white wall from a warm wall); height =
+least-squares integration of the normals (`geometry.height.integrate_surface`).
+
+``seamless`` makes every map tile: the maps are cross-faded with a copy shifted by half the
+frame in each direction, whose content at the frame's edges is the original's middle, which
+wraps continuously. The cross-fade follows the relief (the higher of the two surfaces shows,
+as stones pile over each other), so a transition runs along mortar and gaps rather than
+ghosting two bricks into one; the height is then integrated periodically from the joined
+normals, so it tiles exactly too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..errors import UserError
+from ..geometry.height import integrate_surface
+from ..models.material import EXPOSURE_TARGET
+from ..models.registry import MATERIAL
+from ..models.weights import load_model, read_metadata, shipped_weights
+
+TILE = 1024  # px: photos up to this size run in one pass (about 12 GMAC)
+OVERLAP = 128  # px between tiles; the network's context reaches ~200 px, its error less
+COARSE_BLEND = 4.0  # Gaussian sigma of the coarse/fine split, in coarse pixels
+SHADING_FLOOR = 0.03  # x the exposure level: darker shading is deep shadow for the albedo
+SEAM_BAND = 0.25  # share of each side cross-faded by `seamless`
+MIN_SIZE = 16  # px: smaller photos have no surface to read
+
+
+@dataclass
+class MaterialEstimate:
+    normals: np.ndarray  # (H, W, 3) unit, the surface's frame (x right, y up, z out)
+    height: np.ndarray  # (H, W) float32, pixels, zero-mean, larger = nearer the camera
+    albedo: np.ndarray  # (H, W, 3) linear, [0, 1] not enforced (see predict)
+    shading: np.ndarray | None  # (H, W) linear grey, the photo's units (one photo only)
+    roughness: np.ndarray | None  # (H, W) GGX roughness in (0, 1) (one photo only)
+    seamless: bool = False
+    tiles: int = 1  # network passes at full resolution
+    coarse_pass_px: int | None = None  # long side of the coarse pass, None if it did not run
+    timings: dict = field(default_factory=dict)
+
+
+class MaterialModel:
+    """A material network ready to run: the shipped one (the weights index's material mode),
+    or the weight file ``path``."""
+
+    def __init__(self, path: Path | str | None = None, device: str = "cpu", tile: int = TILE):
+        self.path = Path(path) if path else shipped_weights(MATERIAL)
+        self.device = torch.device(device)
+        self.model = fold_batchnorm(load_model(self.path, self.device))
+        self.metadata = read_metadata(self.path)
+        self.name = self.model.config["name"]
+        self.tile = tile
+
+    @torch.inference_mode()
+    def estimate(self, image: np.ndarray, seamless: bool = False) -> MaterialEstimate:
+        """image: (H, W, 3) float32 linear RGB of a surface seen roughly square on."""
+        check_image(image)
+        timings = {}
+        start = time.perf_counter()
+        level = float(image.mean()) / EXPOSURE_TARGET
+        if level <= 1e-6:
+            raise UserError("the photo is black: no surface to read")
+        maps, tiles = self._tiled(image / level)
+        coarse = None
+        if max(image.shape[:2]) > self.tile:
+            scale = self.tile / max(image.shape[:2])
+            small = cv2.resize(image / level, None, fx=scale, fy=scale,
+                               interpolation=cv2.INTER_AREA)
+            coarse = max(small.shape[:2])
+            maps = _join_coarse(maps, self._run(small), 1 / scale)
+        timings["network_s"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        normals = _unit(maps["normal"])
+        shading = np.exp(maps["log_shading"][..., 0]) * level
+        albedo = image / np.maximum(shading, SHADING_FLOOR * level)[..., None]
+        roughness = maps["roughness"][..., 0]
+        if seamless:
+            normals, albedo, shading, roughness = make_seamless(
+                normals, [albedo, shading, roughness])
+        timings["maps_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        height = integrate_surface(normals, periodic=seamless)
+        timings["height_s"] = time.perf_counter() - start
+        return MaterialEstimate(normals.astype(np.float32), height, albedo.astype(np.float32),
+                                shading.astype(np.float32), roughness.astype(np.float32),
+                                seamless, tiles, coarse, timings)
+
+    def _run(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """The network on one (h, w, 3) exposure-normalised array: (h, w, C) maps."""
+        x = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+        out = self.model(x.to(self.device))
+        return {k: v[0].float().permute(1, 2, 0).cpu().numpy() for k, v in out.items()}
+
+    def _tiled(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+        h, w = image.shape[:2]
+        if h <= self.tile and w <= self.tile:
+            return self._run(image), 1
+        overlap = min(OVERLAP, self.tile // 4)
+        starts = [_starts(n, self.tile, overlap) for n in (h, w)]
+        total, weight, count = {}, np.zeros((h, w, 1), np.float32), 0
+        for y0 in starts[0]:
+            for x0 in starts[1]:
+                y1, x1 = min(y0 + self.tile, h), min(x0 + self.tile, w)
+                out = self._run(image[y0:y1, x0:x1])
+                ramp = _ramp(y1 - y0, x1 - x0, overlap)
+                for key, value in out.items():
+                    total.setdefault(key, np.zeros((h, w, value.shape[2]), np.float32))
+                    total[key][y0:y1, x0:x1] += value * ramp
+                weight[y0:y1, x0:x1] += ramp
+                count += 1
+        return {k: v / np.maximum(weight, 1e-6) for k, v in total.items()}, count
+
+
+def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold each eval-mode BatchNorm into the conv before it (a tenth of the CPU time goes to
+    BatchNorm otherwise); the outputs are unchanged up to float rounding."""
+    for module in model.modules():
+        names = list(module._modules)
+        for a, b in zip(names, names[1:], strict=False):
+            conv, norm = module._modules[a], module._modules[b]
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(norm, torch.nn.BatchNorm2d):
+                module._modules[a] = fuse_conv_bn_eval(conv.eval(), norm.eval())
+                module._modules[b] = torch.nn.Identity()
+    return model
+
+
+def check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise UserError(f"a material photo must be an RGB image, got shape {image.shape}")
+    if min(image.shape[:2]) < MIN_SIZE:
+        raise UserError(f"the photo is {image.shape[1]}x{image.shape[0]}: a material needs at "
+                        f"least {MIN_SIZE} px on each side")
+
+
+def _starts(n: int, tile: int, overlap: int) -> list[int]:
+    if n <= tile:
+        return [0]
+    count = int(np.ceil((n - overlap) / (tile - overlap)))
+    return [round(i * (n - tile) / (count - 1)) for i in range(count)]
+
+
+def _ramp(h: int, w: int, overlap: int) -> np.ndarray:
+    def axis(n):
+        i = np.arange(n, dtype=np.float32)
+        return np.minimum(1.0, np.minimum(i + 1, n - i) / overlap)
+
+    return (axis(h)[:, None] * axis(w)[None, :])[..., None]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-8)
+
+
+def _slopes(normals: np.ndarray) -> np.ndarray:
+    z = np.maximum(normals[..., 2:], 0.1)
+    return normals[..., :2] / z
+
+
+def _join_coarse(fine: dict, coarse: dict, factor: float) -> dict:
+    """Low frequencies from the coarse pass (upsampled), high ones from the tiles: for the
+    normals as slopes, for the shading in log space; roughness is local, the tiles' own."""
+    h, w = fine["normal"].shape[:2]
+    sigma = COARSE_BLEND * factor
+
+    def low(x):
+        return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+    def up(x):
+        out = cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
+        return out if out.ndim == 3 else out[..., None]
+
+    slopes = low(up(_slopes(coarse["normal"]))) + _slopes(fine["normal"])
+    slopes -= low(_slopes(fine["normal"]))
+    shading = fine["log_shading"] - low(fine["log_shading"])[..., None]
+    shading = shading + low(up(coarse["log_shading"]))[..., None]
+    normal = np.concatenate([slopes, np.ones((h, w, 1), np.float32)], -1)
+    return {"normal": _unit(normal), "log_shading": shading, "roughness": fine["roughness"]}
+
+
+def seam_blend_weight(height: np.ndarray, shifted: np.ndarray) -> np.ndarray:
+    """(H, W) weight of the original in the seamless cross-fade: 1 in the middle, exactly 0 on
+    the frame's edges, and in between the surface that stands higher wins (softly)."""
+    h, w = height.shape
+
+    def axis(n):
+        d = np.minimum(np.arange(n), n - 1 - np.arange(n)) / (SEAM_BAND * n)
+        return np.clip(d, 0.0, 1.0).astype(np.float32)
+
+    inside = np.minimum(axis(h)[:, None], axis(w)[None, :])  # 0 at the edges, 1 inside
+    spread = float(np.percentile(height, 99) - np.percentile(height, 1)) + 1e-6
+    score = (height - shifted) / spread + 2.5 * (inside - 0.5) * 2
+    weight = 1 / (1 + np.exp(-np.clip(score / 0.15, -30, 30)))
+    return (weight * np.clip(inside * 8, 0.0, 1.0)).astype(np.float32)
+
+
+def make_seamless(normals: np.ndarray, maps: list[np.ndarray]):
+    """(normals, maps) cross-faded with their half-frame shifts (see the module docstring)."""
+    h, w = normals.shape[:2]
+
+    def shift(x):
+        return np.roll(x, (h // 2, w // 2), axis=(0, 1))
+
+    height = integrate_surface(normals)
+    weight = seam_blend_weight(height, shift(height))
+
+    def blend(x):
+        wt = weight if x.ndim == 2 else weight[..., None]
+        return x * wt + shift(x) * (1 - wt)
+
+    return (_unit(blend(normals)), *[blend(m) for m in maps])
+
+
+SURFACE_SCALE = 0.125  # x the frame's long side: bends wider than this are taken as error
+
+
+def surface_from_photometric(normals: np.ndarray, albedo: np.ndarray,
+                             seamless: bool = False) -> MaterialEstimate:
+    """Material maps from photometric stereo on several photos of one flat surface.
+
+    The surface prior: the surface is a large plane, so its mean tilt and any bend wider than
+    SURFACE_SCALE of the frame are removed from the normals (Gaussian high-pass of the slopes).
+    That is where photometric stereo errs on such photos: a lamp at a finite distance turns
+    its light across the frame, which directional photometric stereo reads as a bend, and an
+    uncalibrated fit leaves the plane's tilt free. The relief within the frame is kept."""
+    start = time.perf_counter()
+    h, w = normals.shape[:2]
+    slopes = _slopes(_unit(normals.astype(np.float32)))
+    slopes -= cv2.GaussianBlur(slopes, (0, 0), SURFACE_SCALE * max(h, w),
+                               borderType=cv2.BORDER_REFLECT)
+    normals = _unit(np.concatenate([slopes, np.ones((h, w, 1), np.float32)], -1))
+    albedo = albedo.astype(np.float32)
+    if seamless:
+        normals, albedo = make_seamless(normals, [albedo])
+    height = integrate_surface(normals, periodic=seamless)
+    return MaterialEstimate(normals, height, albedo, None, None, seamless,
+                            timings={"surface_s": time.perf_counter() - start})

@@ -1,0 +1,187 @@
+"""Material benchmark, writing: docs/material/README.md and the model card, from results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from photonormals.models.weights import read_metadata
+from photonormals.synthetic.material.geometry import FAMILIES
+from reporting import NOTES_END, NOTES_START, kept_section
+
+FINDINGS_START, FINDINGS_END = "<!-- findings:start -->", "<!-- findings:end -->"
+
+
+def _scores_table(scores: dict) -> list[str]:
+    lines = [
+        "| family | n | normal error (deg) | flat guess (deg) | better than flat | height error after best scale (flat: 1) | albedo shading-leak (photo / true albedo) | roughness MAE (constant 0.6) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [(f, scores["per_family"][f]) for f in FAMILIES if f in scores["per_family"]]
+    rows.append(("**all**", scores["pooled"]))
+    for name, r in rows:
+        gain = r["flat_deg"] - r["normal_deg"]
+        lines.append(
+            f"| {name} | {r['n']} | {r['normal_deg']:.2f} | {r['flat_deg']:.2f} | "
+            f"{gain:+.2f} | {r['height_error']:.3f} | {r['leak']:.3f} ({r['leak_photo']:.3f} / "
+            f"{r['leak_true']:.3f}) | {r['roughness_mae']:.3f} ({r['roughness_guess_mae']:.3f}) |")
+    return lines
+
+
+def write_report(results: dict, path: Path) -> None:
+    model = results.get("model", {})
+    m = results.get("machine", {})
+    lines = [
+        "# Material mode: measurements",
+        "",
+        "`photonormals predict --mode material [--seamless] PHOTO` turns one photo of a nearly flat "
+        "surface into `normal`, `height`, `albedo`, `roughness` (and `shading`) maps; several photos "
+        "of the surface under different lamps go through photometric stereo with the surface prior "
+        "instead. Written by `python benchmarks/material.py --out docs/material --card "
+        "weights/material.md`.",
+        "",
+        f"Model: `{model.get('name')}` ({model.get('parameters', 0):,} parameters, "
+        f"{model.get('steps')} training steps), `{results.get('weights')}`. Machine: "
+        f"{m.get('cpu')}, {m.get('cores')} cores, load average {m.get('load_average_at_start')} "
+        "at the start (the machine was shared with other training jobs: timings are pessimistic).",
+        "",
+    ]
+    if "scores" in results:
+        s = results["scores"]
+        lines += [
+            f"## Held-out synthetic surfaces ({s['count']}, rendered by the engine with a seed no "
+            "training run draws)",
+            "",
+            "Every number is as `predict` runs the model (exposure, one pass or tiles, height "
+            "integration). The flat guess answers (0, 0, 1) everywhere; a height of zeros scores 1. "
+            "Shading-leak is the correlation of the albedo's log-luminance with the true shading's: "
+            "0 means no light left in the albedo; the photo itself (as if taken for the albedo) and "
+            "the true albedo are given for scale.",
+            "",
+            *_scores_table(s),
+            "",
+        ]
+    if "seams" in results:
+        sc = results["seams"]
+        lines += [
+            f"## Seams (median over {sc['n']} held-out photos)",
+            "",
+            "Seam score: the mean jump across the wrap-around (last column to first, last row to "
+            "first) over the mean jump between neighbouring pixels inside; about 1 is invisible.",
+            "",
+            "| map | plain | `--seamless` |",
+            "|---|---|---|",
+            *[f"| {name} | {sc[f'{name}_plain']:.2f} | {sc[f'{name}_seamless']:.2f} |"
+              for name in ("albedo", "normal", "height", "roughness")],
+            f"| (the photo itself) | {sc['photo']:.2f} | |",
+            "",
+        ]
+    if "multilight" in results:
+        ml = results["multilight"]
+        lines += [
+            "## Several lamp-lit photos of one surface against one photo",
+            "",
+            "Two surfaces per family (192 px), each photographed K times with a lamp moved around "
+            "it (30-60 deg above the surface, at 0.6-10 frame widths, in a dim room), one exposure "
+            "for the set, 8-bit sRGB. *Multi-light*: the shipped multi-light model (lights "
+            "unknown) and the surface prior (mean tilt and bends wider than 1/8 of the frame "
+            "removed); *calibrated*: robust least squares on the lamps' directions to the frame's "
+            "centre (their intensities unknown and taken as equal, and the lamps' nearness "
+            "ignored) with the same prior; *single*: the material model on the set's first photo.",
+            "",
+            "| photos | multi-light (deg) | calibrated (deg) | single photo (deg) | flat guess (deg) |",
+            "|---|---|---|---|---|",
+            *[f"| {k} | {r['multi_deg']:.2f} | {r['calibrated_deg']:.2f} | {r['single_deg']:.2f} "
+              f"| {r['flat_deg']:.2f} |" for k, r in ml.items()],
+            "",
+        ]
+    if "latency" in results:
+        lat = results["latency"]
+        lines += [
+            "## Time and memory (CPU, end to end)",
+            "",
+            "`predict` + writing every map, the model loaded once (as the service keeps it); each "
+            "size in its own process, so the peak resident memory is its own (Python, torch and the "
+            "model included).",
+            "",
+            "| photo | tiles | seconds | network (s) | height (s) | writing (s) | peak memory (MB) |",
+            "|---|---|---|---|---|---|---|",
+            *[f"| {side}² | {r['tiles']} | {r['seconds']:.2f} | "
+              f"{r['timings'].get('network_s', 0):.2f} | {r['timings'].get('height_s', 0):.2f} | "
+              f"{r['timings'].get('write_s', 0):.2f} | {r['peak_rss_mb']:.0f} |"
+              for side, r in lat.items()],
+            "",
+        ]
+    if "gallery" in results:
+        lines += [
+            "## Real photos",
+            "",
+            "scikit-image's bundled surface photos (public domain; grey), `--seamless`: photo, "
+            "normal, height, albedo, relit under Blender's courtyard and interior HDRIs, and the "
+            "normal map tiled 2 x 2. There is no ground truth for these; they show what the model "
+            "does with real texture (mean tilt of the normals in brackets).",
+            "",
+            *[f"![{g['photo']}]({g['file']}) {g['photo']} ({g['mean_tilt_deg']} deg)\n"
+              for g in results["gallery"]],
+        ]
+    findings = kept_section(path, FINDINGS_START, FINDINGS_END, "(findings written by hand)")
+    lines += ["## Findings", "", findings, ""]
+    path.write_text("\n".join(lines))
+
+
+def write_card(results: dict, weights: Path, card: Path) -> None:
+    meta = read_metadata(weights)
+    config = meta["config"]
+    train = meta.get("train_config", {})
+    runs = meta.get("runs", [])
+    pooled = results.get("scores", {}).get("pooled", {})
+    lat = results.get("latency", {})
+    notes = kept_section(card, NOTES_START, NOTES_END, "- (none yet)")
+    lines = [
+        f"# Model card: `{config['name']}`",
+        "",
+        f"- **Weights:** `{weights.name}` (safetensors, float32; config in its metadata).",
+        "- **Task:** one photo of a nearly flat surface -> normals in the surface's frame, grey "
+        "log-shading (albedo = photo / shading) and GGX roughness; height by integrating the "
+        "normals; `photonormals predict --mode material`.",
+        f"- **Parameters:** {results.get('model', {}).get('parameters', 0):,}.",
+        f"- **Model config:** `{json.dumps(config)}`",
+        f"- **Training:** {meta.get('steps')} steps in {len(runs)} run(s), batch "
+        f"{train.get('batch')}, {train.get('size')} px crops, AdamW with cosine decay, on "
+        f"{meta.get('hardware')}, {meta.get('precision')} forward passes. Runs: "
+        + "; ".join(f"{r['from_step']}->{r['to_step']} (lr {r['lr']}, {r['minutes']} min cap)"
+                    for r in runs) + ".",
+        f"- **Data:** {meta.get('data')}: {len(FAMILIES)} relief families "
+        f"({', '.join(FAMILIES)}), albedo loosely tied to the relief under patterns that ignore "
+        "it, the bundled HDRIs under random 3-D rotations and a lamp at a finite distance with "
+        "cast shadows, GGX speculars, vignetting, perspective, lens blur, noise, 8-bit sRGB, "
+        "JPEG. No real photos.",
+        "",
+        notes,
+        "",
+        "## Metrics (same run as `docs/material`)",
+        "",
+    ]
+    if pooled:
+        lines += [
+            f"Held-out synthetic surfaces ({pooled['n']}): normal error {pooled['normal_deg']:.2f} "
+            f"deg against the flat guess's {pooled['flat_deg']:.2f}; height error after best scale "
+            f"{pooled['height_error']:.3f} (flat: 1); albedo shading-leak {pooled['leak']:.3f} "
+            f"(the photo: {pooled['leak_photo']:.3f}); roughness MAE {pooled['roughness_mae']:.3f} "
+            f"(a constant: {pooled['roughness_guess_mae']:.3f}). Per family in "
+            "`docs/material/README.md`.",
+            "",
+        ]
+    if lat:
+        lines += ["CPU end to end: " + ", ".join(
+            f"{side}² {r['seconds']:.2f} s ({r['peak_rss_mb']:.0f} MB peak)"
+            for side, r in lat.items()) + ".", ""]
+    lines += [
+        "**Limitations:** trained on synthetic surfaces only, on a shared 2-core CPU; reads "
+        "relief from one photo's shading, so a surface lit flat from the front (a flash) carries "
+        "little to read; the albedo keeps the light's colour (one photo cannot tell a warm light "
+        "from a warm wall); roughness from one photo is a weak guess.",
+        "",
+    ]
+    card.write_text("\n".join(lines))
+

@@ -1,0 +1,130 @@
+"""Material benchmark, accuracy: the model as predict runs it, on held-out synthetic surfaces per
+family, against the flat guess; the seamless option's seams; and several lamp-lit photos of one
+surface (photometric stereo with the surface prior) against one of them alone."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from photonormals.evaluation.material import (
+    angular_error_deg,
+    flat_error_deg,
+    height_error,
+    seam_score,
+    shading_leak,
+)
+from photonormals.inference.material import surface_from_photometric
+from photonormals.synthetic.imaging import decode_srgb8, srgb8_codes
+from photonormals.synthetic.material.batches import MaterialBatches
+from photonormals.synthetic.material.geometry import FAMILIES
+
+ROUGHNESS_GUESS = 0.6  # a constant answer near the engine's mean roughness
+
+
+def _hwc(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(np.asarray(a, np.float32), 0, -1))
+
+
+def synthetic_scores(model, data: dict, log=print) -> dict:
+    """Per family and pooled: mean normal error of the model and of the flat guess (deg),
+    height error after the best scale (flat: 1), albedo shading-leak of the model, of the photo
+    and of the true albedo, roughness MAE of the model and of a constant."""
+    rows = []
+    for i in range(len(data["image"])):
+        image = _hwc(data["image"][i])
+        truth = np.asarray(data["normal"][i], np.float32)
+        truth /= np.linalg.norm(truth, axis=0, keepdims=True)
+        estimate = model.estimate(image)
+        predicted = np.moveaxis(estimate.normals, -1, 0)
+        shading = np.asarray(data["shading"][i, 0], np.float32)
+        rows.append({
+            "family": FAMILIES[int(data["family"][i])],
+            "normal_deg": float(angular_error_deg(predicted, truth).mean()),
+            "flat_deg": float(flat_error_deg(truth).mean()),
+            "height_error": height_error(estimate.height, np.asarray(data["height"][i, 0])),
+            "leak": shading_leak(np.moveaxis(estimate.albedo, -1, 0), shading),
+            "leak_photo": shading_leak(np.asarray(data["image"][i], np.float32), shading),
+            "leak_true": shading_leak(np.asarray(data["albedo"][i], np.float32), shading),
+            "roughness_mae": float(np.abs(estimate.roughness - data["roughness"][i, 0]).mean()),
+            "roughness_guess_mae": float(np.abs(ROUGHNESS_GUESS - data["roughness"][i, 0]).mean()),
+        })
+        if i % 16 == 15:
+            log(f"  scored {i + 1}/{len(data['image'])}")
+    return {"per_family": {f: _mean([r for r in rows if r["family"] == f]) for f in FAMILIES},
+            "pooled": _mean(rows), "count": len(rows)}
+
+
+def _mean(rows: list[dict]) -> dict:
+    keys = [k for k in rows[0] if k != "family"]
+    return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys} | {"n": len(rows)}
+
+
+def seam_scores(model, data: dict, count: int = 22) -> dict:
+    """Mean seam score (wrap-around jump / inner jump; about 1: invisible) of each map with and
+    without the seamless option, and of the photo itself."""
+    picks = np.linspace(0, len(data["image"]) - 1, count).round().astype(int)
+    scores: dict[str, list] = {}
+    for i in picks:
+        image = _hwc(data["image"][i])
+        scores.setdefault("photo", []).append(seam_score(image))
+        for seamless in (False, True):
+            e = model.estimate(image, seamless=seamless)
+            tag = "seamless" if seamless else "plain"
+            for name, texture in (("albedo", e.albedo), ("normal", e.normals),
+                                  ("height", e.height), ("roughness", e.roughness)):
+                scores.setdefault(f"{name}_{tag}", []).append(seam_score(texture))
+    return {k: round(float(np.median(v)), 3) for k, v in scores.items()} | {"n": len(picks)}
+
+
+def lamp_directions(count: int, generator: torch.Generator, batch: int) -> torch.Tensor:
+    """(B, K, 3) lamps around the surface at 30-60 degrees above it, spread in azimuth."""
+    start = torch.rand(batch, 1, generator=generator) * 2 * math.pi
+    azimuth = start + torch.arange(count) * 2 * math.pi / count
+    elevation = torch.deg2rad(30 + 30 * torch.rand(batch, count, generator=generator))
+    return torch.stack([torch.cos(elevation) * torch.cos(azimuth),
+                        torch.cos(elevation) * torch.sin(azimuth), torch.sin(elevation)], -1)
+
+
+def multilight_vs_single(model, multilight, counts=(3, 6, 12), per_family: int = 2,
+                         size: int = 192, log=print) -> dict:
+    """Several photos of one surface, each lit by a lamp moved around it (30-60 deg up, at a
+    finite distance, in a dim room), one exposure for the set, 8-bit sRGB: the mean normal error
+    of the multi-light model with the surface prior (lights unknown), of calibrated photometric
+    stereo on the lamps' directions to the frame's centre with the same prior, of the
+    single-photo model on the set's first photo, and of the flat guess."""
+    engine = MaterialBatches(size=size)
+    g = torch.Generator().manual_seed(2027)
+    from photonormals.photometric.calibrated import solve_calibrated
+
+    results: dict[int, list] = {k: [] for k in counts}
+    for family in FAMILIES:
+        maps = engine.surfaces(per_family, g, family)
+        truth = maps["normal"].numpy()
+        lamps = lamp_directions(max(counts), g, per_family)
+        radiance = engine.lamp_sets(maps, lamps, g)  # (B, K, 3, H, W)
+        exposure = 0.9 / torch.quantile(radiance.flatten(1)[:, ::5], 0.99, dim=1).clamp_min(1e-6)
+        photos = decode_srgb8(srgb8_codes(radiance * exposure.view(-1, 1, 1, 1, 1)))
+        for b in range(per_family):
+            single = model.estimate(_hwc(photos[b, 0].numpy()))
+            for k in counts:
+                stack = photos[b, :k].permute(0, 2, 3, 1).numpy()
+                full = np.ones(stack.shape[1:3], bool)
+                multi = multilight.estimate(stack, full)
+                ours = surface_from_photometric(multi.normals, np.ones_like(multi.normals))
+                calibrated = solve_calibrated(stack, lamps[b, :k].numpy(), None, full)
+                cal = surface_from_photometric(calibrated.normals, calibrated.albedo)
+                t = truth[b]
+                results[k].append({
+                    "family": family,
+                    "multi_deg": float(angular_error_deg(np.moveaxis(ours.normals, -1, 0),
+                                                         t).mean()),
+                    "calibrated_deg": float(angular_error_deg(np.moveaxis(cal.normals, -1, 0),
+                                                              t).mean()),
+                    "single_deg": float(angular_error_deg(np.moveaxis(single.normals, -1, 0),
+                                                          t).mean()),
+                    "flat_deg": float(flat_error_deg(t).mean()),
+                })
+        log(f"  multi-light sets: {family} done")
+    return {str(k): _mean(v) for k, v in results.items()}

@@ -1,0 +1,141 @@
+"""predict --mode material end to end with a small untrained network (files, report, errors),
+and the several-photo surface path on a rendered relief (calibrated photometric stereo plus
+the surface prior)."""
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from photonormals.errors import UserError
+from photonormals.evaluation.material import height_error, seam_score
+from photonormals.io.images import decode_normals, read_image, write_png
+from photonormals.models import create_model
+from photonormals.models.weights import save_weights
+from photonormals.predict import PredictOptions, resolve_method
+from photonormals.service.schemas import parse_options
+
+MATERIAL_FILES = ("normal.npy", "normal.png", "albedo.png", "height.png", "height.npy",
+                  "height.json", "roughness.png", "shading.png", "mask.png", "report.json")
+
+
+@pytest.fixture
+def material_weights(tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    torch.manual_seed(0)
+    model = create_model("material_fast", widths=[8, 8, 16, 16], blocks=[1, 1, 1, 1])
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.02)
+    save_weights(folder / "tiny.safetensors", model.eval(), steps=0)
+    (folder / "index.json").write_text(json.dumps({"material": "tiny.safetensors"}))
+    monkeypatch.setenv("PHOTONORMALS_WEIGHTS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def wall(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wall.png"
+    iio.imwrite(path, (rng.uniform(0.2, 0.8, (40, 56, 3)) * 255).astype(np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("seamless", [False, True])
+def test_one_photo_gives_every_material_map(cli, material_weights, wall, tmp_path, seamless):
+    out = tmp_path / "out"
+    code, stdout, stderr = cli("predict", "--mode", "material", "--out", out, wall,
+                               *(["--seamless"] if seamless else []))
+    assert code == 0, stderr
+    assert "single_material" in stdout
+    for name in MATERIAL_FILES:
+        assert (out / name).is_file(), name
+    assert not (out / "lights.json").exists()
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "single_material" and report["seamless"] is seamless
+    assert report["model"] == "material_fast" and set(report["outputs"]) == set(MATERIAL_FILES)
+    normals = np.load(out / "normal.npy")
+    assert normals.shape == (40, 56, 3)
+    png = decode_normals(read_image(out / "normal.png", colorspace="linear").rgb)
+    assert np.abs(png - normals).max() < 1e-3  # 16-bit (n + 1) / 2, OpenGL green
+    height = np.load(out / "height.npy")
+    info = json.loads((out / "height.json").read_text())
+    assert info["min"] == pytest.approx(height.min(), abs=1e-4)
+    assert iio.imread(out / "height.png").dtype == np.uint16
+    if seamless:
+        assert seam_score(height) < 2 and seam_score(normals) < 2
+
+
+def test_bad_material_requests_are_refused_before_any_work(cli, material_weights, wall, tmp_path):
+    out = tmp_path / "out"
+    for args, message in [
+        (("--seamless",), "material mode"),
+        (("--mode", "material", "--mask", wall), "no --mask"),
+        (("--mode", "material", "--lights", wall), "several photos"),
+        (("--mode", "material", "--focal-35mm", "50"), "portrait"),
+    ]:
+        code, _, stderr = cli("predict", *args, "--out", out, wall)
+        assert code == 2 and message in stderr, (args, stderr)
+    assert not out.exists()  # nothing written
+    tiny = tmp_path / "tiny.png"
+    iio.imwrite(tiny, np.full((8, 8, 3), 128, np.uint8))
+    code, _, stderr = cli("predict", "--mode", "material", "--out", out, tiny)
+    assert code == 2 and "at least 16 px" in stderr
+
+
+def test_material_weights_missing_is_exit_3(cli, wall, tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PHOTONORMALS_WEIGHTS", str(empty))
+    code, _, stderr = cli("predict", "--mode", "material", "--out", tmp_path / "o", wall)
+    assert code == 3 and "material" in stderr
+
+
+def test_methods_and_service_options():
+    assert resolve_method(PredictOptions(mode="material"), 1) == "material"
+    assert resolve_method(PredictOptions(mode="material"), 4) == "multilight"
+    with pytest.raises(UserError, match="at least"):
+        resolve_method(PredictOptions(mode="material", lights="l.txt"), 2)
+    options = parse_options(json.dumps({"mode": "material", "seamless": True}))
+    assert options.mode == "material" and options.seamless
+    with pytest.raises(UserError, match="seamless"):
+        parse_options(json.dumps({"mode": "material", "seamless": "very"}))
+
+
+def relief_photos(tmp_path, lights):
+    """Lambertian photos of a bumpy, textured plane (16-bit PNG, linear) under ``lights``."""
+    y, x = np.mgrid[0:64, 0:80].astype(np.float64)
+    z = 2.0 * np.sin(2 * np.pi * x / 16) * np.cos(2 * np.pi * y / 20)
+    dx, dr = np.gradient(z, axis=1), np.gradient(z, axis=0)
+    n = np.dstack([-dx, dr, np.ones_like(z)])
+    n /= np.linalg.norm(n, axis=2, keepdims=True)
+    rng = np.random.default_rng(0)
+    albedo = np.repeat(rng.uniform(0.3, 0.8, (8, 10)), 8, 0).repeat(8, 1)[..., None] * [1, .9, .8]
+    paths = []
+    for i, light in enumerate(lights):
+        image = albedo * np.clip(n @ light, 0, None)[..., None] * 0.9
+        paths.append(tmp_path / f"{i:02d}.png")
+        write_png(paths[-1], (np.clip(image, 0, 1) * 65535).astype(np.uint16))
+    return paths, z
+
+
+def test_several_lamp_lit_photos_give_the_material_maps(cli, tmp_path):
+    angles = np.radians(np.arange(6) * 60 + 10)
+    lights = np.stack([np.cos(angles) * 0.6, np.sin(angles) * 0.6, np.full(6, 0.8)], 1)
+    paths, z = relief_photos(tmp_path, lights)
+    np.savetxt(tmp_path / "lights.txt", lights)
+    out = tmp_path / "out"
+    code, stdout, stderr = cli("predict", "--mode", "material", "--lights", tmp_path / "lights.txt",
+                               "--seamless", "--out", out, *paths)
+    assert code == 0, stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "calibrated_photometric_stereo_surface" and report["seamless"]
+    for name in ("height.png", "height.npy", "albedo.png", "lights.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "roughness.png").exists() and not (out / "shading.png").exists()
+    assert seam_score(np.load(out / "height.npy")) < 2
+    code, _, stderr = cli("predict", "--mode", "material", "--lights", tmp_path / "lights.txt",
+                          "--overwrite", "--out", out, *paths)
+    assert code == 0, stderr
+    assert height_error(np.load(out / "height.npy"), z) < 0.1
