@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..device import DEVICES, SERVING_PRECISIONS
 from ..errors import UserError
+from .predict import add_runtime_arguments
 
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
 
@@ -23,6 +24,7 @@ def add_parser(commands):
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     parser.add_argument("--precision", choices=SERVING_PRECISIONS, default="auto",
                         help="network precision on CUDA (auto: bf16); CPU always runs fp32")
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--results-dir", type=Path, help="where job folders go (default: a temp folder)"
     )
@@ -67,6 +69,8 @@ def run(args) -> int:
         keep_minutes=args.keep_minutes,
         max_queue=args.max_queue,
         precision=args.precision,
+        runtime=args.runtime,
+        threads=args.threads,
         limits=Limits(
             max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_photos=args.max_photos
         ),

@@ -1,11 +1,11 @@
 """Where a model's network forward runs: torch, or an ONNX Runtime graph exported from it.
 
 Torch stays the reference and the trainer. For CPU inference the network alone can also run
-in ONNX Runtime (`pip install -e '.[fast]'`), which on 2 cores runs the shipped models about
-3x faster than torch eager (README, "Inference runtime"). Only the forward differs: the
-estimators keep their pre- and post-processing in torch and numpy, and an ONNX network is an
-object with the torch model's call signature (`OnnxMultiLight`, `OnnxPortrait`) that takes and
-returns torch tensors.
+in ONNX Runtime (onnxruntime, with onnx and onnxscript for the export: core dependencies),
+which on 2 cores runs the shipped models about 3x faster than torch eager (README, "Inference
+runtime"). Only the forward differs: the estimators keep their pre- and post-processing in
+torch and numpy, and an ONNX network is an object with the torch model's call signature
+(`OnnxMultiLight`, `OnnxPortrait`) that takes and returns torch tensors.
 
 Graphs are exported from the loaded weights at first use (``torch.onnx.export(dynamo=True)``,
 dynamic image count and size; ~20-60 s per graph on 2 cores) into a cache folder,
@@ -31,13 +31,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..device import RUNTIMES
 from ..errors import UserError
 
-RUNTIMES = ("auto", "torch", "onnx")
 DEFAULT_THREADS = 2  # ONNX Runtime's intra-op threads unless the caller or PHOTONORMALS_THREADS
 EXPORT_VERSION = 1  # bump when what is exported changes (inputs, outputs, example shapes)
 OPSET = 18
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+INSTALL_HINT = "pip install onnxruntime onnx onnxscript"
 PORTRAIT_OUTPUTS = ("normal", "shading", "log_shading", "mask_logits")
 
 log = logging.getLogger("photonormals.runtime")
@@ -137,7 +138,7 @@ class OnnxGraph:
     def __init__(self, path: Path, threads: int | None = None):
         missing = missing_packages(export=False)
         if missing:
-            raise RuntimeUnavailable(f"{', '.join(missing)} not installed (pip install '.[fast]')")
+            raise RuntimeUnavailable(f"{', '.join(missing)} not installed ({INSTALL_HINT})")
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -165,7 +166,7 @@ def exported(module: nn.Module, weights, graph: str, example: tuple, dynamic_sha
     if not path.is_file():
         missing = missing_packages(export=True)
         if missing:
-            raise RuntimeUnavailable(f"{', '.join(missing)} not installed (pip install '.[fast]')")
+            raise RuntimeUnavailable(f"{', '.join(missing)} not installed ({INSTALL_HINT})")
         _say(f"runtime: exporting {Path(weights).stem} {graph} to ONNX (once, into {path.parent})",
              log_fn)
         export_graph(module, path, example, dynamic_shapes, input_names, output_names)
@@ -201,8 +202,9 @@ EXAMPLE_IMAGES, EXAMPLE_HEIGHT, EXAMPLE_WIDTH = 3, 37, 45
 
 
 def _dims():
-    dim = torch.export.Dim
-    return (dim("k", min=1, max=4096), dim("h", min=8, max=16384), dim("w", min=8, max=16384))
+    # DYNAMIC rather than named ranges: the exporter infers how the dims relate (the padding's
+    # derived sizes), and still fails rather than silently fix a dim to the example's size.
+    return (torch.export.Dim.DYNAMIC,) * 3
 
 
 class _Lights(nn.Module):
@@ -267,8 +269,7 @@ class OnnxPortrait:
     any batch and size."""
 
     def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None):
-        dim = torch.export.Dim
-        b, h, w = dim("b", min=1, max=64), dim("h", min=8, max=16384), dim("w", min=8, max=16384)
+        b, h, w = (torch.export.Dim.DYNAMIC,) * 3
         example = torch.rand(2, 3, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
         self.graph = exported(
             _PortraitForward(model), weights, "forward", (example,), ({0: b, 2: h, 3: w},),

@@ -42,6 +42,8 @@ class Settings:
     max_queue: int = 8
     limits: Limits = field(default_factory=Limits)
     precision: str = "auto"
+    runtime: str = "auto"  # where the networks' forward runs (see inference/runtime.py)
+    threads: int | None = None  # ONNX Runtime's threads
 
 
 # ---------------------------------------------------------------------------- errors
@@ -132,7 +134,7 @@ def _documented_auth(credentials: HTTPAuthorizationCredentials | None = Depends(
 
 def create_app(settings: Settings) -> FastAPI:
     owns_dir = settings.results_dir is None
-    models = ModelCache(settings.precision)
+    models = ModelCache(settings.precision, settings.runtime, settings.threads)
     manager = JobManager(settings.results_dir, settings.device, models, settings.max_queue,
                          settings.keep_minutes * 60)
 
