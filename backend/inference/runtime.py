@@ -10,10 +10,10 @@ torch and numpy, and an ONNX network is an object with the torch model's call si
 Graphs are exported from the loaded weights at first use (``torch.onnx.export(dynamo=True)``,
 dynamic image count and size; ~20-60 s per graph on 2 cores) into a cache folder,
 ``~/.cache/photonormals/onnx`` or ``$PHOTONORMALS_ONNX_CACHE``. A graph's file name holds a hash
-of the weight file's bytes, of the model code (``models/*.py``) and of the torch, onnxscript and
-onnxruntime versions, so a changed weight file, model or exporter never reads a stale graph;
-older graphs of the same weights file are removed when a new one is written, and writes are
-atomic (temp file + rename).
+of the weight file's bytes, of the model code (``models/*.py`` and this file) and of the torch,
+onnxscript and onnxruntime versions, so a changed weight file, model or exporter never reads
+a stale graph; older graphs of the same weights file are removed when a new one is written,
+and writes are atomic (temp file + rename).
 
 ``runtime``: "torch", "onnx" (an error when it cannot run), or "auto": onnx on a CPU when
 onnxruntime and the exporter import and the model exports, else torch, with one log line
@@ -121,7 +121,7 @@ def _code_and_versions() -> str:
             digest.update(f" {name} {importlib.import_module(name).__version__}".encode())
         except ImportError:
             digest.update(f" {name} -".encode())
-    for source in sorted(MODELS_DIR.glob("*.py")):
+    for source in [*sorted(MODELS_DIR.glob("*.py")), Path(__file__)]:
         digest.update(source.name.encode() + source.read_bytes())
     return digest.hexdigest()
 
