@@ -5,7 +5,8 @@ exposure, lights, normals with the coarse shape pass, light fit; images already 
 the shipped multi-light model, and a portrait request (`PortraitModel.estimate`: face crop,
 network with flip averaging, lighting fit, paste-back) on the bundled 512x512 photo and on it
 upscaled to 1024x1024. Candidates run interleaved (A B C A B C ...) and each reports the median,
-so a load that changes during the run hits all of them alike. Also prints the network-only time
+so a load that changes during the run hits all of them alike; the process CPU time (all
+threads) beside it is less sensitive to other processes' load. Also prints the network-only time
 per candidate (the estimator's own timings) and the largest difference from torch's normals.
 
     python benchmarks/runtime_latency.py [--repeat 7] [--threads 2] [--only multi,portrait]
@@ -83,15 +84,16 @@ def candidates(cls, names, threads):
 
 def side_by_side(estimators: dict, run, repeat: int) -> dict:
     """Interleaved repeats of run(estimator) -> estimate; median wall time per candidate."""
-    results = {name: {"total": [], "network": []} for name in estimators}
+    results = {name: {"total": [], "network": [], "cpu": []} for name in estimators}
     outputs = {}
     for name, est in estimators.items():  # warm-up, and the outputs compared
         outputs[name] = run(est)
     for _ in range(repeat):
         for name, est in estimators.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             estimate = run(est)
             results[name]["total"].append(time.perf_counter() - start)
+            results[name]["cpu"].append(time.process_time() - cpu)
             results[name]["network"].append(
                 sum(estimate.timings.get(k, 0.0) for k in NETWORK_KEYS))
     reference = outputs.get("torch")
@@ -102,6 +104,7 @@ def side_by_side(estimators: dict, run, repeat: int) -> dict:
         summary[name] = {"request_s": statistics.median(r["total"]),
                          "request_all_s": [round(t, 4) for t in r["total"]],
                          "network_s": statistics.median(r["network"]),
+                         "cpu_s": statistics.median(r["cpu"]),
                          "max_normal_diff_vs_torch": diff}
     return summary
 
@@ -143,7 +146,8 @@ def main() -> int:
         for name, row in rows.items():
             diff = row["max_normal_diff_vs_torch"]
             print(f"  {name:14s} request {row['request_s']:.3f} s   network "
-                  f"{row['network_s']:.3f} s   max |n - n_torch| "
+                  f"{row['network_s']:.3f} s   process CPU {row['cpu_s']:.3f} s   "
+                  f"max |n - n_torch| "
                   f"{'-' if diff is None else f'{diff:.4f}'}")
     print(f"\nload average at end {report['load_end'][0]:.2f}")
     if args.json:
