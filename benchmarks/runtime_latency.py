@@ -7,7 +7,8 @@ network with flip averaging, lighting fit, paste-back) on the bundled 512x512 ph
 upscaled to 1024x1024. Candidates run interleaved (A B C A B C ...) and each reports the median,
 so a load that changes during the run hits all of them alike; the process CPU time (all
 threads) beside it is less sensitive to other processes' load. Also prints the network-only time
-per candidate (the estimator's own timings) and the largest difference from torch's normals.
+per candidate (the estimator's own timings) and the difference from torch's normals (largest
+component; mean angle where both masks hold).
 
     python benchmarks/runtime_latency.py [--repeat 7] [--threads 2] [--only multi,portrait]
         [--candidates torch,onnx,channels_last,bf16] [--json FILE]
@@ -99,9 +100,14 @@ def side_by_side(estimators: dict, run, repeat: int) -> dict:
     reference = outputs.get("torch")
     summary = {}
     for name, r in results.items():
-        diff = (float(np.abs(outputs[name].normals - reference.normals).max())
-                if reference is not None else None)
-        summary[name] = {"request_s": statistics.median(r["total"]),
+        diff = angle = None
+        if reference is not None:
+            diff = float(np.abs(outputs[name].normals - reference.normals).max())
+            both = outputs[name].mask & reference.mask
+            cos = (outputs[name].normals[both] * reference.normals[both]).sum(-1)
+            angle = float(np.degrees(np.arccos(np.clip(cos, -1, 1))).mean()) if both.any() else 0
+        summary[name] = {"mean_angle_vs_torch_deg": angle,
+                         "request_s": statistics.median(r["total"]),
                          "request_all_s": [round(t, 4) for t in r["total"]],
                          "network_s": statistics.median(r["network"]),
                          "cpu_s": statistics.median(r["cpu"]),
@@ -145,10 +151,11 @@ def main() -> int:
               f"interleaved")
         for name, row in rows.items():
             diff = row["max_normal_diff_vs_torch"]
+            angle = row["mean_angle_vs_torch_deg"]
             print(f"  {name:14s} request {row['request_s']:.3f} s   network "
                   f"{row['network_s']:.3f} s   process CPU {row['cpu_s']:.3f} s   "
-                  f"max |n - n_torch| "
-                  f"{'-' if diff is None else f'{diff:.4f}'}")
+                  f"vs torch: max |dn| {'-' if diff is None else f'{diff:.4f}'}, mean "
+                  f"{'-' if angle is None else f'{angle:.3f}'} deg")
     print(f"\nload average at end {report['load_end'][0]:.2f}")
     if args.json:
         with contextlib.suppress(OSError):
