@@ -110,7 +110,7 @@ def test_auto_falls_back_to_torch_without_onnxruntime(tmp_path, monkeypatch):
     monkeypatch.setenv("PHOTONORMALS_ONNX_CACHE", str(tmp_path))
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     lines = []
-    estimator = _estimator("portrait_lite", runtime="auto", log=lines.append)
+    estimator = _estimator("fused_fast", runtime="auto", log=lines.append)
     assert estimator.runtime == "torch" and estimator.net is estimator.model
     assert any("runtime: torch" in line and "onnxruntime" in line for line in lines)
     with pytest.raises(UserError, match="onnxruntime"):
@@ -121,6 +121,9 @@ def test_auto_falls_back_to_torch_without_onnxruntime(tmp_path, monkeypatch):
 def test_torch_and_gpu_choices_never_export(tmp_path, monkeypatch):
     monkeypatch.setenv("PHOTONORMALS_ONNX_CACHE", str(tmp_path))
     assert _estimator("portrait_lite", runtime="torch").runtime == "torch"
+    lines = []  # auto keeps torch where ONNX Runtime measured no faster (the portrait nets)
+    assert _estimator("portrait_lite", runtime="auto", log=lines.append).runtime == "torch"
+    assert any("no faster" in line for line in lines)
     assert runtime.select("auto", "cuda", lambda: pytest.fail("exported for a GPU")) is None
     with pytest.raises(UserError, match="CPU"):
         runtime.select("onnx", "cuda", lambda: None)

@@ -72,7 +72,8 @@ class MultiLightModel:
         self.name = self.model.config["name"]
         self._onnx = runtimes.select(
             runtime, self.device,
-            lambda: runtimes.OnnxMultiLight(self.model, self.path, threads, log), log)
+            lambda: runtimes.OnnxMultiLight(self.model, self.path, threads, log), log,
+            MULTILIGHT.name)
         self.runtime = "onnx" if self._onnx else "torch"
 
     @property

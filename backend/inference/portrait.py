@@ -73,7 +73,8 @@ class PortraitModel:
         self.flip_tta = model_spec(self.name).flip_tta if flip_tta is None else flip_tta
         self._onnx = runtimes.select(
             runtime, self.device,
-            lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log)
+            lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
+            PORTRAIT.name)
         self.runtime = "onnx" if self._onnx else "torch"
 
     @property

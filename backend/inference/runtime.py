@@ -15,9 +15,9 @@ onnxscript and onnxruntime versions, so a changed weight file, model or exporter
 a stale graph; older graphs of the same weights file are removed when a new one is written,
 and writes are atomic (temp file + rename).
 
-``runtime``: "torch", "onnx" (an error when it cannot run), or "auto": onnx on a CPU when
-onnxruntime and the exporter import and the model exports, else torch, with one log line
-saying why.
+``runtime``: "torch", "onnx" (an error when it cannot run), or "auto": onnx on a CPU for the
+tasks where it measured faster (AUTO_ONNX) when onnxruntime and the exporter import and the
+model exports, else torch, with one log line saying why.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ EXPORT_VERSION = 1  # bump when what is exported changes (inputs, outputs, examp
 OPSET = 18
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 INSTALL_HINT = "pip install onnxruntime onnx onnxscript"
+# Where auto picks ONNX Runtime on a CPU, by the side-by-side numbers in the README: the
+# multi-light network's forward ran 1.8x faster there; the portrait network (depthwise convs,
+# which torch runs channels-last through oneDNN) ran no faster, so auto keeps torch for it.
+AUTO_ONNX = {"multilight": True, "portrait": False}
 PORTRAIT_OUTPUTS = ("normal", "shading", "log_shading", "mask_logits")
 
 log = logging.getLogger("photonormals.runtime")
@@ -84,8 +88,9 @@ def _say(message: str, log_fn) -> None:
         log_fn(message)
 
 
-def select(requested: str, device, build, log_fn=None):
-    """The ONNX network ``build()`` makes, or None for torch, by the rules in the module doc.
+def select(requested: str, device, build, log_fn=None, task: str | None = None):
+    """The ONNX network ``build()`` makes, or None for torch, by the rules in the module doc
+    (``task``: the model's task name, for AUTO_ONNX).
 
     ``build`` raises RuntimeUnavailable (or any export error) when the model cannot run in ONNX
     Runtime; with "auto" that falls back to torch, with "onnx" it is a UserError."""
@@ -96,6 +101,9 @@ def select(requested: str, device, build, log_fn=None):
         if requested == "onnx":
             raise UserError(f"--runtime onnx runs on the CPU only, not on {device}")
         return None  # auto on a GPU: torch (CUDA, bf16 autocast) is the fast path there
+    if requested == "auto" and not AUTO_ONNX.get(task, True):
+        _say(f"runtime: torch (auto: ONNX Runtime is no faster for the {task} network)", log_fn)
+        return None
     try:
         return build()
     except Exception as exc:  # any failure to export or load the graph means torch
