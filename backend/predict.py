@@ -7,6 +7,8 @@ and writes nothing until every map is computed, so a bad input never leaves half
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +48,9 @@ class PredictOptions:
     normal_convention: str = "opengl"
     max_pixels: int = image_io.MAX_PIXELS
     device: str = "auto"  # where a learned model runs: auto, cpu or cuda
+    # where its network's forward runs: auto (ONNX Runtime on a CPU if installed), torch, onnx
+    runtime: str = field(default_factory=lambda: default_runtime())
+    threads: int | None = None  # ONNX Runtime's threads (default 2, or $PHOTONORMALS_THREADS)
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
     seamless: bool = False  # material mode: maps that tile
@@ -140,7 +145,10 @@ def predict(
     estimator = None
     if method != CALIBRATED:
         report("loading_model", 0.0)
-        estimator = (load_model or load_model_for)(method, options.device)
+        estimator = (
+            load_model(method, options.device) if load_model
+            else load_model_for(method, options.device, options.runtime, options.threads)
+        )
 
     timings = {}
     start = time.perf_counter()
@@ -187,6 +195,7 @@ def predict(
             **info,
             "version": __version__,
             "device": str(estimator.device) if estimator else "cpu",
+            "runtime": getattr(estimator, "runtime", "torch") if estimator else None,
             "inputs": [
                 {"file": p.name, "bits": im.bits, "colorspace": im.colorspace}
                 for p, im in zip(paths, loaded, strict=True)
@@ -337,13 +346,30 @@ def _given_lights(options: PredictOptions, count: int):
     return directions, intensities
 
 
-def load_model_for(task: str, device: str):
+def default_runtime() -> str:
+    """$PHOTONORMALS_RUNTIME, else "auto" (see `inference.runtime`)."""
+    return os.environ.get("PHOTONORMALS_RUNTIME", "auto")
+
+
+def load_model_for(task: str, device: str, runtime: str | None = None,
+                   threads: int | None = None):
     """A freshly loaded model for a task ("multilight", "portrait") on a device ("auto", "cpu",
     "cuda"): the task's inference wrapper around the weights shipped for its mode, run as the
-    registry says; ModelNotAvailable when none are shipped."""
+    registry says, its network on ``runtime`` (default: `default_runtime`; the choice is
+    logged to stderr); ModelNotAvailable when none are shipped."""
     from .device import pick_device  # torch loads only when a model runs
 
-    return task_named(task).load_estimator()(device=pick_device(device))
+    runtime = runtime or default_runtime()
+    estimator = task_named(task).load_estimator()(
+        device=pick_device(device), runtime=runtime, threads=threads, log=_log_stderr
+    )
+    if runtime == "auto":
+        _log_stderr(f"runtime: {estimator.runtime} for the {task} model ({estimator.name})")
+    return estimator
+
+
+def _log_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def check_image_sizes(paths, max_pixels=image_io.MAX_PIXELS) -> tuple[int, int]:

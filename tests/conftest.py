@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from photonormals.cli.main import main
+
+# The pipeline tests (and the servers they start) run the networks on torch, the reference: an
+# ONNX export costs 10-30 s per graph on 2 cores. tests/test_runtime.py covers ONNX Runtime and
+# the auto choice itself.
+os.environ.setdefault("PHOTONORMALS_RUNTIME", "torch")
 
 
 def sphere_normals(size: int, radius_fraction: float = 0.45) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..device import DEVICES
+from ..device import DEVICES, RUNTIMES
 from ..errors import UserError
 
 
@@ -20,6 +20,8 @@ def add_parser(commands):
         "--throughput-jobs", type=int, default=2, help="jobs submitted at once for throughput"
     )
     parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="the server's and the model comparison's network runtime")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON")
     parser.set_defaults(run=run)
 
@@ -48,7 +50,8 @@ def run(args) -> int:
     counts = _parse_list(args.counts, "counts", int)
     if min(counts) < 2 or args.repeat < 1 or args.throughput_jobs < 1:
         raise UserError("--counts must be at least 2; --repeat and --throughput-jobs at least 1")
-    result = run_bench(sizes, counts, args.repeat, args.throughput_jobs, args.device)
+    result = run_bench(sizes, counts, args.repeat, args.throughput_jobs, args.device,
+                       runtime=args.runtime)
     print(format_report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -2,9 +2,16 @@
 
 from pathlib import Path
 
-from ..device import DEVICES
+from ..device import DEVICES, RUNTIMES
 from ..io.images import COLORSPACES, NORMAL_CONVENTIONS
-from ..predict import MODES, PredictOptions, check_output_dir, predict, save_prediction
+from ..predict import (
+    MODES,
+    PredictOptions,
+    check_output_dir,
+    default_runtime,
+    predict,
+    save_prediction,
+)
 
 
 def add_parser(commands):
@@ -37,6 +44,7 @@ def add_parser(commands):
                         help="normal.png green channel: opengl (Blender) or directx (flipped)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where a learned model runs (default: CUDA if available)")
+    add_runtime_arguments(parser)
     parser.add_argument("--focal-35mm", type=float, metavar="MM",
                         help="single mode: the photo's 35 mm-equivalent focal length, to turn an "
                              "off-centre face's normals into the photo's camera frame (default: "
@@ -45,6 +53,16 @@ def add_parser(commands):
                         help="material mode: make the maps tile without a visible seam")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(run=run)
+
+
+def add_runtime_arguments(parser) -> None:
+    """--runtime and --threads, shared by predict, serve and bench."""
+    parser.add_argument(
+        "--runtime", choices=RUNTIMES, default=default_runtime(),
+        help="where the network's forward runs: auto (ONNX Runtime on a CPU when installed and "
+             "the model exports, else torch), torch, onnx (default: $PHOTONORMALS_RUNTIME or auto)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="ONNX Runtime threads (default 2, or $PHOTONORMALS_THREADS)")
 
 
 def run(args) -> int:
@@ -57,6 +75,8 @@ def run(args) -> int:
         input_colorspace=args.input_colorspace,
         normal_convention=args.normal_convention,
         device=args.device,
+        runtime=args.runtime,
+        threads=args.threads,
         focal_35mm=args.focal_35mm,
         seamless=args.seamless,
     )

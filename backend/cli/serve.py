@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..device import DEVICES, SERVING_PRECISIONS
 from ..errors import UserError
+from .predict import add_runtime_arguments
 
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -30,6 +31,7 @@ def add_parser(commands):
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     parser.add_argument("--precision", choices=SERVING_PRECISIONS, default="auto",
                         help="network precision on CUDA (auto: bf16); CPU always runs fp32")
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--results-dir", type=Path, help="where job folders go (default: a temp folder)"
     )
@@ -99,6 +101,8 @@ def run(args) -> int:
         max_queue=args.max_queue,
         read_timeout=args.read_timeout,
         precision=args.precision,
+        runtime=args.runtime,
+        threads=args.threads,
         limits=Limits(
             max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_photos=args.max_photos,
             max_job_pixels=int(args.max_job_mp * 1e6),

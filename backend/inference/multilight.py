@@ -22,6 +22,7 @@ from ..photometric.calibrated import RobustOptions, foreground_mask, solve_calib
 from ..photometric.exposure import normalise_exposure
 from ..photometric.light_fit import fit_lights, sample_pixels
 from ..photometric.specular_gbr import resolve_gbr
+from . import runtime as runtimes
 
 PIXEL_BUDGET = 1 << 23  # images x pixels per normal-stage pass (~8 M): bounds peak memory
 TILE_OVERLAP = 32
@@ -54,10 +55,13 @@ class MultiLightEstimate:
 
 class MultiLightModel:
     """A multi-light network ready to run: the shipped one (the weights index's multi mode), or
-    the weight file ``path``."""
+    the weight file ``path``. ``runtime`` says where the network's forward runs (see
+    `runtime`: "auto" is ONNX Runtime on a CPU where it is installed, else torch); ``threads``
+    is ONNX Runtime's thread count (default 2)."""
 
     def __init__(self, path=None, device: str = "cpu", coarse_size: int | None = COARSE_SIZE,
-                 fit_lights: bool = True, specular_gbr: bool = True):
+                 fit_lights: bool = True, specular_gbr: bool = True, runtime: str = "torch",
+                 threads: int | None = None, log=None):
         self.path = Path(path) if path else shipped_weights(MULTILIGHT)
         self.coarse_size = coarse_size  # None: the full-resolution pass alone
         self.fit_lights = fit_lights
@@ -66,6 +70,17 @@ class MultiLightModel:
         self.model = load_model(self.path, self.device)
         self.metadata = read_metadata(self.path)
         self.name = self.model.config["name"]
+        self._onnx = runtimes.select(
+            runtime, self.device,
+            lambda: runtimes.OnnxMultiLight(self.model, self.path, threads, log), log,
+            MULTILIGHT.name)
+        self.runtime = "onnx" if self._onnx else "torch"
+
+    @property
+    def net(self):
+        """What runs the network: the ONNX graphs, or the torch model (which the service may
+        have wrapped in autocast)."""
+        return self._onnx or self.model
 
     @torch.inference_mode()
     def estimate(self, images: np.ndarray, mask: np.ndarray | None = None) -> MultiLightEstimate:
@@ -84,10 +99,10 @@ class MultiLightModel:
         timings["prepare_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        dirs, ints = self.model.estimate_lights(x, m)
+        dirs, ints = self.net.estimate_lights(x, m)
         timings["lights_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        normal = _tiled(lambda xt, mt: self.model.estimate_normals(xt, mt, dirs, ints), x, m)
+        normal = _tiled(lambda xt, mt: self.net.estimate_normals(xt, mt, dirs, ints), x, m)
         coarse = (
             self.coarse_size
             if self.coarse_size and max(x.shape[-2:]) > 1.5 * self.coarse_size
@@ -145,7 +160,7 @@ class MultiLightModel:
         size = (max(8, round(h * scale)), max(8, round(w * scale)))
         small = F.interpolate(x[0], size=size, mode="area")[None]
         small_mask = (F.interpolate(m, size=size, mode="area") > 0.5).float()
-        coarse = self.model.estimate_normals(small * small_mask[:, None], small_mask, dirs, ints)
+        coarse = self.net.estimate_normals(small * small_mask[:, None], small_mask, dirs, ints)
         up = lambda t: F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
         detail = normal - up(F.interpolate(normal, size=size, mode="area"))
         return F.normalize(up(coarse) + detail, dim=1)

@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..models.portrait import normalise_portrait_exposure
 from ..models.registry import PORTRAIT, model_spec
 from ..models.weights import load_model, read_metadata, shipped_weights
+from . import runtime as runtimes
 from .camera import rotation_degrees, view_rotation
 from .face_crop import CropBox, face_crop, paste_back
 from .sh_lighting import sh_lighting_maps
@@ -55,10 +56,12 @@ class PortraitEstimate:
 
 class PortraitModel:
     """A portrait network ready to run: the shipped one (the weights index's single mode), or
-    the weight file ``path``."""
+    the weight file ``path``. ``runtime`` and ``threads``: where the network's forward runs, as
+    for `MultiLightModel`."""
 
     def __init__(self, path: Path | str | None = None, device: str = "cpu",
-                 size: int | None = None, flip_tta: bool | None = None):
+                 size: int | None = None, flip_tta: bool | None = None, runtime: str = "torch",
+                 threads: int | None = None, log=None):
         self.path = Path(path) if path else shipped_weights(PORTRAIT)
         self.device = torch.device(device)
         self.model = load_model(self.path, self.device)
@@ -68,6 +71,16 @@ class PortraitModel:
         # Average with the mirrored prediction (exact flip symmetry, 2x the network time);
         # None: as the registry runs this model.
         self.flip_tta = model_spec(self.name).flip_tta if flip_tta is None else flip_tta
+        self._onnx = runtimes.select(
+            runtime, self.device,
+            lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
+            PORTRAIT.name)
+        self.runtime = "onnx" if self._onnx else "torch"
+
+    @property
+    def net(self):
+        """What runs the network: the ONNX graph, or the torch model."""
+        return self._onnx or self.model
 
     @torch.inference_mode()
     def estimate(self, image: np.ndarray, focal_px: float | None = None) -> PortraitEstimate:
@@ -86,7 +99,7 @@ class PortraitModel:
             .to(self.device)
         )
         x, level = normalise_portrait_exposure(x)
-        out = predict_maps(self.model, x, self.flip_tta)
+        out = predict_maps(self.net, x, self.flip_tta)
         level = float(level[0])
         small = {
             "normal": out["normal"][0].permute(1, 2, 0).cpu().numpy(),
@@ -134,11 +147,14 @@ def predict_maps(
     model: torch.nn.Module, x: torch.Tensor, flip_tta: bool = False
 ) -> dict[str, torch.Tensor]:
     """Run the network on normalised (B, 3, H, W) crops; with ``flip_tta`` also on the mirrored
-    crops and average (normal x negated back, log-shading and mask logits averaged)."""
-    out = model(x)
+    crops, in the same batch (the portrait nets' norms are per sample at inference), and average
+    (normal x negated back, log-shading and mask logits averaged)."""
     if not flip_tta:
-        return out
-    mirrored = unflip_outputs(model(x.flip(-1)))
+        return model(x)
+    both = model(torch.cat([x, x.flip(-1)]))
+    b = len(x)
+    out = {k: v[:b] for k, v in both.items()}
+    mirrored = unflip_outputs({k: v[b:] for k, v in both.items()})
     log_shading = (out["log_shading"] + mirrored["log_shading"]) / 2
     return {
         "normal": F.normalize(out["normal"] + mirrored["normal"], dim=1),

@@ -62,6 +62,8 @@ class Settings:
     read_timeout: float = 10.0  # seconds for a request's headers; then an upload's pace counts
     limits: Limits = field(default_factory=Limits)
     precision: str = "auto"
+    runtime: str = "auto"  # where the networks' forward runs (see inference/runtime.py)
+    threads: int | None = None  # ONNX Runtime's threads
 
 
 # ---------------------------------------------------------------------------- errors
@@ -112,7 +114,7 @@ def _documented_auth(credentials: HTTPAuthorizationCredentials | None = Depends(
 
 def create_app(settings: Settings) -> FastAPI:
     limits = settings.limits
-    models = ModelCache(settings.precision)
+    models = ModelCache(settings.precision, settings.runtime, settings.threads)
     results = ResultsFolder(settings.results_dir)
     manager = JobManager(None, settings.device, models, settings.max_queue,
                          settings.keep_minutes * 60, int(settings.max_results_mb * (1 << 20)))

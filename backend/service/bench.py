@@ -33,10 +33,13 @@ TARGETS = {"portrait_512_s": 0.5, "multi_9x612x512_s": 2.0, "speedup_vs_sdps": 3
 PORTRAIT_WARMUPS = 2
 
 
-def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=print) -> dict:
+def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=print,
+              runtime="auto") -> dict:
     with tempfile.TemporaryDirectory(prefix="photonormals-bench-") as tmp:
         tmp = Path(tmp)
-        process, url = start_server(tmp, "--device", device, "--max-queue", "64")
+        process, url = start_server(
+            tmp, "--device", device, "--max-queue", "64", "--runtime", runtime
+        )
         try:
             client = Client(url, timeout=600)
             health = client.health()
@@ -63,9 +66,10 @@ def run_bench(sizes, counts, repeat=2, throughput_jobs=2, device="auto", log=pri
         finally:
             stop_server(process, timeout=30)
         largest = max(sizes, key=lambda s: s[0] * s[1])
-        comparison = compare_models(_stack(largest, max(counts)), device, log)
+        comparison = compare_models(_stack(largest, max(counts)), device, log, runtime)
     return {
-        "device": health["device"], "cpu_count": os.cpu_count(), "torch_threads": _torch_threads(),
+        "device": health["device"], "runtime": runtime, "cpu_count": os.cpu_count(),
+        "torch_threads": _torch_threads(),
         "rows": rows, "portrait_512": portrait, "comparison": comparison,
         "server_memory": server_memory["memory"], "server_gpu_memory": server_memory["gpu_memory"],
         "targets": TARGETS,
@@ -104,7 +108,7 @@ def _portrait(client: Client, tmp, repeat) -> dict:
     return {"latency_s": statistics.median(latencies[PORTRAIT_WARMUPS:])}
 
 
-def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
+def compare_models(stack: np.ndarray, device: str, log=print, runtime: str = "torch") -> dict:
     """Model-only time of the shipped multi-light model and the sdps reference on one stack."""
     import torch
 
@@ -117,7 +121,7 @@ def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
     results = {}
     reference = weights_dir() / model_spec("sdps").weights
     for label, path in (("shipped", shipped_weights(MULTILIGHT)), ("sdps", reference)):
-        model = MultiLightModel(path, device=str(torch_device))
+        model = MultiLightModel(path, device=str(torch_device), runtime=runtime)
         model.estimate(stack[:2, ::8, ::8])  # warm-up (allocator, kernels) on a small copy
         if torch_device.type == "cuda":
             torch.cuda.synchronize()
@@ -143,7 +147,7 @@ def compare_models(stack: np.ndarray, device: str, log=print) -> dict:
 def format_report(result: dict) -> str:
     lines = [
         f"device: {result['device']} ({result['cpu_count']} CPU cores, torch threads "
-        f"{result['torch_threads']})",
+        f"{result['torch_threads']}, runtime {result.get('runtime', 'torch')})",
         "",
         "| method | size | images | request latency (s) | model only (s) | throughput (jobs/s) | "
         "images/s |",

@@ -15,12 +15,13 @@ from ..models.weights import shipped_weights
 
 
 class ModelCache:
-    def __init__(self, precision: str = "auto"):
+    def __init__(self, precision: str = "auto", runtime: str = "auto", threads: int | None = None):
         if precision not in SERVING_PRECISIONS:
             raise UserError(
                 f"unknown precision {precision!r}; use one of {', '.join(SERVING_PRECISIONS)}"
             )
         self.precision = precision
+        self.runtime, self.threads = runtime, threads
         self._models: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
 
@@ -41,7 +42,7 @@ class ModelCache:
 
         from ..predict import load_model_for  # the pipeline's own loader: new tasks come with it
 
-        estimator = load_model_for(task, device)
+        estimator = load_model_for(task, device, self.runtime, self.threads)
         dtype = self._autocast_dtype(torch.device(device))
         if dtype is not None and task == MULTILIGHT.name:
             estimator.model = _Autocast(estimator.model, dtype)

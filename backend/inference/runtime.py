@@ -1,0 +1,287 @@
+"""Where a model's network forward runs: torch, or an ONNX Runtime graph exported from it.
+
+Torch stays the reference and the trainer. For CPU inference the network alone can also run
+in ONNX Runtime (onnxruntime, with onnx and onnxscript for the export: core dependencies),
+which on 2 cores runs the shipped models about 3x faster than torch eager (README, "Inference
+runtime"). Only the forward differs: the estimators keep their pre- and post-processing in
+torch and numpy, and an ONNX network is an object with the torch model's call signature
+(`OnnxMultiLight`, `OnnxPortrait`) that takes and returns torch tensors.
+
+Graphs are exported from the loaded weights at first use (``torch.onnx.export(dynamo=True)``,
+dynamic image count and size; ~20-60 s per graph on 2 cores) into a cache folder,
+``~/.cache/photonormals/onnx`` or ``$PHOTONORMALS_ONNX_CACHE``. A graph's file name holds a hash
+of the weight file's bytes, of the model code (``models/*.py`` and this file) and of the torch,
+onnxscript and onnxruntime versions, so a changed weight file, model or exporter never reads
+a stale graph; older graphs of the same weights file are removed when a new one is written,
+and writes are atomic (temp file + rename).
+
+``runtime``: "torch", "onnx" (an error when it cannot run), or "auto": onnx on a CPU for the
+tasks where it measured faster (AUTO_ONNX) when onnxruntime and the exporter import and the
+model exports, else torch, with one log line saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..device import RUNTIMES
+from ..errors import UserError
+
+DEFAULT_THREADS = 2  # ONNX Runtime's intra-op threads unless the caller or PHOTONORMALS_THREADS
+EXPORT_VERSION = 1  # bump when what is exported changes (inputs, outputs, example shapes)
+OPSET = 18
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+INSTALL_HINT = "pip install onnxruntime onnx onnxscript"
+# Where auto picks ONNX Runtime on a CPU, by the side-by-side numbers in the README: the
+# multi-light network's forward ran 1.8x faster there; the portrait network (depthwise convs,
+# which torch runs channels-last through oneDNN) ran no faster, so auto keeps torch for it.
+AUTO_ONNX = {"multilight": True, "portrait": False}
+PORTRAIT_OUTPUTS = ("normal", "shading", "log_shading", "mask_logits")
+
+log = logging.getLogger("photonormals.runtime")
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The ONNX runtime cannot run this model here (a package is missing, or export failed)."""
+
+
+def cache_dir() -> Path:
+    default = Path.home() / ".cache" / "photonormals" / "onnx"
+    return Path(os.environ.get("PHOTONORMALS_ONNX_CACHE", default))
+
+
+def default_threads(threads: int | None = None) -> int:
+    if threads:
+        return int(threads)
+    return int(os.environ.get("PHOTONORMALS_THREADS", DEFAULT_THREADS))
+
+
+def check_runtime(name: str) -> str:
+    if name not in RUNTIMES:
+        raise UserError(f"unknown runtime {name!r}; use one of {', '.join(RUNTIMES)}")
+    return name
+
+
+def missing_packages(export: bool = True) -> list[str]:
+    """The packages the ONNX runtime needs that do not import (the exporter's only if
+    ``export``: a cached graph runs on onnxruntime alone)."""
+    names = ["onnxruntime"] + (["onnx", "onnxscript"] if export else [])
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def _say(message: str, log_fn) -> None:
+    log.info(message)
+    if log_fn is not None:
+        log_fn(message)
+
+
+def select(requested: str, device, build, log_fn=None, task: str | None = None):
+    """The ONNX network ``build()`` makes, or None for torch, by the rules in the module doc
+    (``task``: the model's task name, for AUTO_ONNX).
+
+    ``build`` raises RuntimeUnavailable (or any export error) when the model cannot run in ONNX
+    Runtime; with "auto" that falls back to torch, with "onnx" it is a UserError."""
+    check_runtime(requested)
+    if requested == "torch":
+        return None
+    if torch.device(device).type != "cpu":
+        if requested == "onnx":
+            raise UserError(f"--runtime onnx runs on the CPU only, not on {device}")
+        return None  # auto on a GPU: torch (CUDA, bf16 autocast) is the fast path there
+    if requested == "auto" and not AUTO_ONNX.get(task, True):
+        _say(f"runtime: torch (auto: ONNX Runtime is no faster for the {task} network)", log_fn)
+        return None
+    try:
+        return build()
+    except Exception as exc:  # any failure to export or load the graph means torch
+        if requested == "onnx":
+            raise UserError(f"--runtime onnx: {exc}") from exc
+        _say(f"runtime: torch (ONNX Runtime not used: {exc})", log_fn)
+        return None
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _code_and_versions() -> str:
+    digest = hashlib.sha256(f"export {EXPORT_VERSION} opset {OPSET} torch {torch.__version__}"
+                            .encode())
+    for name in ("onnxscript", "onnxruntime"):
+        try:
+            digest.update(f" {name} {importlib.import_module(name).__version__}".encode())
+        except ImportError:
+            digest.update(f" {name} -".encode())
+    for source in [*sorted(MODELS_DIR.glob("*.py")), Path(__file__)]:
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()
+
+
+def graph_path(weights: str | os.PathLike, graph: str) -> Path:
+    """The cache file of one graph of a weight file (see the module doc for the key)."""
+    key = hashlib.sha256(f"{file_hash(weights)} {_code_and_versions()} {graph}".encode())
+    return cache_dir() / f"{Path(weights).stem}.{graph}.{key.hexdigest()[:20]}.onnx"
+
+
+class OnnxGraph:
+    """One exported graph in an ONNX Runtime CPU session; call it with torch tensors."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        missing = missing_packages(export=False)
+        if missing:
+            raise RuntimeUnavailable(f"{', '.join(missing)} not installed ({INSTALL_HINT})")
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = default_threads(threads)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.path = path
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        feeds = {
+            name: t.detach().to("cpu", torch.float32).contiguous().numpy()
+            for name, t in zip(self.inputs, tensors, strict=True)
+        }
+        return [torch.from_numpy(out) for out in self.session.run(None, feeds)]
+
+
+def exported(module: nn.Module, weights, graph: str, example: tuple, dynamic_shapes: tuple,
+             input_names: list[str], output_names: list[str], threads: int | None = None,
+             log_fn=None) -> OnnxGraph:
+    """The cached graph of ``module`` for these weights, exported first if it is not there."""
+    path = graph_path(weights, graph)
+    if not path.is_file():
+        missing = missing_packages(export=True)
+        if missing:
+            raise RuntimeUnavailable(f"{', '.join(missing)} not installed ({INSTALL_HINT})")
+        _say(f"runtime: exporting {Path(weights).stem} {graph} to ONNX (once, into {path.parent})",
+             log_fn)
+        export_graph(module, path, example, dynamic_shapes, input_names, output_names)
+        for old in path.parent.glob(f"{Path(weights).stem}.{graph}.*.onnx"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    return OnnxGraph(path, threads)
+
+
+def export_graph(module, path: Path, example, dynamic_shapes, input_names, output_names) -> None:
+    import warnings
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    module = module.eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            module, example, dynamo=True, dynamic_shapes=dynamic_shapes, opset_version=OPSET,
+            input_names=input_names, output_names=output_names, verbose=False,
+            external_data=False,
+        )
+        program.save(str(tmp))
+    os.replace(tmp, path)
+
+
+# Example shapes for the export: sizes that are not multiples of the networks' strides, so the
+# padding the models do for such sizes is traced (an exact multiple would export a graph that
+# skips it), and more than one image, so the set size stays symbolic.
+EXAMPLE_IMAGES, EXAMPLE_HEIGHT, EXAMPLE_WIDTH = 3, 37, 45
+
+
+def _dims():
+    # DYNAMIC rather than named ranges: the exporter infers how the dims relate (the padding's
+    # derived sizes), and still fails rather than silently fix a dim to the example's size.
+    return (torch.export.Dim.DYNAMIC,) * 3
+
+
+class _Lights(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images, mask):
+        return self.model.estimate_lights(images, mask)
+
+
+class _Normals(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images, mask, dirs, ints):
+        return self.model.estimate_normals(images, mask, dirs, ints)
+
+
+class _PortraitForward(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        out = self.model(image)
+        return tuple(out[name] for name in PORTRAIT_OUTPUTS)
+
+
+class OnnxMultiLight:
+    """A multi-light model's two stages (`estimate_lights`, `estimate_normals`) as ONNX graphs,
+    for one set (B = 1) of any image count and size."""
+
+    def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None):
+        k, h, w = _dims()
+        images = torch.rand(1, EXAMPLE_IMAGES, 3, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
+        mask = torch.ones(1, 1, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
+        with torch.no_grad():
+            dirs, ints = model.estimate_lights(images, mask)
+        self.lights = exported(
+            _Lights(model), weights, "lights", (images, mask),
+            ({1: k, 3: h, 4: w}, {2: h, 3: w}), ["images", "mask"], ["dirs", "ints"],
+            threads, log_fn)
+        self.normals = exported(
+            _Normals(model), weights, "normals", (images, mask, dirs, ints),
+            ({1: k, 3: h, 4: w}, {2: h, 3: w}, {1: k}, {1: k}),
+            ["images", "mask", "dirs", "ints"], ["normal"], threads, log_fn)
+
+    def estimate_lights(self, images, mask):
+        dirs, ints = self.lights(images, mask)
+        return dirs, ints
+
+    def estimate_normals(self, images, mask, dirs, ints):
+        if ints.ndim == 2:
+            ints = ints.unsqueeze(-1)
+        return self.normals(images, mask, dirs, ints.expand(*dirs.shape))[0]
+
+
+class OnnxPortrait:
+    """A portrait network as an ONNX graph: ``net(image (B, 3, H, W)) -> dict`` of its outputs,
+    any batch and size."""
+
+    def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None):
+        b, h, w = (torch.export.Dim.DYNAMIC,) * 3
+        example = torch.rand(2, 3, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
+        self.graph = exported(
+            _PortraitForward(model), weights, "forward", (example,), ({0: b, 2: h, 3: w},),
+            ["image"], list(PORTRAIT_OUTPUTS), threads, log_fn)
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(PORTRAIT_OUTPUTS, self.graph(image), strict=True))
