@@ -119,14 +119,18 @@ def envmap_bytes(width: int, height: int) -> bytes:
     return _exr_bytes(np.full((height, width, 3), 0.5, np.float32))
 
 
+def wait_running(server: str, job_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while json.loads(call(f"{server}/v1/jobs/{job_id}")[2])["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def test_relights_wait_in_the_job_queue(server, photos):  # noqa: F811
     job_id = done_job(server, photos)
     running = json.loads(submit(server, photos["paths"][:4], {"lights": photos["directions"][
         :4].tolist()})[2])["id"]
-    deadline = time.monotonic() + 30
-    while json.loads(call(f"{server}/v1/jobs/{running}")[2])["state"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_running(server, running)
     waiting = json.loads(submit(server, photos["paths"][:4], {"lights": photos["directions"][
         :4].tolist()})[2])["id"]
     try:  # one job waits: the queue (--max-queue 1) is full, for relights too
@@ -142,6 +146,7 @@ def test_relights_wait_in_the_job_queue(server, photos):  # noqa: F811
 def test_a_full_queue_answers_before_the_upload_is_sent(server, photos):  # noqa: F811
     options = {"lights": photos["directions"][:4].tolist()}
     running = json.loads(submit(server, photos["paths"][:4], options)[2])["id"]
+    wait_running(server, running)  # else, on a busy machine, the second job finds it queued
     waiting = json.loads(submit(server, photos["paths"][:4], options)[2])["id"]
     try:
         with socket.create_connection(address(server), timeout=5) as s:

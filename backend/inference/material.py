@@ -66,7 +66,14 @@ class MaterialModel:
     """A material network ready to run: the shipped one (the weights index's material mode),
     or the weight file ``path``."""
 
-    def __init__(self, path: Path | str | None = None, device: str = "cpu", tile: int = TILE):
+    def __init__(self, path: Path | str | None = None, device: str = "cpu", tile: int = TILE,
+                 runtime: str = "auto", threads: int | None = None, log=None):
+        # The material network has no exported graph yet (inference/runtime.py covers the
+        # multi-light and portrait networks): it runs in torch, and asking for ONNX says so.
+        if runtime == "onnx":
+            raise UserError("--runtime onnx: the material model runs in torch only; "
+                            "use --runtime auto or torch")
+        self.runtime = "torch"
         self.path = Path(path) if path else shipped_weights(MATERIAL)
         self.device = torch.device(device)
         self.model = fold_batchnorm(load_model(self.path, self.device))
