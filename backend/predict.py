@@ -235,6 +235,9 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -
             if estimate.crop_box
             else None,
             "crop_note": estimate.note,
+            # every face found, each with its own pass feathered into the whole-frame pass
+            "faces": estimate.faces,
+            "frame_pass_px": estimate.frame_pass_px,
             # normals turned from the crop's view into the photo's frame (inference/camera.py)
             "focal_35mm": focal.focal_35mm,
             "focal_source": focal.source,

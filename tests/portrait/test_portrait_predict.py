@@ -39,7 +39,7 @@ def a_face(monkeypatch):
     """The noise photo has no face; pretend the detector found one filling it (whole frame)."""
     from photonormals.inference import face_crop
 
-    monkeypatch.setattr(face_crop, "detect_face", lambda image: (0, 0, 40, 48))
+    monkeypatch.setattr(face_crop, "detect_faces", lambda image: [(0, 0, 40, 48)])
 
 
 @pytest.fixture
@@ -111,14 +111,19 @@ def test_an_off_centre_face_is_turned_into_the_photo_frame(portrait_weights, pho
     from photonormals.inference.camera import view_rotation
     from photonormals.predict import PredictOptions, predict
 
-    monkeypatch.setattr(face_crop, "detect_face", lambda image: (2, 3, 12, 12))  # top left of 40x48
+    monkeypatch.setattr(face_crop, "detect_faces", lambda image: [(2, 3, 12, 12)])  # top left
     plain = predict([photo], PredictOptions(mode="single", focal_35mm=0))
     turned = predict([photo], PredictOptions(mode="single", focal_35mm=24))
     assert plain.report["face_found"] and plain.report["view_rotation_deg"] == 0
     assert turned.report["focal_source"] == "given" and turned.report["view_rotation_deg"] > 20
     turn = view_rotation((8, 9), (48, 40), 24 * np.hypot(48, 40) / 43.27)
     assert np.array_equal(plain.mask, turned.mask)
-    assert np.allclose(turned.normals, plain.normals @ turn.T, atol=1e-5)
+    # The face pass (crop square x -4..20, y -3..21; full weight 6 px inside its edge) is turned;
+    # the whole-frame pass looks down the optical axis, so below the crop nothing turns.
+    face, body = (slice(4, 14), slice(3, 13)), (slice(26, 48), slice(None))
+    assert np.allclose(turned.normals[face], plain.normals[face] @ turn.T, atol=1e-5)
+    assert np.allclose(turned.normals[body], plain.normals[body], atol=1e-5)
+    assert [f["face_box"] for f in plain.report["faces"]] == [[2, 3, 12, 12]]
 
 
 @pytest.mark.parametrize("args, message", [
