@@ -22,7 +22,8 @@ from photonormals.io.colorspace import srgb_to_linear
 
 
 def haar(rgb8):
-    return [tuple(map(float, b)) for b in detect_faces(srgb_to_linear(rgb8 / 255.0).astype(np.float32))]
+    linear = srgb_to_linear(rgb8 / 255.0).astype(np.float32)
+    return [tuple(map(float, b)) for b in detect_faces(linear)]
 
 
 def mediapipe_detector(model_selection):
