@@ -4,10 +4,10 @@ For one photo, three ways of making the single-portrait maps:
   crop     the face crop alone (before issue 31: every map stops at the crop square)
   hard     the whole-frame pass with the face pass pasted in with a hard edge
   feather  the whole-frame pass with the face pass feathered in (what predict does)
-Seam score = mean normal-map gradient magnitude (forward differences, both pixels in the mask)
-in a band of +-BAND px around the face's crop square, over the same mean elsewhere in the mask;
-1.0 means the border is no rougher than the rest of the person. Also the share of the final
-person mask that the crop-only maps cover.
+Seam score = mean normal-map (and log-shading) gradient magnitude (forward differences, both
+pixels in the mask) in a band of +-BAND px around the face's crop square, over the same mean
+elsewhere in the mask; 1.0 means the border is no rougher than the rest of the person. Also the
+share of the final person mask that the crop-only maps cover.
 
     PYTHONPATH=... python benchmarks/portrait_seam.py PHOTO [--panel docs/portrait/seam.png]
 """
@@ -53,6 +53,7 @@ def border_band(box, shape, width: int) -> np.ndarray:
 
 
 def seam_score(normals, mask, box) -> dict:
+    """normals: (H, W, C) any map (normals, or log shading for the shading seam)."""
     g, ok = gradient(normals, mask)
     band = border_band(box, mask.shape, BAND) & ok
     far = ~border_band(box, mask.shape, 12) & ok
@@ -61,6 +62,11 @@ def seam_score(normals, mask, box) -> dict:
     return {"seam_ratio": round(float(g[band].mean() / g[far].mean()), 3),
             "band_mean": round(float(g[band].mean()), 4),
             "elsewhere_mean": round(float(g[far].mean()), 4), "band_px": int(band.sum())}
+
+
+def log_shading(estimate) -> np.ndarray:
+    """(H, W, 1) log grey shading: a seam in shading is a step in log brightness."""
+    return np.log(np.maximum(estimate.shading.mean(axis=2, keepdims=True), 1e-6))
 
 
 def main() -> None:
@@ -95,6 +101,8 @@ def main() -> None:
             float((crop_mask & feathered.mask).sum() / feathered.mask.sum()), 3),
         "hard": seam_score(hard.normals, hard.mask, face_box),
         "feather": seam_score(feathered.normals, feathered.mask, face_box),
+        "hard_shading": seam_score(log_shading(hard), hard.mask, face_box),
+        "feather_shading": seam_score(log_shading(feathered), feathered.mask, face_box),
         "feather_timings_s": {k: round(v, 3) for k, v in feathered.timings.items()},
     }
     print(json.dumps(result, indent=1))
