@@ -35,6 +35,11 @@ OUTPUT_FILES = (
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
     "height.png", "height.npy", "height.json", "roughness.png", "report.json",
 )
+NO_PERSON_MESSAGE = (
+    "no person found in the photo (no face was detected): single mode needs a photo of a person "
+    "with the face visible; for a photo of a wall, floor or fabric use material mode "
+    "(--mode material), for an object photographed under several lights multi mode"
+)
 MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
 
 
@@ -248,6 +253,10 @@ def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
 
 def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -> dict:
     estimate = estimator.estimate(stack[0], focal.pixels)
+    if not estimate.face_found:
+        # Without a face the network (trained on portraits) paints a junk blob over whatever is
+        # there; refusing is kinder than a map that looks like a result.
+        raise UserError(NO_PERSON_MESSAGE)
     # A given mask can only trim the predicted one: outside it the network gave no normals.
     solved = estimate.mask if mask is None else estimate.mask & mask
     if not solved.any():
@@ -271,6 +280,9 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -
             if estimate.crop_box
             else None,
             "crop_note": estimate.note,
+            # every face found, each with its own pass feathered into the whole-frame pass
+            "faces": estimate.faces,
+            "frame_pass_px": estimate.frame_pass_px,
             # normals turned from the crop's view into the photo's frame (inference/camera.py)
             "focal_35mm": focal.focal_35mm,
             "focal_source": focal.source,

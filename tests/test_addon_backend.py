@@ -235,6 +235,11 @@ def test_panel_never_shows_command_line_wording(addon, scene, photo_set):
     wording = addon.backend.jobs.panel_wording
     assert wording("--lights is for multi-light sets; single mode takes one portrait") == (
         "The light file is for multi-light sets; Single Portrait mode takes one portrait")
+    from photonormals.predict import NO_PERSON_MESSAGE  # the backend's words for a photo of no one
+
+    text, hint = addon.backend.jobs.describe_error(RuntimeError(NO_PERSON_MESSAGE))
+    assert text.startswith("No person found in the photo") and "use Multi-Light mode" in text
+    assert hint == "Single Portrait needs a photo of one person, face visible"
 
 
 def test_bake_frame_and_import_in_the_default_scene(addon, scene, photo_set, tmp_path):

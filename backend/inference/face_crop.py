@@ -76,6 +76,14 @@ def detection_image(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     """The largest plausible face (x, y, w, h) in full-image pixels, or None."""
+    faces = detect_faces(image)
+    return faces[0] if faces else None
+
+
+def detect_faces(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Every plausible face (x, y, w, h) in full-image pixels, largest first: those of the
+    first cascade that finds any (the frontal ones are the more precise), a box whose centre
+    lies in a larger one dropped (the same face found twice)."""
     grey, scale = detection_image(image)
     min_side = max(12, int(MIN_FACE_FRACTION * min(grey.shape)))
     width = grey.shape[1]
@@ -87,9 +95,17 @@ def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
                 (width - x - w, y, w, h) for x, y, w, h in _detect(cascade, grey[:, ::-1], min_side)
             ]
         if boxes:
-            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
-            return tuple(round(float(v) / scale) for v in (x, y, w, h))
-    return None
+            kept = []
+            for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
+                if not any(_centre_inside(box, k) for k in kept):
+                    kept.append(box)
+            return [tuple(round(float(v) / scale) for v in box) for box in kept]
+    return []
+
+
+def _centre_inside(box, other) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return other[0] <= cx < other[0] + other[2] and other[1] <= cy < other[1] + other[3]
 
 
 def _detect(cascade, grey: np.ndarray, min_side: int) -> np.ndarray:

@@ -1,8 +1,12 @@
 """Single-portrait inference: one photo -> normals, shading, albedo and mask (bpy-free).
 
 The network sees what it saw in training: a square crop around the face (see `face_crop`) at
-a fixed working resolution, exposure-normalised by the same function the trainer uses. Its
-maps are resized back into the photo; outside the crop the mask, normals and shading are 0.
+a fixed working resolution, exposure-normalised by the same function the trainer uses. The
+crop alone stops at a straight line below the chin, so the network also runs over the whole
+frame (at the size that shows the face at its trained scale) and each face's pass is feathered
+into that (`feather`): the maps cover the whole person. The network was trained on faces with
+a little neck and shoulder, so its body normals are rough (issue 31: the engine has no bodies
+yet); the whole-frame mask is the network's too, not a dedicated person segmentation.
 
 Low-order lighting fitted to the photo on the predicted normals (`sh_lighting`) then cleans
 the shading (blended with the fit's, which cannot carry the photo's texture) and nudges the
@@ -28,15 +32,25 @@ from ..errors import UserError
 from ..models.portrait import normalise_portrait_exposure
 from ..models.registry import PORTRAIT, model_spec
 from ..models.weights import load_model, read_metadata, shipped_weights
+from . import face_crop
 from . import runtime as runtimes
 from .camera import rotation_degrees, view_rotation
-from .face_crop import CropBox, face_crop, paste_back
+from .face_crop import (
+    CropBox,
+    crop_box_for,
+    crop_to_box,
+    is_tight,
+    paste_back,
+    whole_frame_box,
+)
+from .feather import blend_pass, feather_weight
 from .sh_lighting import sh_lighting_maps
 
 WORKING_SIZE = 256  # crop resolution when the weight file does not name its training size
 SHADING_FLOOR = 0.02  # x exposure level: below it a pixel is deep shadow for the albedo
 MASK_THRESHOLD = 0.5
 HOLE_SHARE = 0.02  # enclosed background under this share of the subject's area is filled in
+MAX_FRAME_PX = 512  # the whole-frame pass's largest working size (see frame_pass_size)
 FACE_CORE = (0.7, 0.85)  # width, height of the ellipse in the detector's box that is always skin
 
 
@@ -52,6 +66,8 @@ class PortraitEstimate:
     note: str = ""  # how the crop was chosen, e.g. "no face found: the whole frame was used"
     view_rotation_deg: float = 0.0  # turn from the crop's view to the photo's frame (see `camera`)
     timings: dict = field(default_factory=dict)
+    faces: list = field(default_factory=list)  # each face pass: face_box, crop_box, turn
+    frame_pass_px: int = 0  # working size of the whole-frame pass
 
 
 class PortraitModel:
@@ -85,19 +101,73 @@ class PortraitModel:
     @torch.inference_mode()
     def estimate(self, image: np.ndarray, focal_px: float | None = None) -> PortraitEstimate:
         """image: (H, W, 3) float32 linear RGB; focal_px: the photo's focal length in pixels, to
-        turn an off-centre face's normals into the photo's camera frame (None: no turn)."""
+        turn an off-centre face's normals into the photo's camera frame (None: no turn).
+
+        One pass over the whole frame (the body, hair and clothes), then one per detected face
+        on its crop square, feathered in (`feather`): the maps cover the whole person, with the
+        face pass's detail and no seam along the crop square. A face that fills the frame, or
+        no face, leaves the whole-frame pass alone."""
         _check_image(image)
-        timings = {}
+        timings = {"crop_s": 0.0, "network_s": 0.0, "lighting_fit_s": 0.0, "paste_s": 0.0}
         start = time.perf_counter()
-        crop = face_crop(image, self.size)
-        timings["crop_s"] = time.perf_counter() - start
+        faces = face_crop.detect_faces(image)
+        timings["crop_s"] += time.perf_counter() - start
+        largest = faces[0] if faces else None
+        frame_box = whole_frame_box(image.shape)
+        if largest is None or is_tight(largest, image.shape):
+            note = ("no face found: the whole frame was used" if largest is None
+                    else "the face fills the frame: the whole frame was used")
+            face_passes, frame_size = [], self.size
+        else:
+            note = "whole frame, with a face pass feathered in for each face"
+            face_passes = [(box, crop_box_for(box, image.shape)) for box in faces
+                           if not is_tight(box, image.shape)]
+            frame_size = frame_pass_size(self.size, frame_box, face_passes[0][1])
+        maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings)
+        found = []
+        for face_box, box in face_passes:
+            layer, _, turn = self._pass(image, box, self.size, focal_px, timings)
+            start = time.perf_counter()
+            maps = blend_pass(maps, layer, feather_weight(box, image.shape))
+            timings["paste_s"] += time.perf_counter() - start
+            found.append({"face_box": [int(v) for v in face_box],
+                          "crop_box": [round(float(v), 1) for v in box],
+                          "view_rotation_deg": round(rotation_degrees(turn), 2)})
 
         start = time.perf_counter()
-        x = (
-            torch.from_numpy(np.ascontiguousarray(crop.image))
-            .permute(2, 0, 1)[None]
-            .to(self.device)
+        mask = subject_mask(maps["mask"] > MASK_THRESHOLD, faces)
+        normals = maps["normal"] * mask[..., None]
+        shading = np.maximum(maps["shading"], 0.0)
+        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
+        timings["paste_s"] += time.perf_counter() - start
+        first_turn = rotation_degrees(frame_turn) if not found else found[0]["view_rotation_deg"]
+        return PortraitEstimate(
+            normals.astype(np.float32),
+            shading.astype(np.float32),
+            albedo,
+            mask,
+            largest,
+            largest is not None,
+            face_passes[0][1] if face_passes else frame_box,
+            note,
+            first_turn,
+            timings,
+            faces=found,
+            frame_pass_px=frame_size,
         )
+
+    @torch.inference_mode()
+    def _pass(self, image: np.ndarray, box: CropBox, size: int, focal_px: float | None,
+              timings: dict) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+        """The network on one square of the photo at size x size, refined by the lighting fit
+        and pasted back at the photo's resolution: ({"normal", "shading", "mask"}, exposure
+        level, the view turn applied to its normals)."""
+        start = time.perf_counter()
+        crop = crop_to_box(image, box, size)
+        timings["crop_s"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(self.device)
         x, level = normalise_portrait_exposure(x)
         out = predict_maps(self.net, x, self.flip_tta)
         level = float(level[0])
@@ -106,41 +176,33 @@ class PortraitModel:
             "shading": (out["shading"][0] * level).permute(1, 2, 0).cpu().numpy(),
             "mask": torch.sigmoid(out["mask_logits"][0, 0]).cpu().numpy(),
         }
-        timings["network_s"] = time.perf_counter() - start
+        timings["network_s"] += time.perf_counter() - start
 
         start = time.perf_counter()
         small["normal"], small["shading"] = sh_lighting_maps(
-            crop.image, small["normal"], small["shading"], small["mask"] > MASK_THRESHOLD)
-        timings["lighting_fit_s"] = time.perf_counter() - start  # report.json's name for this step
+            crop, small["normal"], small["shading"], small["mask"] > MASK_THRESHOLD)
+        timings["lighting_fit_s"] += time.perf_counter() - start
 
         start = time.perf_counter()
-        full = paste_back(small, crop.box, image.shape)
-        mask = subject_mask(full["mask"] > MASK_THRESHOLD, crop.face_box)
+        full = paste_back(small, box, image.shape)
         normals = full["normal"]
         normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-8)
         turn = np.eye(3)
         if focal_px:
-            box = crop.box
-            turn = view_rotation(
-                (box.x + box.side / 2, box.y + box.side / 2), image.shape, focal_px
-            )
+            turn = view_rotation((box.x + box.side / 2, box.y + box.side / 2), image.shape,
+                                 focal_px)
             normals = normals @ turn.T.astype(np.float32)
-        normals *= mask[..., None]
-        shading = np.maximum(full["shading"], 0.0)
-        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
-        timings["paste_s"] = time.perf_counter() - start
-        return PortraitEstimate(
-            normals.astype(np.float32),
-            shading.astype(np.float32),
-            albedo,
-            mask,
-            crop.face_box,
-            crop.face_found,
-            crop.box,
-            crop.note,
-            rotation_degrees(turn),
-            timings,
-        )
+        full["normal"] = normals
+        timings["paste_s"] += time.perf_counter() - start
+        return full, level, turn
+
+
+def frame_pass_size(face_size: int, frame_box: CropBox, face_box: CropBox) -> int:
+    """The whole-frame pass's working size: the one at which the largest face appears as big as
+    in its own crop (the scale the network was trained at), in steps of 16, between the face
+    pass's size and MAX_FRAME_PX (the pass's cost grows with its area)."""
+    size = face_size * frame_box.side / face_box.side
+    return int(np.clip(round(size / 16) * 16, face_size, max(face_size, MAX_FRAME_PX)))
 
 
 def predict_maps(
@@ -174,8 +236,9 @@ def unflip_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return flipped
 
 
-def subject_mask(mask: np.ndarray, face_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """The portrait's one subject: the largest 8-connected region of a binary mask, with its
+def subject_mask(mask: np.ndarray, face_box=None) -> np.ndarray:
+    """The portrait's subject: the largest 8-connected region of a binary mask (and any other
+    region holding one of the faces, when ``face_box`` is a list of boxes), with its
     small holes filled. Stray blobs are background people or skin-toned clutter the network
     half-believed (on held-out synthetic portraits this lifts the IoU by about 0.02); large
     enclosed gaps, such as between an arm and the body, stay background. A face has no holes,
@@ -186,9 +249,9 @@ def subject_mask(mask: np.ndarray, face_box: tuple[int, int, int, int] | None = 
     that the network took for background would otherwise cut a bay into the face, with no
     normals there, that no hole filling reaches."""
     mask = mask.astype(bool)
-    if face_box is not None:
-        x, y, w, h = face_box
-        yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
+    boxes = _face_boxes(face_box)
+    yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
+    for x, y, w, h in boxes:
         rx, ry = FACE_CORE[0] * w / 2, FACE_CORE[1] * h / 2
         mask = mask | (((xx + 0.5 - x - w / 2) / rx) ** 2 + ((yy + 0.5 - y - h / 2) / ry) ** 2 <= 1)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
@@ -196,19 +259,33 @@ def subject_mask(mask: np.ndarray, face_box: tuple[int, int, int, int] | None = 
     )
     if count <= 1:
         return mask
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    subject = labels == largest
+    # The largest region, and every region holding a face (another person, a bystander).
+    keep = {1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))}
+    for x, y, w, h in boxes:
+        cy, cx = int(np.clip(y + h / 2, 0, mask.shape[0] - 1)), int(np.clip(x + w / 2, 0,
+                                                                            mask.shape[1] - 1))
+        if labels[cy, cx]:
+            keep.add(int(labels[cy, cx]))
+    subject = np.isin(labels, list(keep))
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(
         (~subject).astype(np.uint8), connectivity=4
     )
     outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     holes = stats[:, cv2.CC_STAT_AREA] < HOLE_SHARE * subject.sum()
-    if face_box is not None:
-        x, y, w, h = face_box
-        cx, cy = centroids[:, 0], centroids[:, 1]
+    cx, cy = centroids[:, 0], centroids[:, 1]
+    for x, y, w, h in boxes:
         holes |= (cx >= x) & (cx < x + w) & (cy >= y) & (cy < y + h)
     holes[outside] = False
     return subject | holes[labels]
+
+
+def _face_boxes(face_box) -> list[tuple[int, int, int, int]]:
+    """None, one (x, y, w, h) box or a list of them -> a list of boxes."""
+    if face_box is None:
+        return []
+    if len(face_box) and np.ndim(face_box[0]) == 0:
+        return [tuple(face_box)]
+    return [tuple(b) for b in face_box]
 
 
 def albedo_from_shading(image: np.ndarray, shading: np.ndarray, floor: float) -> np.ndarray:

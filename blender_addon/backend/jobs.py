@@ -49,6 +49,7 @@ PANEL_WORDS = (
     ("options.lights", "the lights"), ("lights_file", "the light file"),
     ("mask_file", "the mask"), ("the 'photos' field", "the photo set"),
     ("single mode", "Single Portrait mode"), ("multi mode", "Multi-Light mode"),
+    ("material mode (--mode material)", "Surface / Material mode"),
 )
 
 

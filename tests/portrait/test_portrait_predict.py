@@ -35,6 +35,14 @@ def portrait_weights(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def a_face(monkeypatch):
+    """The noise photo has no face; pretend the detector found one filling it (whole frame)."""
+    from photonormals.inference import face_crop
+
+    monkeypatch.setattr(face_crop, "detect_faces", lambda image: [(0, 0, 40, 48)])
+
+
+@pytest.fixture
 def photo(tmp_path):
     rng = np.random.default_rng(0)
     image = (rng.uniform(0.2, 0.8, (48, 40, 3)) * 255).astype(np.uint8)
@@ -44,7 +52,7 @@ def photo(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["single", "auto"])
-def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path, mode):
+def test_single_portrait_writes_every_map(cli, portrait_weights, a_face, photo, tmp_path, mode):
     out = tmp_path / "out"
     code, _, stderr = cli("predict", "--mode", mode, "--out", out, photo)
     assert code == 0, stderr
@@ -67,7 +75,7 @@ def test_single_portrait_writes_every_map(cli, portrait_weights, photo, tmp_path
     assert shading.dtype == np.uint16 and shading.shape[:2] == (48, 40)
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "single_portrait" and report["model"] == "portrait_lite"
-    assert report["face_found"] is False and "whole frame" in report["crop_note"]
+    assert report["face_found"] is True and "whole frame" in report["crop_note"]
     assert report["flip_tta"] is True  # the pipeline averages with the mirrored photo
 
 
@@ -76,13 +84,23 @@ def test_single_mode_takes_one_photo(cli, portrait_weights, photo, tmp_path):
     assert code == 2 and "single mode takes one portrait" in stderr
 
 
+def test_a_photo_without_a_face_is_refused_and_nothing_is_written(
+    cli, portrait_weights, photo, tmp_path
+):
+    """No face: exit 2 with a clear message, never a junk map over the whole frame."""
+    out = tmp_path / "out"
+    code, _, stderr = cli("predict", "--mode", "single", "--out", out, photo)
+    assert code == 2 and "no person found in the photo" in stderr and "multi mode" in stderr
+    assert not out.exists()
+
+
 def test_a_photo_without_a_person_is_refused_and_nothing_is_written(
     cli, photo, tmp_path, monkeypatch
 ):
     tiny_portrait_weights(tmp_path / "weights", monkeypatch, mask_bias=-5.0)
     out = tmp_path / "out"
     code, _, stderr = cli("predict", "--mode", "single", "--out", out, photo)
-    assert code == 2 and "found no person in the photo;" in stderr
+    assert code == 2 and "no person found in the photo" in stderr
     assert not out.exists()
 
 
@@ -93,14 +111,19 @@ def test_an_off_centre_face_is_turned_into_the_photo_frame(portrait_weights, pho
     from photonormals.inference.camera import view_rotation
     from photonormals.predict import PredictOptions, predict
 
-    monkeypatch.setattr(face_crop, "detect_face", lambda image: (2, 3, 12, 12))  # top left of 40x48
+    monkeypatch.setattr(face_crop, "detect_faces", lambda image: [(2, 3, 12, 12)])  # top left
     plain = predict([photo], PredictOptions(mode="single", focal_35mm=0))
     turned = predict([photo], PredictOptions(mode="single", focal_35mm=24))
     assert plain.report["face_found"] and plain.report["view_rotation_deg"] == 0
     assert turned.report["focal_source"] == "given" and turned.report["view_rotation_deg"] > 20
     turn = view_rotation((8, 9), (48, 40), 24 * np.hypot(48, 40) / 43.27)
     assert np.array_equal(plain.mask, turned.mask)
-    assert np.allclose(turned.normals, plain.normals @ turn.T, atol=1e-5)
+    # The face pass (crop square x -4..20, y -3..21; full weight 6 px inside its edge) is turned;
+    # the whole-frame pass looks down the optical axis, so below the crop nothing turns.
+    face, body = (slice(4, 14), slice(3, 13)), (slice(26, 48), slice(None))
+    assert np.allclose(turned.normals[face], plain.normals[face] @ turn.T, atol=1e-5)
+    assert np.allclose(turned.normals[body], plain.normals[body], atol=1e-5)
+    assert [f["face_box"] for f in plain.report["faces"]] == [[2, 3, 12, 12]]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -115,3 +138,17 @@ def test_bad_focal_length_is_refused(cli, portrait_weights, photo, tmp_path, arg
 def test_focal_length_is_for_single_mode(cli, photo, tmp_path):
     code, _, stderr = cli("predict", "--focal-35mm", "50", "--out", tmp_path / "out", photo, photo)
     assert code == 2 and "--focal-35mm is for single-portrait mode" in stderr
+
+
+def test_the_service_answers_400_for_a_photo_without_a_face(portrait_weights, photo, tmp_path):
+    from photonormals.service.launch import start_server, stop_server
+    from test_service import TOKEN, call, error_of, multipart
+
+    process, url = start_server(tmp_path / "service", "--token", TOKEN, timeout=60)
+    try:
+        status, error = error_of(call(url + "/v1/predict", "POST",
+                                      *multipart([photo], {"mode": "single"})))
+    finally:
+        stop_server(process)
+    assert status == 400 and error["code"] == "bad_input"
+    assert "no person found in the photo" in error["message"]
