@@ -37,8 +37,8 @@ OUTPUT_FILES = (
 )
 NO_PERSON_MESSAGE = (
     "no person found in the photo (no face was detected): single mode needs a photo of a person "
-    "with the face visible; for a photo of a wall, floor or fabric use material mode "
-    "(--mode material), for an object photographed under several lights multi mode"
+    "with the face visible; for an object photographed under several lights use multi mode, "
+    "for a photo of a wall, floor or fabric use material mode (--mode material)"
 )
 MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
 

@@ -239,6 +239,7 @@ def test_panel_never_shows_command_line_wording(addon, scene, photo_set):
 
     text, hint = addon.backend.jobs.describe_error(RuntimeError(NO_PERSON_MESSAGE))
     assert text.startswith("No person found in the photo") and "use Multi-Light mode" in text
+    assert "use Surface / Material mode" in text and "--" not in text
     assert hint == "Single Portrait needs a photo of one person, face visible"
 
 
