@@ -39,6 +39,7 @@ MIN_FACE_FRACTION = 0.06  # smaller detections (of the short side) are not the p
 DETECT_MAX_SIDE = 320  # the detector runs on a copy this big: portrait faces are large
 HAAR_SHIFT = 0.09  # MediaPipe box centre -> Haar's: up by this share of the box side
 HAAR_SCALE = 1.04  # Haar's box side / MediaPipe's
+SURE_FACE = 0.75  # a weaker detection counts only on a person (segmentation at its centre)
 CASCADES = (
     "haarcascade_frontalface_default.xml",
     "haarcascade_frontalface_alt2.xml",
@@ -99,11 +100,21 @@ def detect_faces(image: np.ndarray) -> list[tuple[int, int, int, int]]:
         return detect_faces_haar(image)
     min_side = MIN_FACE_FRACTION * min(image.shape[:2])
     boxes = []
-    for face in person.detect_faces(image):
+    faces = person.detect_faces(image)
+    # Weak detections on things (skimage's rocket at 0.60, a deep-sky field at 0.56) must not
+    # let a photo without a person through: below SURE_FACE the segmentation must see a person.
+    segmentation = (person.segment_person(image) if any(f.score < SURE_FACE for f in faces)
+                    else None)
+    for face in faces:
         x, y, w, h = face.box
         side = HAAR_SCALE * max(w, h)
         if side < min_side:
             continue
+        if face.score < SURE_FACE:
+            cy = int(np.clip(y + h / 2, 0, image.shape[0] - 1))
+            cx = int(np.clip(x + w / 2, 0, image.shape[1] - 1))
+            if segmentation[cy, cx] < 0.5:
+                continue
         cx, cy = x + w / 2, y + h / 2 - HAAR_SHIFT * max(w, h)
         boxes.append(tuple(round(v) for v in (cx - side / 2, cy - side / 2, side, side)))
     return boxes
