@@ -10,7 +10,7 @@ box puts the face at ~50 %, the middle of the trained range.
 Faces are found with MediaPipe's full-range face detector (`person`, run in ai-edge-litert;
 the model ships in weights/, nothing is downloaded): on tilted, small, cut and partly hidden
 variants of the shared portraits it finds 50 of 50 faces where OpenCV's Haar cascades find 9
-(47 of 50 once faces under 6 % of the short side are dropped; docs/portrait/whole_person.md).
+(46 of 50 as predict keeps them: 6 % of the short side at least; docs/portrait/whole_person.md).
 Its boxes sit lower on the face than Haar's (they start at the brows, Haar's above them), so
 they are moved to Haar's framing (HAAR_SHIFT, HAAR_SCALE, measured on the four shared portraits
 Haar finds): the crop then frames faces as before and as the engine does. Only when
