@@ -1,7 +1,9 @@
-"""Face detector recall for issue 31: OpenCV Haar (what predict uses) vs MediaPipe's short- and
-full-range face detection, on the shared portraits made harder: tilted, small in the frame, cut
-by the frame edge, partly hidden. Needs mediapipe, which is not a dependency (see
-docs/portrait/whole_person.md): run it in a venv that has it, with photonormals on PYTHONPATH.
+"""Face detector recall for issue 31: OpenCV Haar (the fallback), MediaPipe's full-range face
+detector as predict runs it through ai-edge-litert (`person.detect_faces`, raw, and
+`face_crop.detect_faces`, which drops faces under 6 % of the short side), and, where mediapipe
+is installed (it is not a dependency; see docs/portrait/whole_person.md), mediapipe's own short-
+and full-range detectors, on the shared portraits made harder: tilted, small in the frame, cut
+by the frame edge, partly hidden.
 
     python benchmarks/face_detectors.py ../shared/data/portraits/*.jpg
 
@@ -15,13 +17,27 @@ import json
 import sys
 
 import cv2
-import mediapipe as mp
 import numpy as np
-from photonormals.inference.face_crop import detect_faces
+from photonormals.inference import person
+from photonormals.inference.face_crop import detect_faces, detect_faces_haar
 from photonormals.io.colorspace import srgb_to_linear
+
+try:
+    import mediapipe as mp
+except ImportError:
+    mp = None
 
 
 def haar(rgb8):
+    linear = srgb_to_linear(rgb8 / 255.0).astype(np.float32)
+    return [tuple(map(float, b)) for b in detect_faces_haar(linear)]
+
+
+def litert_full(rgb8):
+    return [f.box for f in person.detect_faces(rgb8 / np.float32(255), srgb=True)]
+
+
+def predict_faces(rgb8):
     linear = srgb_to_linear(rgb8 / 255.0).astype(np.float32)
     return [tuple(map(float, b)) for b in detect_faces(linear)]
 
@@ -71,16 +87,20 @@ def hit(found, box):
 
 
 def main(paths):
-    detectors = {"haar": haar, "mediapipe_short": mediapipe_detector(0),
-                 "mediapipe_full": mediapipe_detector(1)}
+    detectors = {"haar": haar, "litert_full": litert_full, "predict": predict_faces}
+    if mp is not None:
+        detectors |= {"mediapipe_short": mediapipe_detector(0),
+                      "mediapipe_full": mediapipe_detector(1)}
     hits: dict = {}
     for path in paths:
         rgb8 = cv2.imread(path)[..., ::-1].copy()
-        reference = (haar(rgb8) or detectors["mediapipe_full"](rgb8))[0]
+        reference = (haar(rgb8) or litert_full(rgb8))[0]
         for condition, image, box in variants(rgb8, reference):
             for name, detect in detectors.items():
                 hits.setdefault(condition, {}).setdefault(name, []).append(hit(detect(image), box))
     table = {c: {n: f"{sum(v)}/{len(v)}" for n, v in d.items()} for c, d in hits.items()}
+    table["all"] = {n: f"{sum(sum(d[n]) for d in hits.values())}/"
+                       f"{sum(len(d[n]) for d in hits.values())}" for n in detectors}
     print(json.dumps(table, indent=1))
 
 

@@ -7,7 +7,14 @@ training engine does: there the face region (jaw to jaw, chin to above the brows
 OpenCV's Haar boxes span about that region, so a square of FACE_CROP_FACTOR = 2.0 times the
 box puts the face at ~50 %, the middle of the trained range.
 
-Faces are found with OpenCV's bundled Haar cascades (nothing is downloaded). When none is found,
+Faces are found with MediaPipe's full-range face detector (`person`, run in ai-edge-litert;
+the model ships in weights/, nothing is downloaded): on tilted, small, cut and partly hidden
+variants of the shared portraits it finds 50 of 50 faces where OpenCV's Haar cascades find 9
+(46 of 50 as predict keeps them: 6 % of the short side at least; docs/portrait/whole_person.md).
+Its boxes sit lower on the face than Haar's (they start at the brows, Haar's above them), so
+they are moved to Haar's framing (HAAR_SHIFT, HAAR_SCALE, measured on the four shared portraits
+Haar finds): the crop then frames faces as before and as the engine does. Only when
+ai-edge-litert or the model file is missing do the Haar cascades run. When no face is found,
 or the face already fills most of the frame (a tight crop; the detector may also miss it or
 return a box bigger than the frame), the whole frame is used, letterboxed to a square.
 
@@ -30,6 +37,9 @@ FACE_CROP_FACTOR = 2.0  # crop side / detected face side; shared with the synthe
 TIGHT_FACE_FRACTION = 0.6  # a face box wider than this share of the short side -> whole frame
 MIN_FACE_FRACTION = 0.06  # smaller detections (of the short side) are not the portrait's face
 DETECT_MAX_SIDE = 320  # the detector runs on a copy this big: portrait faces are large
+HAAR_SHIFT = 0.09  # MediaPipe box centre -> Haar's: up by this share of the box side
+HAAR_SCALE = 1.04  # Haar's box side / MediaPipe's
+SURE_FACE = 0.75  # a weaker detection counts only on a person (segmentation at its centre)
 CASCADES = (
     "haarcascade_frontalface_default.xml",
     "haarcascade_frontalface_alt2.xml",
@@ -81,7 +91,37 @@ def detect_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def detect_faces(image: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Every plausible face (x, y, w, h) in full-image pixels, largest first: those of the
+    """Every plausible face (x, y, w, h) in full-image pixels, largest first, in Haar's
+    framing: MediaPipe's full-range detector's faces of at least MIN_FACE_FRACTION of the short
+    side; Haar's (`detect_faces_haar`) only when that detector cannot run."""
+    from . import person
+
+    if not person.available():
+        return detect_faces_haar(image)
+    min_side = MIN_FACE_FRACTION * min(image.shape[:2])
+    boxes = []
+    faces = person.detect_faces(image)
+    # Weak detections on things (skimage's rocket at 0.60, a deep-sky field at 0.56) must not
+    # let a photo without a person through: below SURE_FACE the segmentation must see a person.
+    segmentation = (person.segment_person(image) if any(f.score < SURE_FACE for f in faces)
+                    else None)
+    for face in faces:
+        x, y, w, h = face.box
+        side = HAAR_SCALE * max(w, h)
+        if side < min_side:
+            continue
+        if face.score < SURE_FACE:
+            cy = int(np.clip(y + h / 2, 0, image.shape[0] - 1))
+            cx = int(np.clip(x + w / 2, 0, image.shape[1] - 1))
+            if segmentation[cy, cx] < 0.5:
+                continue
+        cx, cy = x + w / 2, y + h / 2 - HAAR_SHIFT * max(w, h)
+        boxes.append(tuple(round(v) for v in (cx - side / 2, cy - side / 2, side, side)))
+    return boxes
+
+
+def detect_faces_haar(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """OpenCV's Haar cascades (the fallback): every plausible face, largest first: those of the
     first cascade that finds any (the frontal ones are the more precise), a box whose centre
     lies in a larger one dropped (the same face found twice)."""
     grey, scale = detection_image(image)
