@@ -178,7 +178,10 @@ def write_card(results: dict, weights: Path, card: Path) -> None:
         f"({', '.join(FAMILIES)}), albedo loosely tied to the relief under patterns that ignore "
         "it, the bundled HDRIs under random 3-D rotations and a lamp at a finite distance with "
         "cast shadows, GGX speculars, vignetting, perspective, lens blur, noise, 8-bit sRGB, "
-        "JPEG. No real photos.",
+        "JPEG"
+        + (f"; {train['light_up']:.0%} of the samples lit from the image's upper side (HDRI "
+           "within 45 deg of upright, lamp within 60 deg of up)" if train.get("light_up") else "")
+        + ". No real photos.",
         "",
         notes,
         "",

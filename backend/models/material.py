@@ -11,7 +11,8 @@ on their pixels. About 12 GMAC at 1024².
 
 Outputs, all at the input's size:
 - "normal": unit vectors in the surface's frame (x right, y up, z out of the surface). The raw
-  z goes through a softplus shifted so that zero reads 1, and the last layer starts at zero:
+  z goes through a softplus shifted so that zero reads 1, and the last layer starts at zero
+  (or nearly: ``head_std``, which training uses, since a zero layer passes no gradient back):
   an untrained network answers "flat", the safe guess on real surfaces.
 - "log_shading" (1 channel): log of the diffuse light's luminance, in the units of the
   exposure-normalised input (`normalise_material_exposure`); albedo = photo / shading.
