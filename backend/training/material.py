@@ -10,8 +10,9 @@ without the engine.
 Losses (weights in the config): the angle between predicted and true normals (the metric
 itself) and the squared error of their x, y (see `slope_weight`); the log-shading's squared
 error with half of its mean removed (tiles of one photo share one exposure level, so the level
-matters, but an albedo twice as bright under half the light is a fair answer); roughness L1. The exposure level of each sample is jittered by up to 1.4x either
-way, as a tile of a large photo is normalised by the whole photo's level, not its own.
+matters, but an albedo twice as bright under half the light is a fair answer); roughness L1.
+The exposure level of each sample is jittered by up to 1.4x either way, as a tile of a large
+photo is normalised by the whole photo's level, not its own.
 
 Why the first shipped run learnt nothing (3,319 steps, normals = the flat guess to 0.03 deg):
 the engine lit every sample from any side alike, and one photo of a bump lit from the left is
