@@ -27,7 +27,7 @@ API = "/v1"
 # broken server cannot make fetch() write .bashrc or replace another file in the output folder.
 MAP_FILES = frozenset({
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
-    "report.json", "height.png", "height.npy", "height.exr", "height.json",
+    "report.json", "height.png", "height.npy", "height.exr", "height.json", "roughness.png",
 })
 # Bounds what one download may write (a 64 MP job's maps are about 2 GB); a zip bomb stops here.
 MAX_RESULT_BYTES = 4 << 30
