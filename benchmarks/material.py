@@ -7,8 +7,9 @@ Needs the bench extra (`pip install -e '.[bench]'`: scikit-image for the gallery
 
 1. The model as predict runs it, on the fixed held-out set (``--count`` surfaces per family at
    ``--size`` px, lit by the bundled HDRIs and the lamp, through the engine's camera), against
-   the flat (0, 0, 1) guess on every family: normal error, height error after the best scale,
-   albedo shading-leak, roughness (`material_scores`).
+   the flat (0, 0, 1) guess and the classical luminance-as-height reference on every family:
+   normal error, height error after the best scale, albedo shading-leak, roughness
+   (`material_scores`); again on a set lit from the image's upper side (``light_up=1``).
 2. The seamless option's seam score on a subset (`material_scores`).
 3. Several lamp-lit photos of one surface against one of them (`material_scores`).
 4. End to end time and peak memory at 1024² and 4096² (`material_latency`).
@@ -49,7 +50,8 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=(),
-                        choices=("scores", "seams", "multilight", "latency", "gallery"))
+                        choices=("scores", "scores_up", "seams", "multilight", "latency",
+                                 "gallery"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weights = args.weights or shipped_files(MATERIAL)[0]
@@ -73,6 +75,8 @@ def main():
     envs = [load_hdri(path) for path in bundled_hdris().values()]
     data = validation_set(args.count, args.size, envs=envs)
     step("scores", lambda: synthetic_scores(model, data))
+    data_up = validation_set(args.count, args.size, envs=envs, light_up=1.0)
+    step("scores_up", lambda: synthetic_scores(model, data_up))
     step("seams", lambda: seam_scores(model, data))
     step("multilight", lambda: multilight_vs_single(model, MultiLightModel()))
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,8 +14,8 @@ FINDINGS_START, FINDINGS_END = "<!-- findings:start -->", "<!-- findings:end -->
 
 def _scores_table(scores: dict) -> list[str]:
     lines = [
-        "| family | n | normal error (deg) | flat guess (deg) | better than flat | height error after best scale (flat: 1) | albedo shading-leak (photo / true albedo) | roughness MAE (constant 0.6) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| family | n | normal error (deg) | flat guess (deg) | better than flat | luminance as height (deg) | height error after best scale (flat: 1) | albedo shading-leak (photo / true albedo) | roughness MAE (constant 0.6) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [(f, scores["per_family"][f]) for f in FAMILIES if f in scores["per_family"]]
     rows.append(("**all**", scores["pooled"]))
@@ -23,7 +23,7 @@ def _scores_table(scores: dict) -> list[str]:
         gain = r["flat_deg"] - r["normal_deg"]
         lines.append(
             f"| {name} | {r['n']} | {r['normal_deg']:.2f} | {r['flat_deg']:.2f} | "
-            f"{gain:+.2f} | {r['height_error']:.3f} | {r['leak']:.3f} ({r['leak_photo']:.3f} / "
+            f"{gain:+.2f} | {r.get('luma_deg', float('nan')):.2f} | {r['height_error']:.3f} | {r['leak']:.3f} ({r['leak_photo']:.3f} / "
             f"{r['leak_true']:.3f}) | {r['roughness_mae']:.3f} ({r['roughness_guess_mae']:.3f}) |")
     return lines
 
@@ -57,6 +57,29 @@ def write_report(results: dict, path: Path) -> None:
             "Shading-leak is the correlation of the albedo's log-luminance with the true shading's: "
             "0 means no light left in the albedo; the photo itself (as if taken for the albedo) and "
             "the true albedo are given for scale.",
+            "",
+            *_scores_table(s),
+            "",
+        ]
+    if "scores" in results and "luma_strength" in results["scores"]:
+        lines += [
+            "*Luminance as height*: the classical reference (Materialize, CrazyBump): height = the "
+            "photo's band-passed log-luminance, bright = high, at the one strength "
+            f"({results['scores']['luma_strength']} px per unit) that scores best pooled on this "
+            "very set (an optimistic reference: a user tunes it by eye).",
+            "",
+        ]
+    if "scores_up" in results:
+        s = results["scores_up"]
+        lines += [
+            f"### The same families lit from the image's upper side ({s['count']} surfaces)",
+            "",
+            "Rendered as above with another seed, but every HDRI turned at most 45 deg from "
+            "upright and every lamp within 60 deg of the image's up (`light_up=1`): the light "
+            "most surface photos have (a wall under the sky, a lamp above), and the prior the "
+            "model is trained with (90 % of its samples). Under light from every side alike, one "
+            "photo leaves the relief's sign in doubt (a bump lit from the left is a dent lit from "
+            "the right): the table above.",
             "",
             *_scores_table(s),
             "",
@@ -155,7 +178,10 @@ def write_card(results: dict, weights: Path, card: Path) -> None:
         f"({', '.join(FAMILIES)}), albedo loosely tied to the relief under patterns that ignore "
         "it, the bundled HDRIs under random 3-D rotations and a lamp at a finite distance with "
         "cast shadows, GGX speculars, vignetting, perspective, lens blur, noise, 8-bit sRGB, "
-        "JPEG. No real photos.",
+        "JPEG"
+        + (f"; {train['light_up']:.0%} of the samples lit from the image's upper side (HDRI "
+           "within 45 deg of upright, lamp within 60 deg of up)" if train.get("light_up") else "")
+        + ". No real photos.",
         "",
         notes,
         "",
@@ -170,6 +196,14 @@ def write_card(results: dict, weights: Path, card: Path) -> None:
             f"(the photo: {pooled['leak_photo']:.3f}); roughness MAE {pooled['roughness_mae']:.3f} "
             f"(a constant: {pooled['roughness_guess_mae']:.3f}). Per family in "
             "`docs/material/README.md`.",
+            "",
+        ]
+    up = results.get("scores_up", {}).get("pooled", {})
+    if up:
+        lines += [
+            f"Lit from the image's upper side ({up['n']}): normal error {up['normal_deg']:.2f} deg "
+            f"against the flat guess's {up['flat_deg']:.2f} and luminance-as-height's "
+            f"{up.get('luma_deg', float('nan')):.2f}; height error {up['height_error']:.3f}.",
             "",
         ]
     if lat:

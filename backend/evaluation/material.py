@@ -55,3 +55,26 @@ def seam_score(texture: np.ndarray) -> float:
     inner = np.abs(np.diff(t, axis=1)).mean() + np.abs(np.diff(t, axis=0)).mean()
     wrap = np.abs(t[:, 0] - t[:, -1]).mean() + np.abs(t[0] - t[-1]).mean()
     return float(wrap / max(inner, 1e-12))
+
+
+LUMA_STRENGTHS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # px of height per unit of band-passed log-luma
+
+
+def luminance_normals(image: np.ndarray, strength: float, sigma: float = 12.0) -> np.ndarray:
+    """The classical reference (Materialize, CrazyBump): height = the photo's band-passed
+    log-luminance (a 1 px blur against noise minus a ``sigma`` px one against the light's
+    gradient; bright = high) times ``strength``; (3, H, W) normals of it in the engine's frame
+    (x right, y up: n ~ (-dh/dx, +dh/drow, 1)). ``image``: (H, W, 3) or (3, H, W) linear."""
+    import cv2
+
+    x = np.asarray(image, np.float32)
+    if x.ndim == 3 and x.shape[0] == 3 and x.shape[-1] != 3:
+        x = np.moveaxis(x, 0, -1)
+    grey = np.log(np.maximum(x[..., :3] @ np.float32([0.2126, 0.7152, 0.0722]), 1e-3))
+    band = (cv2.GaussianBlur(grey, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+            - cv2.GaussianBlur(grey, (0, 0), sigma, borderType=cv2.BORDER_REFLECT))
+    h = np.pad(band * strength, 1, mode="edge")
+    dx = (h[1:-1, 2:] - h[1:-1, :-2]) / 2
+    drow = (h[2:, 1:-1] - h[:-2, 1:-1]) / 2
+    n = np.stack([-dx, drow, np.ones_like(dx)])
+    return n / np.linalg.norm(n, axis=0, keepdims=True)

@@ -6,7 +6,7 @@ _CHUNK = 1 << 20  # values per step of the in-place decode: bounds its temporari
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    linear = np.array(x, dtype=np.float32)  # a copy: the caller's array stays as it was
+    linear = np.array(x, dtype=np.float32, order="C")  # a copy: the caller's stays as it was
     srgb_to_linear_in_place(linear)
     return linear
 

@@ -11,7 +11,8 @@ on their pixels. About 12 GMAC at 1024².
 
 Outputs, all at the input's size:
 - "normal": unit vectors in the surface's frame (x right, y up, z out of the surface). The raw
-  z goes through a softplus shifted so that zero reads 1, and the last layer starts at zero:
+  z goes through a softplus shifted so that zero reads 1, and the last layer starts at zero
+  (or nearly: ``head_std``, which training uses, since a zero layer passes no gradient back):
   an untrained network answers "flat", the safe guess on real surfaces.
 - "log_shading" (1 channel): log of the diffuse light's luminance, in the units of the
   exposure-normalised input (`normalise_material_exposure`); albedo = photo / shading.
@@ -43,8 +44,11 @@ MATERIAL_DEFAULTS = {
     "widths": [32, 64, 128, 192],  # features at 1/4, 1/8, 1/16 and 1/32 of the input
     "blocks": [1, 1, 1, 2],  # residual blocks per level
     "norm": "batch",
+    "input": "sqrt",  # "sqrt": the photo's square root; "log": with its log beside it
 }
-MATERIAL_FAST_DEFAULTS = {"widths": [24, 48, 96, 128], "blocks": [1, 1, 1, 1], "norm": "batch"}
+MATERIAL_FAST_DEFAULTS = {"widths": [24, 48, 96, 128], "blocks": [1, 1, 1, 1], "norm": "batch",
+                          "input": "sqrt"}
+LOG_FLOOR = 1e-2  # in exposure-normalised units, under the log input
 
 
 def exposure_level(images: torch.Tensor) -> torch.Tensor:
@@ -60,12 +64,16 @@ def normalise_material_exposure(images: torch.Tensor, level: torch.Tensor | None
 
 
 class MaterialNet(nn.Module):
-    def __init__(self, widths, blocks, norm):
+    def __init__(self, widths, blocks, norm, input="sqrt", head_std=0.0):
         super().__init__()
+        if input not in ("sqrt", "log"):
+            raise ValueError(f"input must be 'sqrt' or 'log', got {input!r}")
+        self.input = input
+        channels = 3 if input == "sqrt" else 6
         self.pad = FOLD * 2 ** (len(widths) - 1)
         self.encoder = nn.ModuleList()
         for i, (width, count) in enumerate(zip(widths, blocks, strict=True)):
-            first = (conv_bn_relu(3 * FOLD * FOLD, width, norm=norm) if i == 0
+            first = (conv_bn_relu(channels * FOLD * FOLD, width, norm=norm) if i == 0
                      else conv_bn_relu(widths[i - 1], width, stride=2, norm=norm))
             self.encoder.append(nn.Sequential(
                 first, *[ResidualBlock(width, norm=norm) for _ in range(count)]))
@@ -74,10 +82,12 @@ class MaterialNet(nn.Module):
             for i in reversed(range(len(widths) - 1))
         )
         self.unfold = nn.Conv2d(widths[0], FOLD * FOLD * 8, 1)  # 8 features per output pixel
-        self.head = nn.Conv2d(8 + 3, sum(OUTPUTS.values()), 3, 1, 1)
+        self.head = nn.Conv2d(8 + channels, sum(OUTPUTS.values()), 3, 1, 1)
         init_weights(self)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if head_std:  # a zero head passes no gradient back to the body (see the module notes)
+            nn.init.normal_(self.head.weight, std=head_std)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images: (B, 3, H, W) exposure-normalised linear RGB, any size."""
@@ -85,6 +95,8 @@ class MaterialNet(nn.Module):
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         h, w = images.shape[-2:]
         x = images.clamp(0, 16).sqrt()  # compress highlights, as a photo's tone curve does
+        if self.input == "log":  # shading multiplies the albedo: in log it adds, level-free
+            x = torch.cat([x, (images.clamp(0, 16) + LOG_FLOOR).log() * 0.25], 1)
         # Pad to the pyramid's multiple by repeating the edge: a surface goes on past the crop.
         ph, pw = -h % self.pad, -w % self.pad
         x = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
@@ -111,10 +123,12 @@ class MaterialNet(nn.Module):
 
 
 def _build(name: str, defaults: dict, overrides: dict) -> MaterialNet:
+    head_std = overrides.pop("head_std", 0.0)  # initialisation only: not part of the config
     cfg = resolve_config(name, defaults, overrides)
     if len(cfg["widths"]) != len(cfg["blocks"]):
         raise ValueError("widths and blocks need one entry per level")
-    model = MaterialNet(list(cfg["widths"]), list(cfg["blocks"]), cfg["norm"])
+    model = MaterialNet(list(cfg["widths"]), list(cfg["blocks"]), cfg["norm"],
+                        cfg.get("input", "sqrt"), head_std)
     model.config = cfg
     # channels-last after initialising (a seed then draws the same weights either way): the
     # convs run up to 2x faster on CPU in that layout

@@ -88,3 +88,15 @@ def test_lamp_sets_light_the_same_surface_from_the_given_side(engine):
     east = maps["normal"][:, 0] > 0.2
     grey = photos.mean(2)
     assert (grey[:, 0][east] > grey[:, 1][east]).float().mean() > 0.8
+
+
+def test_light_from_above_lights_upward_slopes():
+    """``light_up=1``: every sample lit from the image's upper side, so the diffuse shading rises
+    with the normal's y (up) on every sample; by default the light's side is anyone's guess."""
+    up = MaterialBatches(size=64, light_up=1.0)
+    s = up.sample(8, torch.Generator().manual_seed(5), family="cobbles")
+    shade = s["shading"].mean(1).flatten(1)
+    ny = s["normal"][:, 1].flatten(1)
+    shade, ny = shade - shade.mean(1, keepdim=True), ny - ny.mean(1, keepdim=True)
+    corr = (shade * ny).sum(1) / (shade.norm(dim=1) * ny.norm(dim=1)).clamp_min(1e-8)
+    assert (corr > 0).all(), corr

@@ -109,3 +109,15 @@ def test_asking_for_a_missing_gpu_is_a_clear_error(tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(UserError, match="CUDA"):
         train(_config(tmp_path, steps=1, device="cuda"), batches=Fixed())
+
+
+def test_a_log_input_and_a_live_head_build_and_run():
+    from photonormals.models import create_model
+
+    model = create_model("material_fast", input="log", head_std=0.01, **TINY).eval()
+    assert model.config["input"] == "log" and "head_std" not in model.config
+    with torch.inference_mode():
+        normal = model(torch.rand(2, 3, 40, 40))["normal"]
+    assert normal.shape == (2, 3, 40, 40) and normal[:, :2].abs().max() > 0  # not exactly flat
+    with pytest.raises(ValueError):
+        create_model("material_fast", input="gamma", **TINY)

@@ -34,7 +34,8 @@ class MaterialBatches:
     the draw (all of `geometry.FAMILIES` by default)."""
 
     def __init__(self, envs: list[np.ndarray] = (), size: int = 128, device="cpu",
-                 families: tuple[str, ...] = FAMILIES, camera: bool = True):
+                 families: tuple[str, ...] = FAMILIES, camera: bool = True,
+                 light_up: float = 0.0):
         unknown = set(families) - set(FAMILIES)
         if unknown:
             raise ValueError(f"unknown material families {sorted(unknown)}; know {FAMILIES}")
@@ -45,6 +46,7 @@ class MaterialBatches:
         dirs, radiance = prepare_envs(list(envs))
         self.env_dirs, self.env_radiance = dirs.to(self.device), radiance.to(self.device)
         self.camera = camera
+        self.light_up = light_up  # share lit from the image's upper side (`light_surface`)
 
     def surfaces(self, batch: int, generator: torch.Generator, family: str | None = None):
         """The surfaces alone, unlit: {"normal", "height", "albedo", "roughness", "family"}."""
@@ -88,7 +90,7 @@ class MaterialBatches:
         g = generator
         maps = self.surfaces(batch, g, family)
         lit = light_surface(maps["normal"], maps["height"], maps["albedo"], maps["roughness"], g,
-                            self.env_dirs, self.env_radiance)
+                            self.env_dirs, self.env_radiance, light_up=self.light_up)
         S = self.size
         vignette = vignetting(batch, S, S, g)
         lit = {"radiance": lit["radiance"] * vignette, "shading": lit["shading"] * vignette}

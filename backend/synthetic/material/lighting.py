@@ -26,6 +26,10 @@ from ..shadows import cast_shadow_visibility
 
 ENV_ROWS = 32  # rows of the reduced HDRI projected onto SH9 per sample
 LUMA = (0.2126, 0.7152, 0.0722)
+# "Light from above": where a sample draws it (`light_surface`'s ``light_up``), the HDRI's roll
+# stays within UP_ROLL of upright and the lamp's azimuth within UP_AZIMUTH of the image's up.
+UP_ROLL = math.radians(45)
+UP_AZIMUTH = math.radians(60)
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -51,12 +55,15 @@ def prepare_envs(envs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(dirs).float(), torch.from_numpy(stack).float()
 
 
-def _rotation(B, g):
+def _rotation(B, g, up=None):
     """(B, 3, 3) camera-from-environment rotations: a turn about the world's up axis, a tilt of
-    up toward the camera (0: a wall seen square on, 90 deg: a floor from above), a roll."""
+    up toward the camera (0: a wall seen square on, 90 deg: a floor from above), a roll. Where
+    ``up`` (B,) bool is set, the roll stays within UP_ROLL of upright: the sky above the image."""
     yaw = uniform((B,), g) * 2 * math.pi
     tilt = uniform((B,), g) * math.pi / 2
     roll = uniform((B,), g) * 2 * math.pi
+    if up is not None:
+        roll = torch.where(up, (roll / math.pi - 1) * UP_ROLL, roll)
     one, zero = torch.ones_like(yaw), torch.zeros_like(yaw)
 
     def mat(rows):
@@ -71,19 +78,22 @@ def _rotation(B, g):
     return rz @ rx @ ry
 
 
-def environment_sh(B, g, dirs, radiance):
-    """(B, 9, 3) SH9 radiance of a random HDRI under a random rotation; a random sky (a
-    constant plus a directional term) when no HDRI is given."""
+def environment_sh(B, g, dirs, radiance, up=None):
+    """(B, 9, 3) SH9 radiance of a random HDRI under a random rotation (upright-ish where ``up``
+    (B,) is set); a random sky (a constant plus a directional term) when no HDRI is given."""
     dev = g.device
     if radiance.shape[0] == 0:
         d1 = F.normalize(torch.randn((B, 3), generator=g, device=dev) + torch.tensor(
             [0.0, 0.0, 1.0], device=dev), dim=1) * (0.8 * uniform((B, 1), g))
+        if up is not None:  # the sky's bright side toward the image's top
+            d1 = torch.where(up[:, None], d1 * d1.new_tensor([1.0, 0.0, 1.0]) + d1.new_tensor(
+                [0.0, 1.0, 0.0]) * d1[:, 1:2].abs(), d1)
         coeffs = torch.zeros(B, 9, 3, device=dev)
         coeffs[:, 0] = 1 / 0.886
         coeffs[:, 1:4] = d1[:, [1, 2, 0], None] * (1 / 1.023)
         return coeffs
     which = (uniform((B,), g) * radiance.shape[0]).long().clamp(max=radiance.shape[0] - 1)
-    rotated = torch.einsum("bij,pj->bpi", _rotation(B, g), dirs.to(dev))
+    rotated = torch.einsum("bij,pj->bpi", _rotation(B, g, up), dirs.to(dev))
     basis = torch.stack(sh9_basis(rotated), -1)  # (B, P, 9)
     return torch.einsum("bpk,bpc->bkc", basis, radiance.to(dev)[which])
 
@@ -102,17 +112,22 @@ def ambient_occlusion(height: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return ao.clamp(0.25, 1)
 
 
-def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=None):
+def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=None,
+                  light_up: float = 0.0):
     """Render one photo's linear radiance. Returns {"radiance", "shading" (B, 3, H, W): the
     diffuse light, so radiance = albedo * shading + specular}. ``lamp`` (B, 3), direction from
-    the frame's centre, forces a lamp there in a dim room (a photometric stereo capture)."""
+    the frame's centre, forces a lamp there in a dim room (a photometric stereo capture).
+    ``light_up``: the share of samples lit from the image's upper side (HDRI roughly upright,
+    lamp azimuth within UP_AZIMUTH of up), as most surface photos are (a wall under the sky, a
+    lamp above); 0 (default) draws every direction alike, and no extra random numbers."""
     B, _, H, W = normal.shape
     dev = g.device
 
     def u(*shape):
         return uniform((B, *shape) if shape else (B, 1, 1, 1), g)
 
-    coeffs = environment_sh(B, g, dirs, radiance)
+    up = uniform((B,), g) < light_up if light_up > 0 else None
+    coeffs = environment_sh(B, g, dirs, radiance, up)
     ao = ambient_occlusion(height, g)
     env = sh9_irradiance(normal.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2).clamp_min(0)
 
@@ -125,6 +140,9 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=Non
     env = env * env_level.view(B, 1, 1, 1)
     elevation = torch.asin(0.17 + 0.83 * u(1))  # 10-90 deg above the plane
     azimuth = u(1) * 2 * math.pi
+    if up is not None:
+        azimuth = torch.where(up[:, None], math.pi / 2 + (azimuth / math.pi - 1) * UP_AZIMUTH,
+                              azimuth)
     flash = u(1) < 0.15
     elevation = torch.where(flash, math.radians(82) + u(1) * math.radians(8), elevation)
     centre_dir = torch.cat([torch.cos(elevation) * torch.cos(azimuth),

@@ -33,10 +33,10 @@ def _envs_tag(envs) -> str:
 
 
 def render_set(count: int, size: int, seed: int, envs=(), families=FAMILIES,
-               batch: int = 8) -> dict[str, np.ndarray]:
+               batch: int = 8, light_up: float = 0.0) -> dict[str, np.ndarray]:
     """``count`` samples of each family, in family order: (N, C, S, S) float16 maps ("image",
     "normal", "height", "albedo", "shading" (luminance), "roughness") and "family" (N,)."""
-    batches = MaterialBatches(list(envs), size=size, device="cpu")
+    batches = MaterialBatches(list(envs), size=size, device="cpu", light_up=light_up)
     generator = torch.Generator().manual_seed(SEED + seed)
     out: dict[str, list] = {}
     for family in families:
@@ -52,12 +52,15 @@ def render_set(count: int, size: int, seed: int, envs=(), families=FAMILIES,
 
 
 def validation_set(count: int = 8, size: int = 256, seed: int = 0, envs=(),
-                   cache_dir: str | Path = CACHE_DIR) -> dict[str, np.ndarray]:
-    """The cached `render_set` (rendered on first use)."""
-    name = f"val_materials_v{VERSION}_n{count}_s{size}_seed{seed}_{_envs_tag(envs)}.npz"
+                   cache_dir: str | Path = CACHE_DIR,
+                   light_up: float = 0.0) -> dict[str, np.ndarray]:
+    """The cached `render_set` (rendered on first use); ``light_up`` > 0: the "lit from above"
+    set (`lighting.light_surface`), a separate cache."""
+    up = f"_up{light_up:g}" if light_up else ""
+    name = f"val_materials_v{VERSION}_n{count}_s{size}_seed{seed}{up}_{_envs_tag(envs)}.npz"
     path = Path(cache_dir) / name
     if path.is_file():
         return load_arrays(path)
-    data = render_set(count, size, seed, envs)
+    data = render_set(count, size, seed, envs, light_up=light_up)
     save_arrays(path, data)
     return data
