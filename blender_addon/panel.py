@@ -41,6 +41,8 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "seamless")
             row.prop(settings, "tiling")
+            # The model was trained with the light mostly from the top (docs/material).
+            layout.label(text="One photo: turn it so its light comes from the top", icon="INFO")
         layout.prop(settings, "target")
         if settings.target == "ACTIVE":
             layout.operator("photonormals.restore_material", icon="LOOP_BACK")
