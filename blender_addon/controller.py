@@ -81,7 +81,7 @@ def _check_request(settings, photos: list[str]) -> tuple[str, str] | None:
     if missing:
         return f"Photo not found: {missing[0]}", "Remove it from the set or fix its path"
     files = {"light file": settings.light_file, "intensities file": settings.intensities_file,
-             "mask": settings.mask_file}
+             "mask": settings.mask_file if settings.mode != "material" else ""}
     for what, value in files.items():
         if value and not Path(bpy.path.abspath(value)).is_file():
             return (f"The {what} was not found: {bpy.path.abspath(value)}",
@@ -117,7 +117,9 @@ def _request(settings, prefs, photos: list[str], scratch: Path) -> JobRequest:
             light_file = str(lightfiles.merge(Path(light_file),
                                               Path(bpy.path.abspath(settings.intensities_file)),
                                               photos, scratch))
-    mask = bpy.path.abspath(settings.mask_file) if settings.mask_file else None
+    # Material mode takes no mask (the panel hides the field; one set earlier stays unsent).
+    use_mask = settings.mask_file and settings.mode != "material"
+    mask = bpy.path.abspath(settings.mask_file) if use_mask else None
     return JobRequest(photos, options, light_file, mask)
 
 

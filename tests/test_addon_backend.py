@@ -194,6 +194,20 @@ def test_intensities_mask_and_displacement_reach_the_backend(addon, scene, photo
     assert not any("height map" in note for note in state.notes)
 
 
+def test_material_mode_sends_no_hidden_mask_and_no_height_option(addon, scene, photo_set,
+                                                                   tmp_path):
+    """The panel hides Mask in material mode: one set earlier (even a file since deleted) is
+    neither checked nor sent, and the material result brings its own height map."""
+    photos, _ = photo_set
+    settings = _set_photos(scene, photos[:1], mode="material")
+    settings.mask_file = str(tmp_path / "gone.png")
+    settings.use_displacement = True
+    assert addon.controller._check_request(settings, [str(photos[0])]) is None
+    request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
+    assert request.mask_file is None and "height" not in request.options
+    assert request.options["mode"] == "material" and "seamless" in request.options
+
+
 def test_unsaved_file_without_output_folder_is_refused(addon, scene, photo_set):
     """Maps in the temp folder were lost on reboot and the .blend could not find them."""
     photos, lights = photo_set
