@@ -68,6 +68,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bake-format", choices=("auto", "png8", "png16", "exr"), default="auto",
                         help="auto: 16-bit PNG for normal bakes, 8-bit PNG for the others")
     parser.add_argument("--normal-convention", choices=("opengl", "directx"), default="opengl")
+    parser.add_argument("--input-colorspace", choices=("auto", "srgb", "linear"), default="auto",
+                        help="auto: 8-bit photos are sRGB, 16-bit/EXR/HDR linear; linear for "
+                             "data sets whose 8-bit files hold linear values")
     parser.add_argument(
         "--backend", help="URL of a running backend; without it a local one is started"
     )
@@ -153,6 +156,7 @@ def run_item(addon, item: dict, args, connect) -> dict:
     request = addon.backend.jobs.JobRequest(
         [str(p) for p in item["photos"]],
         {"mode": args.mode, "normal_convention": args.normal_convention,
+         "input_colorspace": args.input_colorspace,
          **({"seamless": args.seamless} if args.mode == "material" else {})},
         str(item["lights"]) if item["lights"] else None,
         str(item["mask"]) if item["mask"] else None)

@@ -105,7 +105,8 @@ def _check_request(settings, photos: list[str]) -> tuple[str, str] | None:
 
 def _request(settings, prefs, photos: list[str], scratch: Path) -> JobRequest:
     single = settings.mode == "single" or (settings.mode == "auto" and len(photos) == 1)
-    options = {"mode": settings.mode, "normal_convention": prefs.normal_convention}
+    options = {"mode": settings.mode, "normal_convention": prefs.normal_convention,
+               "input_colorspace": settings.input_colorspace}
     if settings.mode == "material":
         options["seamless"] = settings.seamless  # material mode makes its own height
     elif settings.use_displacement:

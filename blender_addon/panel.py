@@ -37,6 +37,7 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
             layout.prop(settings, "intensities_file")
         if settings.mode != "material":
             layout.prop(settings, "mask_file")
+        layout.prop(settings, "input_colorspace")
         if settings.mode == "material":
             row = layout.row(align=True)
             row.prop(settings, "seamless")

@@ -59,6 +59,14 @@ class PhotoNormalsSettings(bpy.types.PropertyGroup):
                 "under different lamps: a tileable material (normal, height, albedo, roughness)")],
         default="auto",
     )
+    input_colorspace: EnumProperty(
+        name="Photos Hold",
+        items=[("auto", "Auto", "8-bit files are sRGB; 16-bit, EXR and HDR are linear"),
+               ("srgb", "sRGB", "Every photo is sRGB-encoded (camera JPEGs)"),
+               ("linear", "Linear", "Every photo holds linear values, 8-bit ones too (many "
+                "photometric-stereo data sets): read them so, or every light comes out wrong")],
+        default="auto",
+    )
     seamless: BoolProperty(name="Seamless", default=True,
                            description="Material: make the maps tile without a visible seam")
     tiling: FloatProperty(name="Tiling", default=1.0, min=0.01, soft_max=16.0,

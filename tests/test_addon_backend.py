@@ -178,6 +178,7 @@ def test_intensities_mask_and_displacement_reach_the_backend(addon, scene, photo
     settings.intensities_file = str(tmp_path / "light_intensities.txt")
     settings.mask_file = str(tmp_path / "mask.png")
     settings.use_displacement = True
+    settings.input_colorspace = "srgb"  # not what auto reads these 16-bit renders as
     state = _generate(addon)
     assert state.last_error == "", state.last_hint
 
@@ -185,7 +186,9 @@ def test_intensities_mask_and_displacement_reach_the_backend(addon, scene, photo
     maps = tmp_path / "maps"
     sent = json.loads((maps / f"{name}_lights.json").read_text())["lights"]
     assert np.allclose([light["intensity"] for light in sent], intensities, atol=1e-5)
-    assert json.loads((maps / f"{name}_report.json").read_text())["mask_source"] == "given"
+    report = json.loads((maps / f"{name}_report.json").read_text())
+    assert report["mask_source"] == "given"
+    assert {f["colorspace"] for f in report["inputs"]} == {"srgb"}
     assert (maps / f"{name}_height.png").is_file()
     m = addon.scene.material
     nodes = settings.last_material.node_tree.nodes
