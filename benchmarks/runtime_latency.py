@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from gpu_latency import Bf16Model  # the same wrapper, on the CPU
 from photonormals.device import cpu_has_bf16
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.inference.portrait import PortraitModel
@@ -35,37 +36,6 @@ from photonormals.service.bench import PORTRAIT_PHOTO, _stack
 
 TARGETS_S = {"multi 9x612x512": 0.8, "portrait 512": 0.15, "portrait 1024": 0.3}
 NETWORK_KEYS = ("lights_s", "normals_s", "network_s")
-
-
-class _Bf16:
-    """Runs the torch model under CPU bf16 autocast (float32 in and out)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __getattr__(self, name):
-        attr = getattr(self.model, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args, **kwargs):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = attr(*args, **kwargs)
-            return _float(out)
-
-        return call
-
-    def __call__(self, *args, **kwargs):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return _float(self.model(*args, **kwargs))
-
-
-def _float(out):
-    if isinstance(out, dict):
-        return {k: v.float() for k, v in out.items()}
-    if isinstance(out, tuple):
-        return tuple(v.float() for v in out)
-    return out.float()
 
 
 def candidates(cls, names, threads):
@@ -78,7 +48,7 @@ def candidates(cls, names, threads):
         if name == "channels_last":
             est.model = est.model.to(memory_format=torch.channels_last)
         elif name == "bf16":
-            est.model = _Bf16(est.model)
+            est.model = Bf16Model(est.model, torch.device("cpu"))
         out[name] = est
     return out
 
