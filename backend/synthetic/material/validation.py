@@ -8,13 +8,12 @@ as float16 (the set is a few hundred MB otherwise); the shading as its luminance
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..cache import CACHE_DIR, load_arrays, save_arrays
+from ..cache import CACHE_DIR, arrays_tag, load_arrays, save_arrays
 from .batches import MaterialBatches
 from .geometry import FAMILIES
 from .lighting import LUMA
@@ -22,14 +21,6 @@ from .lighting import LUMA
 VERSION = 1
 SEED = 7919  # never a training seed's generator: those are seed * 1_000_003 + step
 
-
-def _envs_tag(envs) -> str:
-    h = hashlib.sha1()
-    for e in envs:
-        e = np.asarray(e, np.float32)
-        h.update(str(e.shape).encode())
-        h.update(e[::7, ::7].tobytes())
-    return h.hexdigest()[:8]
 
 
 def render_set(count: int, size: int, seed: int, envs=(), families=FAMILIES,
@@ -57,7 +48,7 @@ def validation_set(count: int = 8, size: int = 256, seed: int = 0, envs=(),
     """The cached `render_set` (rendered on first use); ``light_up`` > 0: the "lit from above"
     set (`lighting.light_surface`), a separate cache."""
     up = f"_up{light_up:g}" if light_up else ""
-    name = f"val_materials_v{VERSION}_n{count}_s{size}_seed{seed}{up}_{_envs_tag(envs)}.npz"
+    name = f"val_materials_v{VERSION}_n{count}_s{size}_seed{seed}{up}_{arrays_tag(envs)}.npz"
     path = Path(cache_dir) / name
     if path.is_file():
         return load_arrays(path)

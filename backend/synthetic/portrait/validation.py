@@ -7,13 +7,12 @@ file sits beside the geometry cache, keyed by count, size, seed, face model and 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..cache import CACHE_DIR, load_arrays, save_arrays
+from ..cache import CACHE_DIR, arrays_tag, load_arrays, save_arrays
 from ..faces import DEFAULT_PATH, FaceModel
 from .bank import cached_bank, face_model_tag
 from .batches import KEYS, PortraitBatches
@@ -21,14 +20,6 @@ from .batches import KEYS, PortraitBatches
 VERSION = 1
 BANK_SEED = 104729  # never a training seed
 
-
-def _envs_tag(envs) -> str:
-    h = hashlib.sha1()
-    for e in envs:
-        e = np.asarray(e, np.float32)
-        h.update(str(e.shape).encode())
-        h.update(e[::7, ::7].tobytes())
-    return h.hexdigest()[:8]
 
 
 def render_each(
@@ -63,7 +54,7 @@ def validation_set(
     ``PortraitBatches.sample`` (mask and face are 0/1)."""
     model = faces if isinstance(faces, FaceModel) else FaceModel.load(faces)
     bank_size = bank_size or 2 * size
-    tags = f"{face_model_tag(model)}_{_envs_tag(envs)}"
+    tags = f"{face_model_tag(model)}_{arrays_tag(envs)}"
     name = f"val_portraits_v{VERSION}_n{count}_s{size}_b{bank_size}_seed{seed}_{tags}.npz"
     path = Path(cache_dir) / name
     if path.is_file():
