@@ -107,6 +107,11 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         raise UserError(
             "--focal-35mm is for single-portrait mode (multi-light normals are orthographic)"
         )
+    return _photometric_method(options, count)
+
+
+def _photometric_method(options: PredictOptions, count: int) -> str:
+    """Several photos of one viewpoint: calibrated on given lights, else the multi-light model."""
     if options.lights is None:
         return MULTILIGHT.name
     if count < MIN_SAMPLES:
@@ -126,13 +131,7 @@ def _material_method(options: PredictOptions, count: int) -> str:
         if options.lights is not None:
             raise UserError("--lights needs several photos of the surface, one per light")
         return MATERIAL.name
-    if options.lights is None:
-        return MULTILIGHT.name
-    if count < MIN_SAMPLES:
-        raise UserError(
-            f"calibrated photometric stereo needs at least {MIN_SAMPLES} images, got {count}"
-        )
-    return CALIBRATED
+    return _photometric_method(options, count)
 
 
 def predict(
