@@ -25,7 +25,6 @@ on light from above; on light from every side alike they cannot (see docs/materi
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -44,7 +43,7 @@ from ..synthetic.material.geometry import FAMILIES
 from ..synthetic.material.lighting import LUMA
 from ..synthetic.material.validation import validation_set
 from . import RUNS_DIR
-from .checkpoint import checkpoint_model, save_checkpoint, start_run
+from .checkpoint import checkpoint_model, log_record, save_checkpoint, start_run
 from .losses import angular_normal_loss
 from .portrait import earlier_runs, hardware  # the run history and machine, as there
 from .schedule import learning_rate
@@ -202,10 +201,7 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
                          if not isinstance(v, dict)}}
             extra["metrics"] = {"step": step, **metrics}
         if record:
-            history.append(record)
-            print(json.dumps(record), flush=True)
-            with open(run / "log.jsonl", "a") as log:
-                log.write(json.dumps(record) + "\n")
+            log_record(history, run, record)
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
             last_save = time.monotonic()

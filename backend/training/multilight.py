@@ -8,7 +8,6 @@ where the hardware has it.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,7 @@ from ..models.registry import model_spec
 from ..models.weights import save_weights
 from ..synthetic.multilight.batches import MultiLightBatches
 from . import RUNS_DIR
-from .checkpoint import checkpoint_model, save_checkpoint, start_run
+from .checkpoint import checkpoint_model, log_record, save_checkpoint, start_run
 from .losses import light_losses, normal_loss
 from .schedule import learning_rate
 
@@ -137,10 +136,7 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
             record = {"step": step, "images": count, "lr": lr,
                       "elapsed_s": round(time.monotonic() - start, 1),
                       **{k: round(v.item(), 5) for k, v in losses.items()}}
-            history.append(record)
-            print(json.dumps(record), flush=True)
-            with open(run / "log.jsonl", "a") as log:
-                log.write(json.dumps(record) + "\n")
+            log_record(history, run, record)
         out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)

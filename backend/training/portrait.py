@@ -17,7 +17,6 @@ plus a Dice term (BCE alone under-weights thin parts such as hair and ears).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -39,7 +38,7 @@ from ..synthetic.portrait.bank import cached_bank
 from ..synthetic.portrait.batches import PortraitBatches
 from ..synthetic.portrait.validation import validation_set
 from . import RUNS_DIR
-from .checkpoint import checkpoint_model, save_checkpoint, start_run
+from .checkpoint import checkpoint_model, log_record, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
 from .schedule import learning_rate
 
@@ -229,10 +228,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
             }
             extra["metrics"] = {"step": step, **metrics}
         if record:
-            history.append(record)
-            print(json.dumps(record), flush=True)
-            with open(run / "log.jsonl", "a") as log:
-                log.write(json.dumps(record) + "\n")
+            log_record(history, run, record)
         out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
