@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from photonormals.evaluation.lights import direction_errors
+from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.io import images as image_io
 from photonormals.io.lights import read_light_directions
@@ -27,12 +29,6 @@ from photonormals.photometric.calibrated import RobustOptions, solve_calibrated
 from photonormals.predict import load_image_set
 
 SUBSETS = {"12": slice(None), "6": slice(0, None, 2)}
-
-
-def angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    return np.degrees(np.arccos(np.clip((a * b).sum(-1), -1, 1)))
 
 
 def score(model: MultiLightModel, folder: Path, colorspace: str) -> dict:
@@ -47,9 +43,9 @@ def score(model: MultiLightModel, folder: Path, colorspace: str) -> dict:
         solved = mask & reference.mask
         start = time.perf_counter()
         estimate = model.estimate(images, mask)
-        row[name] = {"light": float(angles(estimate.light_dirs, truth).mean()),
-                     "normal": float(angles(estimate.normals[solved],
-                                            reference.normals[solved]).mean()),
+        row[name] = {"light": float(direction_errors(estimate.light_dirs, truth).mean()),
+                     "normal": float(angular_errors(estimate.normals, reference.normals,
+                                                    solved).mean()),
                      "seconds": time.perf_counter() - start}
     return row
 
