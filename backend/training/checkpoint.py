@@ -60,15 +60,6 @@ def checkpoint_model(path) -> tuple[torch.nn.Module, int, dict]:
     return model, int(meta["step"]), meta.get("extra", {})
 
 
-def log_record(history: list, run: Path, record: dict) -> None:
-    """One training log line: kept in history, printed, and appended to the run's log.jsonl."""
-    history.append(record)
-    line = json.dumps(record)
-    print(line, flush=True)
-    with open(Path(run) / "log.jsonl", "a") as log:
-        log.write(line + "\n")
-
-
 def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, device,
               init: str | None = None):
     """(model, AdamW optimizer, step, checkpoint path) for a training run: resumed from

@@ -43,9 +43,10 @@ from ..synthetic.material.geometry import FAMILIES
 from ..synthetic.material.lighting import LUMA
 from ..synthetic.material.validation import validation_set
 from . import RUNS_DIR
-from .checkpoint import checkpoint_model, log_record, save_checkpoint, start_run
+from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss
 from .portrait import earlier_runs, hardware  # the run history and machine, as there
+from .progress import RunLog
 from .schedule import learning_rate
 
 DEFAULT_SIZE = 128  # a new run's crop size when none is given
@@ -162,7 +163,7 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
 
     start = last_save = time.monotonic()
     first_step = step
-    history, metrics = [], {}
+    log, metrics = RunLog(run, step, config.steps, config.minutes), {}
     model.train()
     while step < config.steps:
         sample = batches.sample(config.batch, generator)
@@ -183,6 +184,7 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         step += 1
+        log.advance()
         this_run["to_step"] = step
 
         record = None
@@ -201,14 +203,15 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
                          if not isinstance(v, dict)}}
             extra["metrics"] = {"step": step, **metrics}
         if record:
-            log_record(history, run, record)
+            log.record(record)
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
             last_save = time.monotonic()
         if out_of_time:
             break
     save_checkpoint(checkpoint, model, optimizer, step, extra)
-    return {"step": step, "checkpoint": str(checkpoint), "history": history, "model": model,
+    log.close()
+    return {"step": step, "checkpoint": str(checkpoint), "history": log.history, "model": model,
             "metrics": metrics}
 
 

@@ -21,8 +21,9 @@ from ..models.registry import model_spec
 from ..models.weights import save_weights
 from ..synthetic.multilight.batches import MultiLightBatches
 from . import RUNS_DIR
-from .checkpoint import checkpoint_model, log_record, save_checkpoint, start_run
+from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import light_losses, normal_loss
+from .progress import RunLog
 from .schedule import learning_rate
 
 
@@ -93,7 +94,7 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
 
     start = last_save = time.monotonic()
     first_step = step
-    history = []
+    log = RunLog(run, step, config.steps, config.minutes)
     model.train()
     while step < config.steps:
         count = int(
@@ -131,12 +132,13 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         step += 1
+        log.advance()
 
         if step % config.log_every == 0 or step == config.steps:
             record = {"step": step, "images": count, "lr": lr,
                       "elapsed_s": round(time.monotonic() - start, 1),
                       **{k: round(v.item(), 5) for k, v in losses.items()}}
-            log_record(history, run, record)
+            log.record(record)
         out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
@@ -144,7 +146,8 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
         if out_of_time:
             break
     save_checkpoint(checkpoint, model, optimizer, step, extra)
-    return {"step": step, "checkpoint": str(checkpoint), "history": history, "model": model}
+    log.close()
+    return {"step": step, "checkpoint": str(checkpoint), "history": log.history, "model": model}
 
 
 def export(checkpoint: Path, target: Path, **metadata) -> None:

@@ -38,8 +38,9 @@ from ..synthetic.portrait.bank import cached_bank
 from ..synthetic.portrait.batches import PortraitBatches
 from ..synthetic.portrait.validation import validation_set
 from . import RUNS_DIR
-from .checkpoint import checkpoint_model, log_record, save_checkpoint, start_run
+from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
+from .progress import RunLog
 from .schedule import learning_rate
 
 DEFAULT_SIZE = 256  # a new run's crop size when none is given
@@ -181,7 +182,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
 
     start = last_save = time.monotonic()
     first_step = step
-    history, metrics = [], {}
+    log, metrics = RunLog(run, step, config.steps, config.minutes), {}
     model.train()
     while step < config.steps:
         sample = batches.sample(config.batch, generator)
@@ -204,6 +205,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         step += 1
+        log.advance()
         this_run["to_step"] = step
 
         record = None
@@ -228,7 +230,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
             }
             extra["metrics"] = {"step": step, **metrics}
         if record:
-            log_record(history, run, record)
+            log.record(record)
         out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
@@ -236,10 +238,11 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         if out_of_time:
             break
     save_checkpoint(checkpoint, model, optimizer, step, extra)
+    log.close()
     return {
         "step": step,
         "checkpoint": str(checkpoint),
-        "history": history,
+        "history": log.history,
         "model": model,
         "metrics": metrics,
     }
