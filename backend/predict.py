@@ -28,6 +28,7 @@ from .photometric.calibrated import (
     foreground_mask,
     solve_calibrated,
 )
+from .photometric.solvable import require_solvable
 
 MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode, MATERIAL.mode)  # --mode: ..., material
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
@@ -216,6 +217,7 @@ def predict(
 # Each solver returns the Prediction fields it knows plus "report" (method details) and
 # optionally "timings"; predict() adds what every method shares.
 def _calibrated(stack, mask, directions, intensities, _estimator) -> dict:
+    require_solvable(stack, mask if mask is not None else foreground_mask(stack), MIN_SAMPLES)
     result = solve_calibrated(stack, directions, intensities, mask)
     return {
         "normals": result.normals, "albedo": result.albedo, "mask": result.mask,
@@ -233,6 +235,7 @@ def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
         if not mask.any():
             raise UserError("the photos are dark everywhere: no object stands out from the "
                             "background in any of them")
+    require_solvable(stack, mask, 2)
     estimate = estimator.estimate(stack, mask)
     albedo = estimate_albedo(
         stack, estimate.normals, estimate.light_dirs, estimate.light_ints, estimate.mask

@@ -276,6 +276,28 @@ def test_a_black_set_is_bad_input_not_a_crash(cli, tmp_path):
     assert code == 2 and "dark everywhere" in stderr
 
 
+@pytest.mark.parametrize("mode", ["multi", "calibrated"])
+def test_a_set_without_a_lighting_change_is_bad_input(cli, photo_set, tmp_path, mode):
+    """The same photo three times (once brighter: exposure is not lighting), or one lit photo
+    among dark ones, cannot be solved: exit 2 with what to do, not a plausible-looking map."""
+    folder, images, _, _ = photo_set
+    np.savetxt(tmp_path / "three.txt", np.loadtxt(folder / "light_directions.txt")[:3])
+    lights = ["--lights", tmp_path / "three.txt"] if mode == "calibrated" else ["--mode", "multi"]
+    photo = cv2.imread(str(images[0]), cv2.IMREAD_UNCHANGED)
+    same, one_lit = [], []
+    for k, gain in enumerate((1.0, 1.0, 0.6)):
+        same.append(tmp_path / f"same{k}.png")
+        cv2.imwrite(str(same[-1]), (photo * gain).astype(np.uint16))
+        one_lit.append(tmp_path / f"one{k}.png")
+        cv2.imwrite(str(one_lit[-1]), photo if k == 0 else np.zeros_like(photo))
+    mask = ["--mask", folder / "mask.png"]
+    code, _, stderr = cli("predict", *lights, *mask, "--out", tmp_path / "out", *same)
+    assert code == 2 and "same lighting" in stderr and "move the lamp" in stderr, stderr
+    code, _, stderr = cli("predict", *lights, *mask, "--out", tmp_path / "out", *one_lit)
+    assert code == 2 and "only 1 of the 3 photos light the object" in stderr, stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_tiny_photos_and_folders_are_refused_in_one_line(cli, photo_set, tmp_path):
     _, images, _, _ = photo_set
     tiny = []
