@@ -34,6 +34,20 @@ def add_parser(commands):
         help="multi-light models: half the crops magnified 1..X times past the bank's scale "
         "(default 1: none; inference's coarse pass handles large objects)",
     )
+    parser.add_argument(
+        "--light-rigs",
+        type=float,
+        metavar="P",
+        help="multi-light models: the share of samples whose lights all come from one rig (a "
+        "cone 12-55 deg wide near the view, as a hand-held lamp or a ring light) instead of "
+        "the whole hemisphere (default 0.5)",
+    )
+    parser.add_argument(
+        "--intensity-range",
+        metavar="LOW-HIGH",
+        help="multi-light models: each light's per-channel intensity is uniform in this range "
+        "(default 0.2-2.0, the seed's setting; 1-2 for its comparison)",
+    )
     parser.add_argument("--size", type=int,
                         help="portrait models: training crop size = inference working resolution "
                              "(default: the resumed run's, else 256); material models: training "

@@ -37,6 +37,10 @@ class MultiLightTrainConfig:
     crop: int = 64
     # > 1: half the crops magnified up to this (see MultiLightBatches.geometry)
     max_zoom: float = 1.0
+    # the share of samples lit by one rig, a cone near the view (synthetic/multilight/lights.py);
+    # the runs before it (fused_fast's first 10,258 steps) had none
+    light_rigs: float = 0.5
+    intensity_range: tuple[float, float] = (0.2, 2.0)  # per light and channel, uniform
     lr: float = 1e-3
     warmup: int = 50
     light_jitter_deg: float = 3.0
@@ -60,6 +64,9 @@ def config_from_args(args, **common) -> MultiLightTrainConfig:
     return MultiLightTrainConfig(
         images=parse_image_range(args.images), crop=args.crop,
         **({"max_zoom": args.zoom} if args.zoom else {}),
+        **({"light_rigs": args.light_rigs} if args.light_rigs is not None else {}),
+        **({"intensity_range": parse_range(args.intensity_range)} if args.intensity_range
+           else {}),
         overrides={"light_size": args.light_size} if args.light_size else {}, **common,
     )
 
@@ -74,6 +81,18 @@ def parse_image_range(text: str) -> tuple[int, int]:
     if not 1 <= images[0] <= images[1]:
         raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {text!r}")
     return images
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """--intensity-range: "LOW-HIGH", 0 < LOW <= HIGH."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise UserError(f"--intensity-range takes LOW-HIGH, got {text!r}") from None
+    if not 0 < bounds[0] <= bounds[1]:
+        raise UserError(f"--intensity-range must satisfy 0 < LOW <= HIGH, got {text!r}")
+    return bounds
 
 
 def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = None) -> dict:
@@ -102,7 +121,8 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
                 config.images[0], config.images[1] + 1, (1,), generator=generator, device=device
             )
         )
-        sample = batches.sample(config.batch, count, config.crop, generator, config.max_zoom)
+        sample = batches.sample(config.batch, count, config.crop, generator, config.max_zoom,
+                                config.light_rigs, config.intensity_range)
         lights = None
         if teacher:
             lights = (

@@ -127,3 +127,40 @@ def test_no_shipped_weights_means_model_not_available(tmp_path, monkeypatch, cap
         ["predict", "--out", str(tmp_path / "o"), str(tmp_path / "0.png"), str(tmp_path / "1.png")]
     )
     assert code == 3 and "model not available" in capsys.readouterr().err
+
+
+def test_rig_lights_share_one_cone_near_the_view():
+    from photonormals.synthetic.multilight.lights import CONE_DEG, sample_light_rigs
+
+    dirs = sample_light_rigs(400, 9, torch.Generator().manual_seed(2), cone_prob=1.0)
+    assert torch.allclose(dirs.norm(dim=-1), torch.ones(400, 9), atol=1e-5)
+    assert dirs[..., 2].min() > 0  # every light in front of the surface
+    axis = torch.nn.functional.normalize(dirs.mean(1), dim=-1)
+    spread = torch.rad2deg(torch.acos((dirs * axis[:, None]).sum(-1).clamp(-1, 1))).amax(1)
+    assert spread.max() < 2 * CONE_DEG[1] and spread.median() < CONE_DEG[1]
+    hemisphere = sample_light_rigs(400, 9, torch.Generator().manual_seed(2), cone_prob=0.0)
+    wide = torch.nn.functional.normalize(hemisphere.mean(1), dim=-1)
+    wide_spread = torch.rad2deg(torch.acos((hemisphere * wide[:, None]).sum(-1))).amax(1)
+    assert wide_spread.median() > spread.median() + 20
+
+
+def test_the_intensity_range_reaches_the_batches(batches):
+    sample = batches.sample(4, 6, 32, torch.Generator().manual_seed(3), light_rigs=0.5,
+                            intensity_range=(1.0, 2.0))
+    raw_ratio = sample["light_ints"].amax(dim=(1, 2)) / sample["light_ints"].amin(dim=(1, 2))
+    assert raw_ratio.max() <= 2.0 + 1e-4  # relative intensities keep the range's max/min
+
+
+def test_the_cli_takes_rigs_and_an_intensity_range():
+    from types import SimpleNamespace
+
+    from photonormals.errors import UserError
+    from photonormals.training.multilight import config_from_args
+
+    args = SimpleNamespace(images="3", crop=32, zoom=None, light_rigs=0.25,
+                           intensity_range="1-2", light_size=None)
+    config = config_from_args(args, model="fused")
+    assert config.light_rigs == 0.25 and config.intensity_range == (1.0, 2.0)
+    with pytest.raises(UserError, match="LOW-HIGH"):
+        config_from_args(SimpleNamespace(**{**vars(args), "intensity_range": "a-b"}),
+                         model="fused")

@@ -2,9 +2,9 @@
 
 Geometry is expensive and cached (`bank`); everything else is cheap and drawn afresh per
 sample on the training device: a random zoomed crop centred on the object, a flip/rotation,
-albedo, BRDF, K lights with per-channel intensities in [0.2, 2.0], and a camera (8-bit sRGB,
-16-bit linear or float, with noise). The network input then goes through the same exposure
-normalisation as real photos.
+albedo, BRDF, K lights (over the hemisphere or from one rig) with per-channel intensities in
+[0.2, 2.0], and a camera (8-bit sRGB, 16-bit linear or float, with noise). The network input
+then goes through the same exposure normalisation as real photos.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..flips import hflip, rot90, vflip
 from ..materials import random_albedo, random_materials
 from .bank import cached_bank
 from .camera import apply_camera, random_camera_mode
-from .lights import sample_light_directions, sample_light_intensities
+from .lights import sample_light_intensities, sample_light_rigs
 from .render import render_multilight
 
 
@@ -90,8 +90,11 @@ class MultiLightBatches:
         return normals, depth, mask
 
     def sample(
-        self, batch: int, count: int, crop: int, generator: torch.Generator, max_zoom: float = 1.0
+        self, batch: int, count: int, crop: int, generator: torch.Generator, max_zoom: float = 1.0,
+        light_rigs: float = 0.0, intensity_range: tuple[float, float] = (0.2, 2.0),
     ) -> dict:
+        """``light_rigs``: the share of samples lit by one rig (see `lights`);
+        ``intensity_range``: of each light's per-channel intensity."""
         normals, depth, mask = self.geometry(batch, crop, generator, max_zoom)
         flips = torch.randint(8, (1,), generator=generator, device=self.device).item()
         if flips & 1:
@@ -101,8 +104,8 @@ class MultiLightBatches:
         if flips & 4:
             _, normals, depth, mask, _ = rot90(None, normals, depth, mask, None)
 
-        dirs = sample_light_directions(batch, count, generator)
-        ints = sample_light_intensities(batch, count, generator)
+        dirs = sample_light_rigs(batch, count, generator, light_rigs)
+        ints = sample_light_intensities(batch, count, generator, *intensity_range)
         albedo = random_albedo(batch, crop, crop, generator)
         material = random_materials(batch, generator, crop, crop)
         images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)

@@ -8,6 +8,13 @@ SDPS-Net trains on lights spread over most of the frontal hemisphere; real rigs 
 (DiLiGenT spans about +-37 deg x +-26 deg) but training wider is what makes the network general.
 A uniform cap (rather than uniform azimuth/elevation) has no pole clustering and every direction
 in it has z > 0 and azimuth/elevation inside the LCNet range [-90, 90] deg.
+
+Rigs (`sample_light_rigs`): a real capture's lights are not drawn independently over the
+hemisphere. A lamp moved by hand around the camera, a ring of LEDs or a flash spans a cone a few
+tens of degrees wide, often off the view axis, and every photo of the set shares it. In a narrow
+cone the images differ little and the bas-relief ambiguity is at its worst, so a network that
+has only seen lights spread over the whole cap meets a new regime on such sets (psm_uw: 12
+lights within about 35 deg of the view).
 """
 
 from __future__ import annotations
@@ -52,3 +59,41 @@ def sample_light_intensities(
         white = uniform((batch, 1, 1), generator) < white_prob
         ints = torch.where(white, ints[..., :1].expand_as(ints), ints)
     return ints
+
+
+# A rig is a cone of this half-angle (deg) around an axis within AXIS_DEG of the view: the
+# widest stays inside the frontal hemisphere (30 + 55 < 90).
+CONE_DEG = (12.0, 55.0)
+AXIS_DEG = 30.0
+
+
+def sample_light_rigs(
+    batch: int, count: int, generator: torch.Generator, cone_prob: float = 0.0
+) -> torch.Tensor:
+    """(B, K, 3) unit directions: with probability ``cone_prob`` a sample's lights come from
+    one rig (uniform in a cone of random width around a random axis near the view, see
+    `CONE_DEG`), else from the whole cap of `sample_light_directions`."""
+    dirs = sample_light_directions(batch, count, generator)
+    if cone_prob <= 0.0:
+        return dirs
+    u = uniform((batch, 4), generator)
+    half = torch.deg2rad(CONE_DEG[0] + (CONE_DEG[1] - CONE_DEG[0]) * u[:, 0])
+    v = uniform((batch, count, 2), generator)
+    z = 1.0 - v[..., 0] * (1.0 - torch.cos(half)[:, None])
+    r = torch.sqrt((1.0 - z * z).clamp_min(0.0))
+    phi = 2.0 * math.pi * v[..., 1]
+    cone = torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=-1)
+    polar = torch.deg2rad(AXIS_DEG * torch.sqrt(u[:, 1]))  # area-uniform in the axis disc
+    cone = tilt(cone, polar, 2.0 * math.pi * u[:, 2])
+    rig = (u[:, 3] < cone_prob)[:, None, None]
+    return torch.where(rig, cone, dirs)
+
+
+def tilt(v: torch.Tensor, polar: torch.Tensor, azimuth: torch.Tensor) -> torch.Tensor:
+    """v (B, K, 3) turned so that +z goes to the direction (polar, azimuth): a rotation by
+    ``polar`` about the horizontal axis perpendicular to that azimuth."""
+    axis = torch.stack([-torch.sin(azimuth), torch.cos(azimuth), torch.zeros_like(azimuth)], -1)
+    c, s = torch.cos(polar)[:, None, None], torch.sin(polar)[:, None, None]
+    k = axis[:, None, :].expand_as(v)
+    # Rodrigues: v cos + (k x v) sin + k (k.v)(1 - cos)
+    return v * c + torch.cross(k, v, dim=-1) * s + k * (k * v).sum(-1, keepdim=True) * (1 - c)
