@@ -154,12 +154,12 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
         step += 1
         log.advance()
 
-        if step % config.log_every == 0 or step == config.steps:
+        out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
+        if step % config.log_every == 0 or step == config.steps or out_of_time:
             record = {"step": step, "images": count, "lr": lr,
                       "elapsed_s": round(time.monotonic() - start, 1),
                       **{k: round(v.item(), 5) for k, v in losses.items()}}
             log.record(record)
-        out_of_time = config.minutes is not None and time.monotonic() - start > config.minutes * 60
         if out_of_time or time.monotonic() - last_save > config.checkpoint_minutes * 60:
             save_checkpoint(checkpoint, model, optimizer, step, extra)
             last_save = time.monotonic()
