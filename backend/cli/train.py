@@ -48,6 +48,12 @@ def add_parser(commands):
         help="multi-light models: each light's per-channel intensity is uniform in this range "
         "(default 0.2-2.0, the seed's setting; 1-2 for its comparison)",
     )
+    parser.add_argument(
+        "--stratified-intensities",
+        action="store_true",
+        help="multi-light models: every set's intensities spread over the range, two lights in "
+        "each of K/2 equal intervals (the seed's section 7 variant)",
+    )
     parser.add_argument("--size", type=int,
                         help="portrait models: training crop size = inference working resolution "
                              "(default: the resumed run's, else 256); material models: training "

@@ -41,6 +41,7 @@ class MultiLightTrainConfig:
     # the runs before it (fused_fast's first 10,258 steps) had none
     light_rigs: float = 0.5
     intensity_range: tuple[float, float] = (0.2, 2.0)  # per light and channel, uniform
+    stratified_intensities: bool = False  # or spread over the range (see sample_light_intensities)
     lr: float = 1e-3
     warmup: int = 50
     light_jitter_deg: float = 3.0
@@ -67,6 +68,7 @@ def config_from_args(args, **common) -> MultiLightTrainConfig:
         **({"light_rigs": args.light_rigs} if args.light_rigs is not None else {}),
         **({"intensity_range": parse_range(args.intensity_range)} if args.intensity_range
            else {}),
+        stratified_intensities=args.stratified_intensities,
         overrides={"light_size": args.light_size} if args.light_size else {}, **common,
     )
 
@@ -122,7 +124,8 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
             )
         )
         sample = batches.sample(config.batch, count, config.crop, generator, config.max_zoom,
-                                config.light_rigs, config.intensity_range)
+                                config.light_rigs, config.intensity_range,
+                                config.stratified_intensities)
         lights = None
         if teacher:
             lights = (

@@ -158,9 +158,18 @@ def test_the_cli_takes_rigs_and_an_intensity_range():
     from photonormals.training.multilight import config_from_args
 
     args = SimpleNamespace(images="3", crop=32, zoom=None, light_rigs=0.25,
-                           intensity_range="1-2", light_size=None)
+                           intensity_range="1-2", light_size=None, stratified_intensities=True)
     config = config_from_args(args, model="fused")
     assert config.light_rigs == 0.25 and config.intensity_range == (1.0, 2.0)
+    assert config.stratified_intensities
     with pytest.raises(UserError, match="LOW-HIGH"):
         config_from_args(SimpleNamespace(**{**vars(args), "intensity_range": "a-b"}),
                          model="fused")
+
+
+def test_stratified_intensities_span_the_range_in_every_set():
+    from photonormals.synthetic.multilight.lights import sample_light_intensities
+
+    ints = sample_light_intensities(50, 8, torch.Generator().manual_seed(4), stratified=True)
+    strata = ((ints[..., 0] - 0.2) / 1.8 * 4).floor().sort(dim=1).values
+    assert torch.equal(strata, torch.tensor([0.0, 0, 1, 1, 2, 2, 3, 3]).expand(50, 8))

@@ -92,9 +92,10 @@ class MultiLightBatches:
     def sample(
         self, batch: int, count: int, crop: int, generator: torch.Generator, max_zoom: float = 1.0,
         light_rigs: float = 0.0, intensity_range: tuple[float, float] = (0.2, 2.0),
+        stratified_intensities: bool = False,
     ) -> dict:
-        """``light_rigs``: the share of samples lit by one rig (see `lights`);
-        ``intensity_range``: of each light's per-channel intensity."""
+        """``light_rigs``: the share of samples lit by one rig; ``intensity_range`` and
+        ``stratified_intensities``: how each light's intensity is drawn (see `lights`)."""
         normals, depth, mask = self.geometry(batch, crop, generator, max_zoom)
         flips = torch.randint(8, (1,), generator=generator, device=self.device).item()
         if flips & 1:
@@ -105,7 +106,8 @@ class MultiLightBatches:
             _, normals, depth, mask, _ = rot90(None, normals, depth, mask, None)
 
         dirs = sample_light_rigs(batch, count, generator, light_rigs)
-        ints = sample_light_intensities(batch, count, generator, *intensity_range)
+        ints = sample_light_intensities(batch, count, generator, *intensity_range,
+                                        stratified=stratified_intensities)
         albedo = random_albedo(batch, crop, crop, generator)
         material = random_materials(batch, generator, crop, crop)
         images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)

@@ -48,13 +48,22 @@ def sample_light_intensities(
     low: float = 0.2,
     high: float = 2.0,
     white_prob: float = 0.0,
+    stratified: bool = False,
 ) -> torch.Tensor:
     """(B, K, 3) RGB intensities, each light and channel uniform in [low, high] (SDPS-Net setup).
 
     With probability ``white_prob`` a sample's lights are all white (one value copied to the three
     channels), which matches LED rigs; coloured lights teach the network not to trust colour.
+    ``stratified`` is the seed's second variant (its section 7): the range cut into ceil(K / 2)
+    equal intervals, two lights drawn in each, in random order, so every set spans the range.
     """
-    ints = low + (high - low) * uniform((batch, count, 3), generator)
+    u = uniform((batch, count, 3), generator)
+    if stratified:
+        strata = math.ceil(count / 2)
+        stratum = (torch.arange(count, device=u.device) // 2).float().view(1, count, 1)
+        order = torch.argsort(uniform((batch, count, 1), generator), dim=1)
+        u = (torch.gather(stratum.expand(batch, count, 1), 1, order) + u) / strata
+    ints = low + (high - low) * u
     if white_prob > 0.0:
         white = uniform((batch, 1, 1), generator) < white_prob
         ints = torch.where(white, ints[..., :1].expand_as(ints), ints)
