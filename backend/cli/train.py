@@ -38,8 +38,8 @@ def add_parser(commands):
         "--light-rigs",
         type=float,
         metavar="P",
-        help="multi-light models: the share of samples whose lights all come from one rig (a "
-        "cone 12-55 deg wide near the view, as a hand-held lamp or a ring light) instead of "
+        help="multi-light models: the share of samples whose lights all come from one rig (within "
+        "12-55 deg of an axis near the view, as a hand-held lamp or a ring light) instead of "
         "the whole hemisphere (default 0.5)",
     )
     parser.add_argument(

@@ -33,8 +33,11 @@ def sample_light_directions(
 
     Uniform area on a cap means cos(polar) uniform in [cos(max_polar), 1] and azimuth uniform.
     """
-    cos_max = math.cos(math.radians(max_polar_deg))
-    u = uniform((batch, count, 2), generator)
+    return _cap(uniform((batch, count, 2), generator), math.cos(math.radians(max_polar_deg)))
+
+
+def _cap(u: torch.Tensor, cos_max) -> torch.Tensor:
+    """Unit vectors from uniform samples u (..., 2), uniform on the cap cos(polar) >= cos_max."""
     z = 1.0 - u[..., 0] * (1.0 - cos_max)
     r = torch.sqrt((1.0 - z * z).clamp_min(0.0))
     phi = 2.0 * math.pi * u[..., 1]
@@ -80,18 +83,14 @@ def sample_light_rigs(
     batch: int, count: int, generator: torch.Generator, cone_prob: float = 0.0
 ) -> torch.Tensor:
     """(B, K, 3) unit directions: with probability ``cone_prob`` a sample's lights come from
-    one rig (uniform in a cone of random width around a random axis near the view, see
-    `CONE_DEG`), else from the whole cap of `sample_light_directions`."""
+    one rig (uniform within a random half-angle `CONE_DEG` of an axis near the view), else
+    from the whole cap of `sample_light_directions`."""
     dirs = sample_light_directions(batch, count, generator)
     if cone_prob <= 0.0:
         return dirs
     u = uniform((batch, 4), generator)
     half = torch.deg2rad(CONE_DEG[0] + (CONE_DEG[1] - CONE_DEG[0]) * u[:, 0])
-    v = uniform((batch, count, 2), generator)
-    z = 1.0 - v[..., 0] * (1.0 - torch.cos(half)[:, None])
-    r = torch.sqrt((1.0 - z * z).clamp_min(0.0))
-    phi = 2.0 * math.pi * v[..., 1]
-    cone = torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=-1)
+    cone = _cap(uniform((batch, count, 2), generator), torch.cos(half)[:, None])
     polar = torch.deg2rad(AXIS_DEG * torch.sqrt(u[:, 1]))  # area-uniform in the axis disc
     cone = tilt(cone, polar, 2.0 * math.pi * u[:, 2])
     rig = (u[:, 3] < cone_prob)[:, None, None]
