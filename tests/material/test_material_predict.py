@@ -2,7 +2,9 @@
 and the several-photo surface path on a rendered relief (calibrated photometric stereo plus
 the surface prior)."""
 
+import io
 import json
+from types import SimpleNamespace
 
 import imageio.v3 as iio
 import numpy as np
@@ -16,6 +18,7 @@ from photonormals.models import create_model
 from photonormals.models.weights import save_weights
 from photonormals.predict import PredictOptions, resolve_method
 from photonormals.service.schemas import parse_options
+from photonormals.service.uploads import Limits, save_upload
 
 MATERIAL_FILES = ("normal.npy", "normal.png", "albedo.png", "height.png", "height.npy",
                   "height.json", "roughness.png", "shading.png", "mask.png", "report.json")
@@ -132,6 +135,20 @@ def test_methods_and_service_options():
     assert options.mode == "material" and options.seamless
     with pytest.raises(UserError, match="seamless"):
         parse_options(json.dumps({"mode": "material", "seamless": "very"}))
+    assert parse_options("{}").light_from == "top"
+    with pytest.raises(UserError, match="options.light_from"):
+        parse_options(json.dumps({"mode": "material", "light_from": "above"}))
+
+
+def test_the_service_passes_the_light_side_on(material_weights, wall, tmp_path):
+    """A job's options.light_from reaches predict's options, checked at submit time."""
+    upload = SimpleNamespace(filename="wall.png", file=io.BytesIO(wall.read_bytes()))
+    options = parse_options(json.dumps({"mode": "material", "light_from": "left"}))
+    checked = save_upload(tmp_path / "job", [upload], None, options, Limits(), "cpu")
+    assert checked.options.light_from == "left" and checked.options.mode == "material"
+    upload.file.seek(0)
+    with pytest.raises(UserError, match="one photo"):
+        save_upload(tmp_path / "job2", [upload, upload], None, options, Limits(), "cpu")
 
 
 def relief_photos(tmp_path, lights):
