@@ -55,7 +55,7 @@ SEAM_BAND = 0.25  # share of each side cross-faded by `seamless`
 MIN_SIZE = 16  # px: smaller photos have no surface to read
 # Counter-clockwise quarter turns (as `flips.rot90` counts them) that bring the light from each
 # side of the photo to its top: the right edge turns up by one, the left by three.
-QUARTER_TURNS = {"top": 0, "right": 1, "bottom": 2, "left": 3}
+QUARTER_TURNS = {"top": 0, "left": 3, "right": 1, "bottom": 2}
 
 
 @dataclass

@@ -116,7 +116,7 @@ def test_seamless_maps_of_a_turned_photo_still_tile():
 
 
 def test_an_unknown_side_is_refused():
-    with pytest.raises(UserError, match="top, right, bottom, left"):
+    with pytest.raises(UserError, match="top, left, right, bottom"):
         stand_in_model().estimate(np.ones((32, 32, 3), np.float32), light_from="above")
 
 
