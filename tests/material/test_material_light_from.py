@@ -128,3 +128,15 @@ def test_the_shipped_model_reads_relief_lit_from_the_left_when_told():
     told = agreement(model.estimate(photo, light_from="left").normals, normals)
     untold = agreement(model.estimate(photo).normals, normals)
     assert told > 0.6 and untold < 0.3, (told, untold)
+
+
+def test_tiled_photos_are_turned_too():
+    """Past one tile the photo runs as tiles plus a coarse pass, turned like a small one."""
+    normals, _ = bumps()
+    model = stand_in_model()
+    model.tile = 32
+    estimate = model.estimate(lit_from(normals, "right").astype(np.float32), light_from="right")
+    assert estimate.tiles > 1 and estimate.coarse_pass_px == 32
+    assert estimate.normals.shape == normals.shape
+    seen = (normals @ np.float32([1, 0, 0]))[..., None] * np.float32([1, 0, 0])
+    assert agreement(estimate.normals, seen) > 0.8
