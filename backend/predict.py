@@ -31,6 +31,9 @@ from .photometric.calibrated import (
 from .photometric.solvable import require_solvable
 
 MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode, MATERIAL.mode)  # --mode: ..., material
+# --light-from: the side of a material photo its light comes from (the model reads light from
+# the top; `inference.material` turns the photo so it does)
+LIGHT_FROM = ("top", "left", "right", "bottom")
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
 OUTPUT_FILES = (
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
@@ -60,6 +63,7 @@ class PredictOptions:
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
     seamless: bool = False  # material mode: maps that tile
+    light_from: str = "top"  # material mode, one photo: the side its light comes from
 
 
 @dataclass
@@ -91,6 +95,15 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         raise UserError("no input images")
     if options.seamless and options.mode != MATERIAL.mode:
         raise UserError("--seamless is for material mode (tileable surface maps)")
+    if options.light_from not in LIGHT_FROM:
+        raise UserError(f"unknown --light-from {options.light_from!r}; use one of "
+                        f"{', '.join(LIGHT_FROM)}")
+    if options.light_from != "top" and options.mode != MATERIAL.mode:
+        raise UserError("--light-from is for material mode (one photo of a surface)")
+    if options.light_from != "top" and count > 1:
+        # Photometric stereo reads each lamp's direction from the photos: nothing to turn.
+        raise UserError("--light-from is for one photo in material mode; several photos "
+                        "under different lamps need no light side")
     mode = options.mode
     if mode == MATERIAL.mode:
         return _material_method(options, count)
@@ -174,7 +187,7 @@ def predict(
     if method == PORTRAIT.name:
         extra["focal"] = photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)
     if options.mode == MATERIAL.mode:
-        extra["seamless"] = options.seamless
+        extra.update(seamless=options.seamless, light_from=options.light_from)
         if mask is not None:
             raise UserError("material mode takes no --mask: the surface fills the photo")
         if method != MATERIAL.name:  # several photos: photometric stereo on the whole frame
@@ -295,10 +308,11 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -
     }
 
 
-def _material(stack, _mask, _directions, _intensities, estimator, seamless: bool) -> dict:
-    estimate = estimator.estimate(stack[0], seamless=seamless)
+def _material(stack, _mask, _directions, _intensities, estimator, seamless: bool,
+              light_from: str) -> dict:
+    estimate = estimator.estimate(stack[0], seamless=seamless, light_from=light_from)
     return _material_fields(estimate, {
-        "method": "single_material", "tiles": estimate.tiles,
+        "method": "single_material", "light_from": light_from, "tiles": estimate.tiles,
         "coarse_pass_px": estimate.coarse_pass_px,
     })
 

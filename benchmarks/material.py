@@ -10,6 +10,8 @@ Needs the bench extra (`pip install -e '.[bench]'`: scikit-image for the gallery
    the flat (0, 0, 1) guess and the classical luminance-as-height reference on every family:
    normal error, height error after the best scale, albedo shading-leak, roughness
    (`material_scores`); again on a set lit from the image's upper side (``light_up=1``).
+   That set turned so its light comes from the left, right or bottom, predicted with the
+   matching ``light_from``, as if lit from the top, and with the opposite side.
 2. The seamless option's seam score on a subset (`material_scores`).
 3. Several lamp-lit photos of one surface against one of them (`material_scores`).
 4. End to end time and peak memory at 1024² and 4096² (`material_latency`).
@@ -31,7 +33,12 @@ import torch
 from material_gallery import gallery, skimage_photos
 from material_latency import latency
 from material_report import write_card, write_report
-from material_scores import multilight_vs_single, seam_scores, synthetic_scores
+from material_scores import (
+    light_side_scores,
+    multilight_vs_single,
+    seam_scores,
+    synthetic_scores,
+)
 from photonormals.inference.material import MaterialModel
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.models import MATERIAL
@@ -50,8 +57,8 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=(),
-                        choices=("scores", "scores_up", "seams", "multilight", "latency",
-                                 "gallery"))
+                        choices=("scores", "scores_up", "light_sides", "seams", "multilight",
+                                 "latency", "gallery"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weights = args.weights or shipped_files(MATERIAL)[0]
@@ -77,6 +84,7 @@ def main():
     step("scores", lambda: synthetic_scores(model, data))
     data_up = validation_set(args.count, args.size, envs=envs, light_up=1.0)
     step("scores_up", lambda: synthetic_scores(model, data_up))
+    step("light_sides", lambda: light_side_scores(model, data_up))
     step("seams", lambda: seam_scores(model, data))
     step("multilight", lambda: multilight_vs_single(model, MultiLightModel()))
     with tempfile.TemporaryDirectory() as tmp:

@@ -84,6 +84,27 @@ def write_report(results: dict, path: Path) -> None:
             *_scores_table(s),
             "",
         ]
+    if "light_sides" in results:
+        ls = results["light_sides"]
+        lines += [
+            f"### Light from other sides: `--light-from` ({ls['count']} surfaces, "
+            f"{ls['size']} px)",
+            "",
+            "The set above, each surface turned by quarter turns, photo and true normals together, so its light "
+            "comes from the left, right or bottom. The engine draws every pattern's orientation "
+            "from the four quarter turns, so a turned surface is one it would render lit from that "
+            "side. Predicted with the matching `--light-from` (the photo turned back for the "
+            "model), as if lit from the top (the default), and with the opposite side (a wrong "
+            "pick).",
+            "",
+            "| light comes from | matching `--light-from` (deg) | as if from the top (deg) | "
+            "opposite side (deg) | flat guess (deg) |",
+            "|---|---|---|---|---|",
+            *[f"| {side} | {r['matched_deg']:.2f} | {r['as_top_deg']:.2f} | "
+              f"{r['opposite_deg']:.2f} | {r['flat_deg']:.2f} |"
+              for side, r in ls.items() if isinstance(r, dict)],
+            "",
+        ]
     if "seams" in results:
         sc = results["seams"]
         lines += [

@@ -1,6 +1,7 @@
 """Material benchmark, accuracy: the model as predict runs it, on held-out synthetic surfaces per
-family, against the flat guess; the seamless option's seams; and several lamp-lit photos of one
-surface (photometric stereo with the surface prior) against one of them alone."""
+family, against the flat guess; the light_from option on surfaces lit from each side; the
+seamless option's seams; and several lamp-lit photos of one surface (photometric stereo with the
+surface prior) against one of them alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from photonormals.evaluation.material import (
     seam_score,
     shading_leak,
 )
-from photonormals.inference.material import surface_from_photometric
+from photonormals.inference.material import (
+    QUARTER_TURNS,
+    surface_from_photometric,
+    turn_normals,
+)
 from photonormals.synthetic.imaging import decode_srgb8, srgb8_codes
 from photonormals.synthetic.material.batches import MaterialBatches
 from photonormals.synthetic.material.geometry import FAMILIES
@@ -88,6 +93,44 @@ def seam_scores(model, data: dict, count: int = 22) -> dict:
                                   ("height", e.height), ("roughness", e.roughness)):
                 scores.setdefault(f"{name}_{tag}", []).append(seam_score(texture))
     return {k: round(float(np.median(v)), 3) for k, v in scores.items()} | {"n": len(picks)}
+
+
+OPPOSITE = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
+
+
+def light_side_scores(model, data_up: dict, log=print) -> dict:
+    """The light_from option on surfaces lit from each side. ``data_up`` is a set lit from the
+    image's upper side (``light_up=1``); each sample is turned by quarter turns, photo and true
+    normals together, so its light comes from the left, right or bottom instead. The engine
+    draws every pattern's orientation from the four quarter turns, so a turned sample is one it
+    would render lit from that side. Per side, the mean normal error predicted with the matching
+    light_from, as if lit from the top (the default), with the opposite side (a wrong pick),
+    and of the flat guess."""
+    rows: dict[str, list] = {side: [] for side in QUARTER_TURNS}
+    for i in range(len(data_up["image"])):
+        image = _hwc(data_up["image"][i])
+        truth = _hwc(data_up["normal"][i])
+        truth /= np.linalg.norm(truth, axis=-1, keepdims=True)
+        for side, turns in QUARTER_TURNS.items():
+            k = -turns % 4  # the turn that takes light from the top to this side
+            photo, true = np.ascontiguousarray(np.rot90(image, k)), turn_normals(truth, k)
+
+            def error(light_from, photo=photo, true=true):
+                normals = model.estimate(photo, light_from=light_from).normals
+                return float(angular_error_deg(np.moveaxis(normals, -1, 0),
+                                               np.moveaxis(true, -1, 0)).mean())
+
+            matched = error(side)
+            rows[side].append({
+                "matched_deg": matched,
+                "as_top_deg": matched if side == "top" else error("top"),
+                "opposite_deg": error(OPPOSITE[side]),
+                "flat_deg": float(flat_error_deg(np.moveaxis(true, -1, 0)).mean()),
+            })
+        if i % 8 == 7:
+            log(f"  light sides: {i + 1}/{len(data_up['image'])}")
+    return {side: _mean(r) for side, r in rows.items()} | {
+        "count": len(data_up["image"]), "size": int(data_up["image"].shape[-1])}
 
 
 def lamp_directions(count: int, generator: torch.Generator, batch: int) -> torch.Tensor:

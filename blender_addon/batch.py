@@ -55,6 +55,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("auto", "single", "multi", "material"), default="auto")
     parser.add_argument("--seamless", action="store_true",
                         help="material mode: maps that tile without a seam")
+    parser.add_argument("--light-from", choices=("top", "left", "right", "bottom"),
+                        default="top",
+                        help="material mode: the side of each single photo its light comes from "
+                             "(the photo is turned so it comes from the top for the model); "
+                             "lamp-lit sets in sub-folders need none")
     parser.add_argument(
         "--hdri", default="studio", help="a bundled HDRI name (studio, forest, ...) or a file"
     )
@@ -85,6 +90,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args(argv)
+    if args.light_from != "top" and args.mode != "material":
+        parser.error("--light-from is for --mode material")
     # Absolute from here on: a relative folder in a .blend would be read against the .blend's
     # own folder, not the working directory, and every texture would go missing.
     args.input, args.out = args.input.absolute(), args.out.absolute()
@@ -136,6 +143,15 @@ def find_items(addon, folder: Path, scratch: Path) -> list[dict]:
     return items
 
 
+def material_options(args, item: dict) -> dict:
+    """The material options of one item's request: none outside material mode, and a light
+    side only for a single photo (a lamp-lit set's photometric stereo reads its lamps)."""
+    if args.mode != "material":
+        return {}
+    single = len(item["photos"]) == 1
+    return {"seamless": args.seamless, **({"light_from": args.light_from} if single else {})}
+
+
 def run_item(addon, item: dict, args, connect) -> dict:
     import bpy
 
@@ -156,8 +172,7 @@ def run_item(addon, item: dict, args, connect) -> dict:
     request = addon.backend.jobs.JobRequest(
         [str(p) for p in item["photos"]],
         {"mode": args.mode, "normal_convention": args.normal_convention,
-         "input_colorspace": args.input_colorspace,
-         **({"seamless": args.seamless} if args.mode == "material" else {})},
+         "input_colorspace": args.input_colorspace, **material_options(args, item)},
         str(item["lights"]) if item["lights"] else None,
         str(item["mask"]) if item["mask"] else None)
     runner = addon.backend.jobs.JobRunner(connect, request)

@@ -109,6 +109,8 @@ def _request(settings, prefs, photos: list[str], scratch: Path) -> JobRequest:
                "input_colorspace": settings.input_colorspace}
     if settings.mode == "material":
         options["seamless"] = settings.seamless  # material mode makes its own height
+        if len(photos) == 1:  # several lamp-lit photos need no light side (the backend refuses)
+            options["light_from"] = settings.light_from
     elif settings.use_displacement:
         options["height"] = True
     light_file = None

@@ -42,8 +42,11 @@ class PHOTONORMALS_PT_main(_Panel, bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "seamless")
             row.prop(settings, "tiling")
-            # The model was trained with the light mostly from the top (docs/material).
-            layout.label(text="One photo: turn it so its light comes from the top", icon="INFO")
+            if len(settings.photos) <= 1:  # several lamp-lit photos need no light side
+                # The model reads relief lit from the top: the backend turns the photo for it.
+                layout.prop(settings, "light_from")
+                layout.label(text="The photo is turned so its light comes from the top",
+                             icon="INFO")
         layout.prop(settings, "target")
         if settings.target == "ACTIVE":
             layout.operator("photonormals.restore_material", icon="LOOP_BACK")

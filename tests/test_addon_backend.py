@@ -209,6 +209,50 @@ def test_material_mode_sends_no_hidden_mask_and_no_height_option(addon, scene, p
     request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
     assert request.mask_file is None and "height" not in request.options
     assert request.options["mode"] == "material" and "seamless" in request.options
+    assert request.options["light_from"] == "top"
+
+
+class _Layout:
+    """Records what a panel draws: the properties by name, the labels by text."""
+
+    def __init__(self, shown):
+        self.shown = shown
+
+    def prop(self, data, name, **kwargs):
+        self.shown.append(name)
+
+    def label(self, text="", **kwargs):
+        self.shown.append(text)
+
+    def __getattr__(self, name):  # row, box, operator...: more of the same layout
+        return lambda *args, **kwargs: self
+
+
+def test_light_comes_from_is_shown_and_sent_for_one_material_photo(addon, scene, photo_set,
+                                                                    tmp_path):
+    photos, _ = photo_set
+
+    def drawn(count, mode):
+        _set_photos(scene, photos[:count], mode=mode)
+        shown = []
+        addon.panel.PHOTONORMALS_PT_main.draw(SimpleNamespace(layout=_Layout(shown)), bpy.context)
+        return shown
+
+    assert "light_from" in drawn(1, "material")
+    assert not any("turn it" in str(text) for text in drawn(1, "material"))  # the old hint
+    assert "light_from" not in drawn(3, "material") and "light_from" not in drawn(1, "multi")
+
+    settings = _set_photos(scene, photos[:1], mode="material")
+    settings.light_from = "left"
+    request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
+    assert request.options["light_from"] == "left"
+    settings = _set_photos(scene, photos[:3], mode="material")
+    request = addon.controller._request(settings, _prefs(), [str(p) for p in photos[:3]],
+                                        tmp_path)
+    assert "light_from" not in request.options  # lamp-lit photos: photometric stereo
+    settings.mode = "multi"
+    request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
+    assert "light_from" not in request.options
 
 
 def test_unsaved_file_without_output_folder_is_refused(addon, scene, photo_set):

@@ -6,6 +6,7 @@ textures are found after the folder moved, and bakes; the broken set is named as
 backend on another computer needs --allow-online (exit 2 without it).
 """
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -164,3 +165,19 @@ def test_remote_backend_needs_allow_online(tmp_path):
     assert "--allow-online" in refused.stderr and not (tmp_path / "refused").exists()
     assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
     assert (tmp_path / "allowed" / "sphere" / "sphere.blend").is_file()
+
+
+def test_light_from_goes_with_single_material_photos(tmp_path):
+    spec = importlib.util.spec_from_file_location("_pn_batch_args",
+                                                  ROOT / "blender_addon" / "batch.py")
+    batch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(batch)
+    args = batch.parse_args(["--input", "in", "--out", "out", "--mode", "material",
+                             "--light-from", "left"])
+    photo = tmp_path / "wall.png"
+    assert batch.material_options(args, {"photos": [photo]}) == {"seamless": False,
+                                                                  "light_from": "left"}
+    assert batch.material_options(args, {"photos": [photo, photo]}) == {"seamless": False}
+    with pytest.raises(SystemExit) as exit_:
+        batch.parse_args(["--input", "in", "--out", "out", "--light-from", "left"])
+    assert exit_.value.code == 2

@@ -377,6 +377,8 @@ def png_header_claiming(width, height) -> bytes:
     ("bad json", "options: not valid JSON"),
     ("unknown output", "unknown output(s) depth.png"),
     ("focal for multi", "--focal-35mm is for single-portrait mode"),
+    ("unknown light side", "options.light_from: Input should be 'top', 'left'"),
+    ("light side for a set", "--light-from is for one photo in material mode"),
     ("nan in options", "options: not valid JSON (NaN is not a JSON number"),
     ("infinite light", "options.lights.0.0: Input should be a finite number"),
     ("huge intensity", "intensities must be numbers from 1e-06 to 1e+06"),
@@ -415,6 +417,10 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
         args = (paths, {"outputs": ["depth.png"], **lights})
     elif case == "focal for multi":
         args = (paths, {"focal_35mm": 50, **lights})
+    elif case == "unknown light side":
+        args = (paths[:1], {"mode": "material", "light_from": "above"})
+    elif case == "light side for a set":
+        args = (paths, {"mode": "material", "light_from": "left", **lights})
     elif case == "nan in options":
         fields = multipart(paths, fields={"options": '{"lights": [[NaN, 0, 1]]}'})
     elif case == "infinite light":

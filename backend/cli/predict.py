@@ -5,6 +5,7 @@ from pathlib import Path
 from ..device import DEVICES, RUNTIMES
 from ..io.images import COLORSPACES, NORMAL_CONVENTIONS
 from ..predict import (
+    LIGHT_FROM,
     MODES,
     PredictOptions,
     check_output_dir,
@@ -51,6 +52,10 @@ def add_parser(commands):
                              "from EXIF, else no turn; 0: no turn)")
     parser.add_argument("--seamless", action="store_true",
                         help="material mode: make the maps tile without a visible seam")
+    parser.add_argument("--light-from", choices=LIGHT_FROM, default="top",
+                        help="material mode, one photo: the side of the photo its light comes "
+                             "from (default top); the model reads relief lit from the top, so "
+                             "the photo is turned for it and the maps turned back")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(run=run)
 
@@ -79,6 +84,7 @@ def run(args) -> int:
         threads=args.threads,
         focal_35mm=args.focal_35mm,
         seamless=args.seamless,
+        light_from=args.light_from,
     )
     prediction = predict(args.images, options)
     written = save_prediction(prediction, args.out, [p.name for p in args.images], args.overwrite)

@@ -22,12 +22,17 @@ wraps continuously. The cross-fade follows the relief (the higher of the two sur
 as stones pile over each other), so a transition runs along mortar and gaps rather than
 ghosting two bricks into one; the height is then integrated periodically from the joined
 normals, so it tiles exactly too.
+
+``light_from``: the model reads relief as light from the photo's top shows it (it was trained
+so, `weights/material.md`: one photo cannot tell a bump lit from the left from a dent lit from
+the right). A photo lit from another side is turned by quarter turns until its light comes
+from the top, and every map is turned back, the normals' x, y with the pixels.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -40,6 +45,7 @@ from ..geometry.height import integrate_surface
 from ..models.material import EXPOSURE_TARGET
 from ..models.registry import MATERIAL
 from ..models.weights import load_model, read_metadata, shipped_weights
+from ..synthetic.flips import rot90
 
 TILE = 1024  # px: photos up to this size run in one pass (about 12 GMAC)
 OVERLAP = 128  # px between tiles; the network's context reaches ~200 px, its error less
@@ -47,6 +53,9 @@ COARSE_BLEND = 4.0  # Gaussian sigma of the coarse/fine split, in coarse pixels
 SHADING_FLOOR = 0.03  # x the exposure level: darker shading is deep shadow for the albedo
 SEAM_BAND = 0.25  # share of each side cross-faded by `seamless`
 MIN_SIZE = 16  # px: smaller photos have no surface to read
+# Counter-clockwise quarter turns (as `flips.rot90` counts them) that bring the light from each
+# side of the photo to its top: the right edge turns up by one, the left by three.
+QUARTER_TURNS = {"top": 0, "left": 3, "right": 1, "bottom": 2}
 
 
 @dataclass
@@ -82,8 +91,14 @@ class MaterialModel:
         self.tile = tile
 
     @torch.inference_mode()
-    def estimate(self, image: np.ndarray, seamless: bool = False) -> MaterialEstimate:
-        """image: (H, W, 3) float32 linear RGB of a surface seen roughly square on."""
+    def estimate(self, image: np.ndarray, seamless: bool = False,
+                 light_from: str = "top") -> MaterialEstimate:
+        """image: (H, W, 3) float32 linear RGB of a surface seen roughly square on, lit from
+        the side ``light_from`` (top, left, right or bottom of the photo)."""
+        turns = quarter_turns(light_from)
+        if turns:
+            upright = np.ascontiguousarray(np.rot90(image, turns))
+            return turn_estimate(self.estimate(upright, seamless), -turns)
         check_image(image)
         timings = {}
         start = time.perf_counter()
@@ -153,6 +168,33 @@ def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
                 module._modules[a] = fuse_conv_bn_eval(conv.eval(), norm.eval())
                 module._modules[b] = torch.nn.Identity()
     return model
+
+
+def quarter_turns(light_from: str) -> int:
+    if light_from not in QUARTER_TURNS:
+        raise UserError(f"unknown light side {light_from!r}; use one of "
+                        f"{', '.join(QUARTER_TURNS)}")
+    return QUARTER_TURNS[light_from]
+
+
+def turn_normals(normals: np.ndarray, k: int) -> np.ndarray:
+    """(H, W, 3) camera-frame normals turned by ``k`` counter-clockwise quarter turns: the
+    pixels and the vectors' x, y together (`flips.rot90`, the training data's own turn)."""
+    chw = torch.from_numpy(np.ascontiguousarray(normals)).permute(2, 0, 1)[None]
+    turned = rot90(None, chw, None, None, None, k)[1]
+    return np.ascontiguousarray(turned[0].permute(1, 2, 0).numpy())
+
+
+def turn_estimate(estimate: MaterialEstimate, k: int) -> MaterialEstimate:
+    """Every map of ``estimate`` turned by ``k`` counter-clockwise quarter turns. The height is
+    turned rather than integrated again: the integration treats every side alike, so it is the
+    height of the turned normals."""
+    def turn(a):
+        return None if a is None else np.ascontiguousarray(np.rot90(a, k))
+
+    return replace(estimate, normals=turn_normals(estimate.normals, k),
+                   height=turn(estimate.height), albedo=turn(estimate.albedo),
+                   shading=turn(estimate.shading), roughness=turn(estimate.roughness))
 
 
 def check_image(image: np.ndarray) -> None:

@@ -46,6 +46,7 @@ BACKEND_AFTER = {"unreachable": "unreachable", "auth": "token refused", "server"
 PANEL_WORDS = (
     ("--lights", "the light file"), ("--intensities", "the intensities file"),
     ("--mask", "the mask"), ("--focal-35mm", "the focal length"),
+    ("--light-from", "Light Comes From"),
     ("options.lights", "the lights"), ("lights_file", "the light file"),
     ("mask_file", "the mask"), ("the 'photos' field", "the photo set"),
     ("single mode", "Single Portrait mode"), ("multi mode", "Multi-Light mode"),

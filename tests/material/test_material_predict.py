@@ -2,7 +2,9 @@
 and the several-photo surface path on a rendered relief (calibrated photometric stereo plus
 the surface prior)."""
 
+import io
 import json
+from types import SimpleNamespace
 
 import imageio.v3 as iio
 import numpy as np
@@ -10,11 +12,13 @@ import pytest
 import torch
 from photonormals.errors import UserError
 from photonormals.evaluation.material import height_error, seam_score
+from photonormals.inference.material import turn_normals
 from photonormals.io.images import decode_normals, read_image, write_png
 from photonormals.models import create_model
 from photonormals.models.weights import save_weights
 from photonormals.predict import PredictOptions, resolve_method
 from photonormals.service.schemas import parse_options
+from photonormals.service.uploads import Limits, save_upload
 
 MATERIAL_FILES = ("normal.npy", "normal.png", "albedo.png", "height.png", "height.npy",
                   "height.json", "roughness.png", "shading.png", "mask.png", "report.json")
@@ -54,6 +58,7 @@ def test_one_photo_gives_every_material_map(cli, material_weights, wall, tmp_pat
     assert not (out / "lights.json").exists()
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "single_material" and report["seamless"] is seamless
+    assert report["light_from"] == "top"
     assert report["model"] == "material_fast" and set(report["outputs"]) == set(MATERIAL_FILES)
     normals = np.load(out / "normal.npy")
     assert normals.shape == (40, 56, 3)
@@ -67,16 +72,45 @@ def test_one_photo_gives_every_material_map(cli, material_weights, wall, tmp_pat
         assert seam_score(height) < 2 and seam_score(normals) < 2
 
 
+def test_a_photo_lit_from_the_left_is_predicted_turned_and_turned_back(cli, material_weights,
+                                                                         wall, tmp_path):
+    """--light-from left is the default run on the photo turned so its left side is up (a
+    clockwise quarter turn), every map turned back: the photo's shape, normals' x, y included."""
+    upright = tmp_path / "upright.png"
+    iio.imwrite(upright, np.rot90(iio.imread(wall), -1))
+    code, _, stderr = cli("predict", "--mode", "material", "--light-from", "left",
+                          "--out", tmp_path / "left", wall)
+    assert code == 0, stderr
+    code, _, stderr = cli("predict", "--mode", "material", "--out", tmp_path / "top", upright)
+    assert code == 0, stderr
+    report = json.loads((tmp_path / "left" / "report.json").read_text())
+    assert report["light_from"] == "left" and report["size"] == [56, 40]
+    normals = np.load(tmp_path / "left" / "normal.npy")
+    assert normals.shape == (40, 56, 3)
+    assert np.allclose(normals, turn_normals(np.load(tmp_path / "top" / "normal.npy"), 1),
+                       atol=1e-6)
+    assert np.allclose(np.load(tmp_path / "left" / "height.npy"),
+                       np.rot90(np.load(tmp_path / "top" / "height.npy")), atol=1e-5)
+    for name in ("albedo.png", "roughness.png"):
+        assert np.array_equal(iio.imread(tmp_path / "left" / name),
+                              np.rot90(iio.imread(tmp_path / "top" / name))), name
+
+
 def test_bad_material_requests_are_refused_before_any_work(cli, material_weights, wall, tmp_path):
     out = tmp_path / "out"
     for args, message in [
         (("--seamless",), "material mode"),
+        (("--light-from", "left"), "material mode"),
+        (("--mode", "material", "--light-from", "above"), "invalid choice"),
         (("--mode", "material", "--mask", wall), "no --mask"),
         (("--mode", "material", "--lights", wall), "several photos"),
         (("--mode", "material", "--focal-35mm", "50"), "portrait"),
     ]:
         code, _, stderr = cli("predict", *args, "--out", out, wall)
         assert code == 2 and message in stderr, (args, stderr)
+    code, _, stderr = cli("predict", "--mode", "material", "--light-from", "left", "--out", out,
+                          wall, wall)
+    assert code == 2 and "one photo" in stderr  # several lamp-lit photos: nothing to turn
     assert not out.exists()  # nothing written
     tiny = tmp_path / "tiny.png"
     iio.imwrite(tiny, np.full((8, 8, 3), 128, np.uint8))
@@ -101,6 +135,20 @@ def test_methods_and_service_options():
     assert options.mode == "material" and options.seamless
     with pytest.raises(UserError, match="seamless"):
         parse_options(json.dumps({"mode": "material", "seamless": "very"}))
+    assert parse_options("{}").light_from == "top"
+    with pytest.raises(UserError, match="options.light_from"):
+        parse_options(json.dumps({"mode": "material", "light_from": "above"}))
+
+
+def test_the_service_passes_the_light_side_on(material_weights, wall, tmp_path):
+    """A job's options.light_from reaches predict's options, checked at submit time."""
+    upload = SimpleNamespace(filename="wall.png", file=io.BytesIO(wall.read_bytes()))
+    options = parse_options(json.dumps({"mode": "material", "light_from": "left"}))
+    checked = save_upload(tmp_path / "job", [upload], None, options, Limits(), "cpu")
+    assert checked.options.light_from == "left" and checked.options.mode == "material"
+    upload.file.seek(0)
+    with pytest.raises(UserError, match="one photo"):
+        save_upload(tmp_path / "job2", [upload, upload], None, options, Limits(), "cpu")
 
 
 def relief_photos(tmp_path, lights):
