@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,6 +42,7 @@ NO_PERSON_MESSAGE = (
     "for a photo of a wall, floor or fabric use material mode (--mode material)"
 )
 MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
+WRITE_THREADS = 4  # maps encoded at once by save_prediction
 
 
 @dataclass(frozen=True)
@@ -448,28 +450,36 @@ def save_prediction(
     check_output_dir(out_dir, overwrite)
     start = time.perf_counter()
     convention = prediction.report.get("normal_convention", "opengl")
-    names = []
-    with replacing(out_dir, OUTPUT_FILES) as staging:
+    names, writes = [], []
+    # Encoding a megapixel PNG costs ~30 ms and releases the GIL: the maps are written side by
+    # side (the pool is left, so every write has ended, before the folder is swapped in).
+    with replacing(out_dir, OUTPUT_FILES) as staging, \
+            ThreadPoolExecutor(WRITE_THREADS) as pool:
 
         def out(name):
             names.append(name)
             return staging / name
 
-        image_io.write_npy(out("normal.npy"), prediction.normals.astype(np.float32))
-        image_io.write_normal_png(out("normal.png"), prediction.normals, convention)
-        image_io.write_srgb_png(out("albedo.png"), prediction.albedo)
-        image_io.write_linear_png(out("mask.png"), prediction.mask.astype(np.float32), bits=8)
+        def write(writer, name, *args, **kwargs):
+            writes.append(pool.submit(writer, out(name), *args, **kwargs))
+
+        write(image_io.write_npy, "normal.npy", prediction.normals.astype(np.float32))
+        write(image_io.write_normal_png, "normal.png", prediction.normals, convention)
+        write(image_io.write_srgb_png, "albedo.png", prediction.albedo)
+        write(image_io.write_linear_png, "mask.png", prediction.mask.astype(np.float32), bits=8)
         if prediction.shading is not None:
-            image_io.write_linear_png(out("shading.png"), prediction.shading, bits=16)
+            write(image_io.write_linear_png, "shading.png", prediction.shading, bits=16)
         if prediction.height is not None:
             _write_height(prediction.height, out)
         if prediction.roughness is not None:
-            image_io.write_linear_png(out("roughness.png"), prediction.roughness, bits=8)
+            write(image_io.write_linear_png, "roughness.png", prediction.roughness, bits=8)
         if prediction.light_directions is not None:
             write_lights_json(
                 out("lights.json"), files, prediction.light_directions,
                 prediction.light_intensities, prediction.lights_source,
             )
+        for done in writes:
+            done.result()  # the first failure, if any, is raised here
         prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
         prediction.report["outputs"] = [*names, "report.json"]
         image_io.write_atomic(
