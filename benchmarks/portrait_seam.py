@@ -80,7 +80,8 @@ def main() -> None:
     feathered = model.estimate(image)
     face_box = feathered.crop_box
     weight_of = portrait.feather_weight
-    portrait.feather_weight = lambda box, shape: feather.feather_weight(box, shape, share=1e-4)
+    portrait.feather_weight = lambda box, shape, window=None: feather.feather_weight(
+        box, shape, share=1e-4, window=window)
     try:
         hard = model.estimate(image)
     finally:

@@ -39,6 +39,7 @@ from . import runtime as runtimes
 from .camera import rotation_degrees, view_rotation
 from .face_crop import (
     CropBox,
+    box_window,
     crop_box_for,
     crop_to_box,
     is_tight,
@@ -131,9 +132,10 @@ class PortraitModel:
         maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings)
         found = []
         for face_box, box in face_passes:
-            layer, _, turn = self._pass(image, box, self.size, focal_px, timings)
+            window = box_window(box, image.shape)
+            layer, _, turn = self._pass(image, box, self.size, focal_px, timings, window)
             start = time.perf_counter()
-            maps = blend_pass(maps, layer, feather_weight(box, image.shape))
+            blend_pass(maps, layer, feather_weight(box, image.shape, window=window), window)
             timings["paste_s"] += time.perf_counter() - start
             found.append({"face_box": [int(v) for v in face_box],
                           "crop_box": [round(float(v), 1) for v in box],
@@ -170,10 +172,10 @@ class PortraitModel:
 
     @torch.inference_mode()
     def _pass(self, image: np.ndarray, box: CropBox, size: int, focal_px: float | None,
-              timings: dict) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+              timings: dict, window=None) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
         """The network on one square of the photo at size x size, refined by the lighting fit
-        and pasted back at the photo's resolution: ({"normal", "shading", "mask"}, exposure
-        level, the view turn applied to its normals)."""
+        and pasted back at the photo's resolution, over all of it or its part ``window``:
+        ({"normal", "shading", "mask"}, exposure level, the view turn applied to its normals)."""
         start = time.perf_counter()
         crop = crop_to_box(image, box, size)
         timings["crop_s"] += time.perf_counter() - start
@@ -196,15 +198,15 @@ class PortraitModel:
         timings["lighting_fit_s"] += time.perf_counter() - start
 
         start = time.perf_counter()
-        full = paste_back(small, box, image.shape)
-        normals = full["normal"]
-        normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-8)
         turn = np.eye(3)
-        if focal_px:
+        if focal_px:  # a rotation commutes with the bilinear paste: turn the small map
             turn = view_rotation((box.x + box.side / 2, box.y + box.side / 2), image.shape,
                                  focal_px)
-            normals = normals @ turn.T.astype(np.float32)
-        full["normal"] = normals
+            small["normal"] = small["normal"] @ turn.T.astype(np.float32)
+        full = paste_back(small, box, image.shape, window)
+        normals = full["normal"]
+        normals /= np.maximum(np.sqrt(np.einsum("...c,...c->...", normals, normals))[..., None],
+                              1e-8)
         timings["paste_s"] += time.perf_counter() - start
         return full, level, turn
 
