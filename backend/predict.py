@@ -43,6 +43,7 @@ NO_PERSON_MESSAGE = (
 )
 MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
 WRITE_THREADS = 4  # maps encoded at once by save_prediction
+FRAME_PX_RANGE = (64, 512)  # --frame-px: the portrait's whole-frame pass, in working pixels
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class PredictOptions:
     threads: int | None = None  # ONNX Runtime's threads (default 2, or $PHOTONORMALS_THREADS)
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
+    frame_px: int | None = None  # a portrait's largest whole-frame pass (default: the net's size)
     seamless: bool = False  # material mode: maps that tile
 
 
@@ -92,6 +94,9 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         raise UserError("no input images")
     if options.seamless and options.mode != MATERIAL.mode:
         raise UserError("--seamless is for material mode (tileable surface maps)")
+    low, high = FRAME_PX_RANGE
+    if options.frame_px is not None and not low <= options.frame_px <= high:
+        raise UserError(f"--frame-px {options.frame_px}: give {low}-{high} pixels")
     mode = options.mode
     if mode == MATERIAL.mode:
         return _material_method(options, count)
@@ -103,6 +108,8 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         if count != 1:
             raise UserError(f"single mode takes one portrait, got {count} images")
         return PORTRAIT.name
+    if options.frame_px is not None:
+        raise UserError("--frame-px is for single-portrait mode")
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.focal_35mm is not None:
@@ -129,6 +136,8 @@ def _material_method(options: PredictOptions, count: int) -> str:
     model), whose normals then get the surface prior (see `_surface`)."""
     if options.focal_35mm is not None:
         raise UserError("--focal-35mm is for single-portrait mode")
+    if options.frame_px is not None:
+        raise UserError("--frame-px is for single-portrait mode")
     if count == 1:
         if options.lights is not None:
             raise UserError("--lights needs several photos of the surface, one per light")
@@ -174,6 +183,7 @@ def predict(
     extra = {}
     if method == PORTRAIT.name:
         extra["focal"] = photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)
+        extra["frame_px"] = options.frame_px
     if options.mode == MATERIAL.mode:
         extra["seamless"] = options.seamless
         if mask is not None:
@@ -252,8 +262,9 @@ def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
     }
 
 
-def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -> dict:
-    estimate = estimator.estimate(stack[0], focal.pixels)
+def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal,
+              frame_px: int | None = None) -> dict:
+    estimate = estimator.estimate(stack[0], focal.pixels, frame_px)
     if not estimate.face_found:
         # Without a face the network (trained on portraits) paints a junk blob over whatever is
         # there; refusing is kinder than a map that looks like a result.

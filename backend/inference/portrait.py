@@ -3,7 +3,7 @@
 The network sees what it saw in training: a square crop around the face (see `face_crop`) at
 a fixed working resolution, exposure-normalised by the same function the trainer uses. The
 crop alone stops at a straight line below the chin, so the network also runs over the whole
-frame (at the size that shows the face at its trained scale) and each face's pass is feathered
+frame (at its working size by default, see `frame_pass_size`) and each face's pass is feathered
 into that (`feather`): the maps cover the whole person. The network was trained on faces with
 a little neck and shoulder, so its body normals are rough (issue 31: the engine has no bodies
 yet). The subject mask is MediaPipe's person segmentation (`person`), which knows hair, clothes
@@ -53,7 +53,7 @@ WORKING_SIZE = 256  # crop resolution when the weight file does not name its tra
 SHADING_FLOOR = 0.02  # x exposure level: below it a pixel is deep shadow for the albedo
 MASK_THRESHOLD = 0.5
 HOLE_SHARE = 0.02  # enclosed background under this share of the subject's area is filled in
-MAX_FRAME_PX = 512  # the whole-frame pass's largest working size (see frame_pass_size)
+MAX_FRAME_PX = 512  # the largest whole-frame pass that may be asked for (see frame_pass_size)
 SURE = 0.3  # a segmentation probability this far from 0.5 is taken as it is
 KEEP_SHARE = 0.1  # with the segmentation, any region this share of the largest is a person
 FACE_CORE = (0.7, 0.85)  # width, height of the ellipse in the detector's box that is always skin
@@ -104,9 +104,12 @@ class PortraitModel:
         return self._onnx or self.model
 
     @torch.inference_mode()
-    def estimate(self, image: np.ndarray, focal_px: float | None = None) -> PortraitEstimate:
+    def estimate(self, image: np.ndarray, focal_px: float | None = None,
+                 frame_px: int | None = None) -> PortraitEstimate:
         """image: (H, W, 3) float32 linear RGB; focal_px: the photo's focal length in pixels, to
-        turn an off-centre face's normals into the photo's camera frame (None: no turn).
+        turn an off-centre face's normals into the photo's camera frame (None: no turn);
+        frame_px: the whole-frame pass's largest working size (see `frame_pass_size`; None:
+        the network's working size).
 
         One pass over the whole frame (the body, hair and clothes), then one per detected face
         on its crop square, feathered in (`feather`): the maps cover the whole person, with the
@@ -128,12 +131,17 @@ class PortraitModel:
             note = "whole frame, with a face pass feathered in for each face"
             face_passes = [(box, crop_box_for(box, image.shape)) for box in faces
                            if not is_tight(box, image.shape)]
-            frame_size = frame_pass_size(self.size, frame_box, face_passes[0][1])
-        maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings)
+            frame_size = frame_pass_size(self.size, frame_box, face_passes[0][1],
+                                         frame_px or self.size)
+        # Flip averaging sharpens faces (0.3° on the synthetic ones); with face passes to carry
+        # the faces, the frame pass's mirror image would double its cost for the body alone.
+        maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings,
+                                             self.flip_tta and not face_passes)
         found = []
         for face_box, box in face_passes:
             window = box_window(box, image.shape)
-            layer, _, turn = self._pass(image, box, self.size, focal_px, timings, window)
+            layer, _, turn = self._pass(image, box, self.size, focal_px, timings,
+                                        self.flip_tta, window)
             start = time.perf_counter()
             blend_pass(maps, layer, feather_weight(box, image.shape, window=window), window)
             timings["paste_s"] += time.perf_counter() - start
@@ -172,10 +180,13 @@ class PortraitModel:
 
     @torch.inference_mode()
     def _pass(self, image: np.ndarray, box: CropBox, size: int, focal_px: float | None,
-              timings: dict, window=None) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
-        """The network on one square of the photo at size x size, refined by the lighting fit
-        and pasted back at the photo's resolution, over all of it or its part ``window``:
+              timings: dict, flip_tta: bool | None = None, window=None,
+              ) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+        """The network on one square of the photo at size x size (averaged with its mirror
+        image with ``flip_tta``, default the model's), refined by the lighting fit and pasted
+        back at the photo's resolution, over all of it or its part ``window``:
         ({"normal", "shading", "mask"}, exposure level, the view turn applied to its normals)."""
+        flip_tta = self.flip_tta if flip_tta is None else flip_tta
         start = time.perf_counter()
         crop = crop_to_box(image, box, size)
         timings["crop_s"] += time.perf_counter() - start
@@ -183,7 +194,7 @@ class PortraitModel:
         start = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(self.device)
         x, level = normalise_portrait_exposure(x)
-        out = predict_maps(self.net, x, self.flip_tta)
+        out = predict_maps(self.net, x, flip_tta)
         level = float(level[0])
         small = {
             "normal": out["normal"][0].permute(1, 2, 0).cpu().numpy(),
@@ -211,12 +222,19 @@ class PortraitModel:
         return full, level, turn
 
 
-def frame_pass_size(face_size: int, frame_box: CropBox, face_box: CropBox) -> int:
+def frame_pass_size(face_size: int, frame_box: CropBox, face_box: CropBox,
+                    largest: int = MAX_FRAME_PX) -> int:
     """The whole-frame pass's working size: the one at which the largest face appears as big as
     in its own crop (the scale the network was trained at), in steps of 16, between the face
-    pass's size and MAX_FRAME_PX (the pass's cost grows with its area)."""
+    pass's size and ``largest`` (at most MAX_FRAME_PX).
+
+    `estimate` asks for the face pass's size by default, the size the network was trained at:
+    the face passes carry the faces, and a scale-matched pass (192-400 px on the shared
+    portraits) cost 2-10x the time of all the rest for somewhat finer body normals (hands, a
+    tie; docs/portrait/speed.md)."""
     size = face_size * frame_box.side / face_box.side
-    return int(np.clip(round(size / 16) * 16, face_size, max(face_size, MAX_FRAME_PX)))
+    top = max(face_size, min(largest, MAX_FRAME_PX))
+    return int(np.clip(round(size / 16) * 16, face_size, top))
 
 
 def predict_maps(
