@@ -63,8 +63,10 @@ def add_runtime_arguments(parser) -> None:
     """--runtime and --threads, shared by predict, serve and bench."""
     parser.add_argument(
         "--runtime", choices=RUNTIMES, default=default_runtime(),
-        help="where the network's forward runs: auto (ONNX Runtime on a CPU when installed and "
-             "the model exports, else torch), torch, onnx (default: $PHOTONORMALS_RUNTIME or auto)")
+        help="where the network's forward runs: auto (the portrait network under bf16 autocast "
+             "on a CPU with bf16 hardware; the multi-light one in ONNX Runtime on a CPU when "
+             "installed and the model exports; else torch), torch, onnx (default: "
+             "$PHOTONORMALS_RUNTIME or auto)")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="ONNX Runtime threads (default 2, or $PHOTONORMALS_THREADS)")
 

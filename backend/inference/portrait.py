@@ -92,16 +92,20 @@ class PortraitModel:
         # Average with the mirrored prediction (exact flip symmetry, 2x the network time);
         # None: as the registry runs this model.
         self.flip_tta = model_spec(self.name).flip_tta if flip_tta is None else flip_tta
-        self._onnx = runtimes.select(
-            runtime, self.device,
-            lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
-            PORTRAIT.name)
-        self.runtime = "onnx" if self._onnx else "torch"
+        if runtimes.auto_bf16(runtime, self.device, PORTRAIT.name, log):
+            self._fast, self.runtime = runtimes.Bf16Network(self.model), "torch-bf16"
+        else:
+            self._fast = runtimes.select(
+                runtime, self.device,
+                lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
+                PORTRAIT.name)
+            self.runtime = "onnx" if self._fast else "torch"
 
     @property
     def net(self):
-        """What runs the network: the ONNX graph, or the torch model."""
-        return self._onnx or self.model
+        """What runs the network: the ONNX graph, the model under bf16 autocast, or the torch
+        model."""
+        return self._fast or self.model
 
     @torch.inference_mode()
     def estimate(self, image: np.ndarray, focal_px: float | None = None,
