@@ -278,11 +278,15 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal,
     # shading.png is a 16-bit texture in [0, 1]: scale down only, and record by how much.
     level = float(np.percentile(estimate.shading[solved], 99.5))
     shading_scale = 1.0 / level if level > 1.0 else 1.0
+    inside = solved.astype(np.float32)[..., None]  # (a float factor: 2x a bool one)
+    normals, albedo = estimate.normals, estimate.albedo  # zero outside the estimate's own mask
+    if mask is not None:
+        normals, albedo = normals * inside, albedo * inside
     return {
-        "normals": estimate.normals * solved[..., None],
-        "albedo": estimate.albedo * solved[..., None],
+        "normals": normals,
+        "albedo": albedo,
         "mask": solved,
-        "shading": np.clip(estimate.shading * shading_scale, 0.0, 1.0) * solved[..., None],
+        "shading": np.clip(estimate.shading * shading_scale, 0.0, 1.0) * inside,
         "timings": estimate.timings,
         "report": {
             "method": "single_portrait",
@@ -517,6 +521,10 @@ def _normalise_albedo(albedo: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray,
     Only scale down, and by a high percentile rather than the max, so that a few specular
     outliers do not darken the whole texture.
     """
-    level = float(np.percentile(albedo[mask].max(axis=1), 99.5)) if mask.any() else 1.0
+    # Nothing over 1 (a portrait's albedo is clipped already): no percentile can be, and its
+    # gather cost ~50 ms on a megapixel photo.
+    if not mask.any() or albedo.max() <= 1.0:
+        return np.clip(albedo, 0.0, 1.0), 1.0
+    level = float(np.percentile(albedo[mask].max(axis=1), 99.5))
     scale = 1.0 / level if level > 1.0 else 1.0
     return np.clip(albedo * scale, 0.0, 1.0), scale

@@ -162,14 +162,15 @@ class PortraitModel:
         else:
             combined = person_probability(segmentation, maps["mask"])
             mask = subject_mask(combined > MASK_THRESHOLD, faces, keep_share=KEEP_SHARE)
-        normals = maps["normal"] * mask[..., None]
+        inside = mask.astype(np.float32)[..., None]  # (a float factor: 2x a bool one)
+        normals = maps["normal"] * inside
         shading = np.maximum(maps["shading"], 0.0)
-        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
+        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * inside
         timings["paste_s"] += time.perf_counter() - start
         first_turn = rotation_degrees(frame_turn) if not found else found[0]["view_rotation_deg"]
         return PortraitEstimate(
-            normals.astype(np.float32),
-            shading.astype(np.float32),
+            normals.astype(np.float32, copy=False),
+            shading.astype(np.float32, copy=False),
             albedo,
             mask,
             largest,
@@ -349,7 +350,8 @@ def _face_boxes(face_box) -> list[tuple[int, int, int, int]]:
 
 def albedo_from_shading(image: np.ndarray, shading: np.ndarray, floor: float) -> np.ndarray:
     """Per-channel image / max(shading, floor), clipped to [0, 1] (float32)."""
-    return np.clip(image / np.maximum(shading, max(floor, 1e-12)), 0.0, 1.0).astype(np.float32)
+    return np.clip(image / np.maximum(shading, max(floor, 1e-12)), 0.0, 1.0).astype(
+        np.float32, copy=False)
 
 
 def _check_image(image: np.ndarray) -> None:
