@@ -7,6 +7,7 @@ Run as a script, it times what a user waits for with the model loaded (as `serve
 photo of two people, and prints the median of each stage of `report.json`'s timings:
 
     PYTHONPATH=... python benchmarks/portrait_latency.py [--repeat 5] [--runtime auto]
+                                                         [--frame-px PX]
 
 It uses only `predict`'s public API, so the same script times an older checkout side by side.
 """
@@ -110,13 +111,16 @@ def write_photos(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def predict_stages(paths: dict[str, Path], runtime: str, repeats: int) -> dict:
+def predict_stages(paths: dict[str, Path], runtime: str, repeats: int,
+                   frame_px: int | None = None) -> dict:
     """Median seconds of each timing in report.json (and the whole call) per photo, the model
     loaded once and every photo run once before timing (the first call builds kernels)."""
     from photonormals import predict as pipeline
 
     estimator = pipeline.load_model_for(PORTRAIT.name, "cpu", runtime)
-    options = pipeline.PredictOptions(mode="single", runtime=runtime)
+    # (frame_px only when asked: older checkouts have no such option)
+    extra = {"frame_px": frame_px} if frame_px else {}
+    options = pipeline.PredictOptions(mode="single", runtime=runtime, **extra)
     out = Path(tempfile.mkdtemp(prefix="portrait_latency_"))
 
     def run(path: Path) -> dict:
@@ -138,12 +142,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"))
+    parser.add_argument("--frame-px", type=int, help="predict's --frame-px (default: its own)")
     parser.add_argument("--json", action="store_true", help="one JSON line, no table")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("PHOTONORMALS_THREADS", 2)))
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        stages = predict_stages(write_photos(Path(folder)), args.runtime, args.repeat)
+        stages = predict_stages(write_photos(Path(folder)), args.runtime, args.repeat,
+                                args.frame_px)
     stages["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     if args.json:
         print(json.dumps(stages))
@@ -151,9 +157,9 @@ def main() -> None:
     print(f"runtime {stages['runtime']}, load average {load:.2f} -> {os.getloadavg()[0]:.2f}, "
           f"median of {args.repeat} (ms)")
     keys = list(dict.fromkeys(k for r in stages["results"].values() for k in r))
-    print("photo".ljust(18) + "".join(k.removesuffix("_s").rjust(10) for k in keys))
+    print("photo".ljust(18) + "".join(k.removesuffix("_s").rjust(14) for k in keys))
     for name, r in stages["results"].items():
-        cells = "".join(("-" if k not in r else f"{r[k] * 1000:.0f}").rjust(10) for k in keys)
+        cells = "".join(("-" if k not in r else f"{r[k] * 1000:.0f}").rjust(14) for k in keys)
         print(name.ljust(18) + cells)
 
 
