@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,6 +46,8 @@ NO_PERSON_MESSAGE = (
     "for a photo of a wall, floor or fabric use material mode (--mode material)"
 )
 MIN_SIDE = 16  # pixels: smaller photos have too little to solve (a 1x1 "set" is no object)
+WRITE_THREADS = 4  # maps encoded at once by save_prediction
+FRAME_PX_RANGE = (64, 512)  # --frame-px: the portrait's whole-frame pass, in working pixels
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class PredictOptions:
     threads: int | None = None  # ONNX Runtime's threads (default 2, or $PHOTONORMALS_THREADS)
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
+    frame_px: int | None = None  # a portrait's largest whole-frame pass (default: the net's size)
     seamless: bool = False  # material mode: maps that tile
     light_from: str = "top"  # material mode, one photo: the side its light comes from
 
@@ -104,6 +108,9 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         # Photometric stereo reads each lamp's direction from the photos: nothing to turn.
         raise UserError("--light-from is for one photo in material mode; several photos "
                         "under different lamps need no light side")
+    low, high = FRAME_PX_RANGE
+    if options.frame_px is not None and not low <= options.frame_px <= high:
+        raise UserError(f"--frame-px {options.frame_px}: give {low}-{high} pixels")
     mode = options.mode
     if mode == MATERIAL.mode:
         return _material_method(options, count)
@@ -115,6 +122,8 @@ def resolve_method(options: PredictOptions, count: int) -> str:
         if count != 1:
             raise UserError(f"single mode takes one portrait, got {count} images")
         return PORTRAIT.name
+    if options.frame_px is not None:
+        raise UserError("--frame-px is for single-portrait mode")
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.focal_35mm is not None:
@@ -141,6 +150,8 @@ def _material_method(options: PredictOptions, count: int) -> str:
     model), whose normals then get the surface prior (see `_surface`)."""
     if options.focal_35mm is not None:
         raise UserError("--focal-35mm is for single-portrait mode")
+    if options.frame_px is not None:
+        raise UserError("--frame-px is for single-portrait mode")
     if count == 1:
         if options.lights is not None:
             raise UserError("--lights needs several photos of the surface, one per light")
@@ -186,6 +197,7 @@ def predict(
     extra = {}
     if method == PORTRAIT.name:
         extra["focal"] = photo_focal(paths[0], stack.shape[1:3], options.focal_35mm)
+        extra["frame_px"] = options.frame_px
     if options.mode == MATERIAL.mode:
         extra.update(seamless=options.seamless, light_from=options.light_from)
         if mask is not None:
@@ -266,8 +278,9 @@ def _multilight(stack, mask, _directions, _intensities, estimator) -> dict:
     }
 
 
-def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -> dict:
-    estimate = estimator.estimate(stack[0], focal.pixels)
+def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal,
+              frame_px: int | None = None) -> dict:
+    estimate = estimator.estimate(stack[0], focal.pixels, frame_px)
     if not estimate.face_found:
         # Without a face the network (trained on portraits) paints a junk blob over whatever is
         # there; refusing is kinder than a map that looks like a result.
@@ -281,11 +294,15 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal) -
     # shading.png is a 16-bit texture in [0, 1]: scale down only, and record by how much.
     level = float(np.percentile(estimate.shading[solved], 99.5))
     shading_scale = 1.0 / level if level > 1.0 else 1.0
+    inside = solved.astype(np.float32)[..., None]  # (a float factor: 2x a bool one)
+    normals, albedo = estimate.normals, estimate.albedo  # zero outside the estimate's own mask
+    if mask is not None:
+        normals, albedo = normals * inside, albedo * inside
     return {
-        "normals": estimate.normals * solved[..., None],
-        "albedo": estimate.albedo * solved[..., None],
+        "normals": normals,
+        "albedo": albedo,
         "mask": solved,
-        "shading": np.clip(estimate.shading * shading_scale, 0.0, 1.0) * solved[..., None],
+        "shading": np.clip(estimate.shading * shading_scale, 0.0, 1.0) * inside,
         "timings": estimate.timings,
         "report": {
             "method": "single_portrait",
@@ -465,28 +482,36 @@ def save_prediction(
     check_output_dir(out_dir, overwrite)
     start = time.perf_counter()
     convention = prediction.report.get("normal_convention", "opengl")
-    names = []
-    with replacing(out_dir, OUTPUT_FILES) as staging:
+    names, writes = [], []
+    # Encoding a megapixel PNG costs ~30 ms and releases the GIL: the maps are written side by
+    # side (the pool is left, so every write has ended, before the folder is swapped in).
+    with replacing(out_dir, OUTPUT_FILES) as staging, \
+            ThreadPoolExecutor(WRITE_THREADS) as pool:
 
         def out(name):
             names.append(name)
             return staging / name
 
-        image_io.write_npy(out("normal.npy"), prediction.normals.astype(np.float32))
-        image_io.write_normal_png(out("normal.png"), prediction.normals, convention)
-        image_io.write_srgb_png(out("albedo.png"), prediction.albedo)
-        image_io.write_linear_png(out("mask.png"), prediction.mask.astype(np.float32), bits=8)
+        def write(writer, name, *args, **kwargs):
+            writes.append(pool.submit(writer, out(name), *args, **kwargs))
+
+        write(image_io.write_npy, "normal.npy", prediction.normals.astype(np.float32))
+        write(image_io.write_normal_png, "normal.png", prediction.normals, convention)
+        write(image_io.write_srgb_png, "albedo.png", prediction.albedo)
+        write(image_io.write_linear_png, "mask.png", prediction.mask.astype(np.float32), bits=8)
         if prediction.shading is not None:
-            image_io.write_linear_png(out("shading.png"), prediction.shading, bits=16)
+            write(image_io.write_linear_png, "shading.png", prediction.shading, bits=16)
         if prediction.height is not None:
             _write_height(prediction.height, out)
         if prediction.roughness is not None:
-            image_io.write_linear_png(out("roughness.png"), prediction.roughness, bits=8)
+            write(image_io.write_linear_png, "roughness.png", prediction.roughness, bits=8)
         if prediction.light_directions is not None:
             write_lights_json(
                 out("lights.json"), files, prediction.light_directions,
                 prediction.light_intensities, prediction.lights_source,
             )
+        for done in writes:
+            done.result()  # the first failure, if any, is raised here
         prediction.report.setdefault("timings", {})["write_s"] = time.perf_counter() - start
         prediction.report["outputs"] = [*names, "report.json"]
         image_io.write_atomic(
@@ -513,6 +538,10 @@ def _normalise_albedo(albedo: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray,
     Only scale down, and by a high percentile rather than the max, so that a few specular
     outliers do not darken the whole texture.
     """
-    level = float(np.percentile(albedo[mask].max(axis=1), 99.5)) if mask.any() else 1.0
+    # Nothing over 1 (a portrait's albedo is clipped already): no percentile can be, and its
+    # gather cost ~50 ms on a megapixel photo.
+    if not mask.any() or albedo.max() <= 1.0:
+        return np.clip(albedo, 0.0, 1.0), 1.0
+    level = float(np.percentile(albedo[mask].max(axis=1), 99.5))
     scale = 1.0 / level if level > 1.0 else 1.0
     return np.clip(albedo * scale, 0.0, 1.0), scale

@@ -4,12 +4,16 @@ For one photo, three ways of making the single-portrait maps:
   crop     the face crop alone (before issue 31: every map stops at the crop square)
   hard     the whole-frame pass with the face pass pasted in with a hard edge
   feather  the whole-frame pass with the face pass feathered in (what predict does)
+  frame    the whole-frame pass alone, scored on the same outline: what the band scores with no
+           face pass, hence no seam, at all (the score also reflects how rough the frame pass is
+           along the outline against the rest of the person)
 Seam score = mean normal-map (and log-shading) gradient magnitude (forward differences, both
 pixels in the mask) in a band of +-BAND px around the face's crop square, over the same mean
 elsewhere in the mask; 1.0 means the border is no rougher than the rest of the person. Also the
 share of the final person mask that the crop-only maps cover.
 
     PYTHONPATH=... python benchmarks/portrait_seam.py PHOTO [--panel docs/portrait/seam.png]
+                                                      [--frame-px PX]
 """
 
 from __future__ import annotations
@@ -73,18 +77,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("photo")
     parser.add_argument("--panel", help="write crop | hard | feather normal maps side by side")
+    parser.add_argument("--frame-px", type=int, help="predict's --frame-px (default: its own)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     image = read_image(args.photo).rgb
     model = PortraitModel(device="cpu")
-    feathered = model.estimate(image)
+    feathered = model.estimate(image, frame_px=args.frame_px)
     face_box = feathered.crop_box
     weight_of = portrait.feather_weight
-    portrait.feather_weight = lambda box, shape: feather.feather_weight(box, shape, share=1e-4)
+    portrait.feather_weight = lambda box, shape, window=None: feather.feather_weight(
+        box, shape, share=1e-4, window=window)
     try:
-        hard = model.estimate(image)
+        hard = model.estimate(image, frame_px=args.frame_px)
     finally:
         portrait.feather_weight = weight_of
+    blend = portrait.blend_pass
+    portrait.blend_pass = lambda base, layer, weight, window=None: base
+    try:
+        frame = model.estimate(image, frame_px=args.frame_px)
+    finally:
+        portrait.blend_pass = blend
     timings = {"crop_s": 0.0, "network_s": 0.0, "lighting_fit_s": 0.0, "paste_s": 0.0}
     crop_maps, _, _ = model._pass(image, face_box, model.size, None, timings)
     crop_mask = portrait.subject_mask(crop_maps["mask"] > portrait.MASK_THRESHOLD,
@@ -101,8 +113,10 @@ def main() -> None:
             float((crop_mask & feathered.mask).sum() / feathered.mask.sum()), 3),
         "hard": seam_score(hard.normals, hard.mask, face_box),
         "feather": seam_score(feathered.normals, feathered.mask, face_box),
+        "frame_only": seam_score(frame.normals, feathered.mask, face_box),
         "hard_shading": seam_score(log_shading(hard), hard.mask, face_box),
         "feather_shading": seam_score(log_shading(feathered), feathered.mask, face_box),
+        "frame_only_shading": seam_score(log_shading(frame), feathered.mask, face_box),
         "feather_timings_s": {k: round(v, 3) for k, v in feathered.timings.items()},
     }
     print(json.dumps(result, indent=1))

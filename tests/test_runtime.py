@@ -122,6 +122,7 @@ def test_auto_falls_back_to_torch_without_onnxruntime(tmp_path, monkeypatch):
 
 def test_torch_and_gpu_choices_never_export(tmp_path, monkeypatch):
     monkeypatch.setenv("PHOTONORMALS_ONNX_CACHE", str(tmp_path))
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     assert _estimator("portrait_lite", runtime="torch").runtime == "torch"
     lines = []  # auto keeps torch where ONNX Runtime measured no faster (the portrait nets)
     assert _estimator("portrait_lite", runtime="auto", log=lines.append).runtime == "torch"
@@ -176,3 +177,22 @@ def test_predict_runs_on_onnx_by_default(cli, tmp_path, onnx_cache, monkeypatch)
     assert code == 0, stderr
     assert "runtime: onnx for the multilight model" in stderr
     assert json.loads((tmp_path / "out" / "report.json").read_text())["runtime"] == "onnx"
+
+
+def test_auto_runs_the_portrait_net_in_bf16_only_on_bf16_hardware(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHOTONORMALS_ONNX_CACHE", str(tmp_path))
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    lines = []
+    estimator = _estimator("portrait_lite", runtime="auto", log=lines.append)
+    assert estimator.runtime == "torch-bf16" and any("bf16" in line for line in lines)
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref, out = estimator.model(x), estimator.net(x)
+    assert all(value.dtype == torch.float32 for value in out.values())
+    assert (out["normal"] - ref["normal"]).abs().mean() < 0.05  # bf16 keeps 8 bits of mantissa
+    # asked for by name, or where the hardware lacks bf16, the network stays float32
+    assert _estimator("portrait_lite", runtime="torch").runtime == "torch"
+    assert not runtime.auto_bf16("auto", "cpu", MULTILIGHT.name)
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert _estimator("portrait_lite", runtime="auto").runtime == "torch"
+    assert not list(tmp_path.iterdir())  # nothing exported

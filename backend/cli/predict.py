@@ -50,6 +50,10 @@ def add_parser(commands):
                         help="single mode: the photo's 35 mm-equivalent focal length, to turn an "
                              "off-centre face's normals into the photo's camera frame (default: "
                              "from EXIF, else no turn; 0: no turn)")
+    parser.add_argument("--frame-px", type=int, metavar="PX",
+                        help="single mode: the largest working size of the whole-frame pass "
+                             "(default: the network's, 128, fast); up to 512 shows the largest "
+                             "face at its trained scale, for finer body normals at 2-10x the time")
     parser.add_argument("--seamless", action="store_true",
                         help="material mode: make the maps tile without a visible seam")
     parser.add_argument("--light-from", choices=LIGHT_FROM, default="top",
@@ -64,8 +68,10 @@ def add_runtime_arguments(parser) -> None:
     """--runtime and --threads, shared by predict, serve and bench."""
     parser.add_argument(
         "--runtime", choices=RUNTIMES, default=default_runtime(),
-        help="where the network's forward runs: auto (ONNX Runtime on a CPU when installed and "
-             "the model exports, else torch), torch, onnx (default: $PHOTONORMALS_RUNTIME or auto)")
+        help="where the network's forward runs: auto (the portrait network under bf16 autocast "
+             "on a CPU with bf16 hardware; the multi-light one in ONNX Runtime on a CPU when "
+             "installed and the model exports; else torch), torch, onnx (default: "
+             "$PHOTONORMALS_RUNTIME or auto)")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="ONNX Runtime threads (default 2, or $PHOTONORMALS_THREADS)")
 
@@ -83,6 +89,7 @@ def run(args) -> int:
         runtime=args.runtime,
         threads=args.threads,
         focal_35mm=args.focal_35mm,
+        frame_px=args.frame_px,
         seamless=args.seamless,
         light_from=args.light_from,
     )

@@ -30,7 +30,8 @@ def add_parser(commands):
                              "API from a browser; repeat for more (default: none)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where models run")
     parser.add_argument("--precision", choices=SERVING_PRECISIONS, default="auto",
-                        help="network precision on CUDA (auto: bf16); CPU always runs fp32")
+                        help="network precision on CUDA (auto: bf16); on a CPU --runtime "
+                             "decides (auto: the portrait network in bf16 on bf16 hardware)")
     add_runtime_arguments(parser)
     parser.add_argument(
         "--results-dir", type=Path, help="where job folders go (default: a temp folder)"

@@ -213,20 +213,37 @@ def crop_to_box(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     return _warp(image, inverse, (size, size))
 
 
+Window = tuple[slice, slice]  # (rows, columns) of an image
+
+
+def box_window(box: CropBox, image_shape: tuple[int, ...]) -> Window:
+    """The image pixels the box covers (at least partly), clipped to the image."""
+    h, w = image_shape[:2]
+    x0, y0 = int(np.clip(np.floor(box.x), 0, w)), int(np.clip(np.floor(box.y), 0, h))
+    x1 = int(np.clip(np.ceil(box.x + box.side), x0, w))
+    y1 = int(np.clip(np.ceil(box.y + box.side), y0, h))
+    return slice(y0, y1), slice(x0, x1)
+
+
 def paste_back(
-    maps: dict[str, np.ndarray], box: CropBox, image_shape: tuple[int, ...]
+    maps: dict[str, np.ndarray], box: CropBox, image_shape: tuple[int, ...],
+    window: Window | None = None,
 ) -> dict[str, np.ndarray]:
     """Resize crop-resolution maps back to the box and place them in full-size maps (zeros
-    outside the box). Each map is (size, size) or (size, size, C)."""
+    outside the box), or only in the part ``window`` of them (a face pass is blended into its
+    box alone: filling the rest of a large photo with zeros cost more than the network). Each
+    map is (size, size) or (size, size, C)."""
     h, w = image_shape[:2]
+    rows, cols = window or (slice(0, h), slice(0, w))
     out = {}
     for name, values in maps.items():
         size = values.shape[0]
         scale = size / box.side
         inverse = np.array(
-            [[scale, 0, (0.5 - box.x) * scale - 0.5], [0, scale, (0.5 - box.y) * scale - 0.5]]
+            [[scale, 0, (cols.start + 0.5 - box.x) * scale - 0.5],
+             [0, scale, (rows.start + 0.5 - box.y) * scale - 0.5]]
         )
-        out[name] = _warp(values, inverse, (h, w))
+        out[name] = _warp(values, inverse, (rows.stop - rows.start, cols.stop - cols.start))
     return out
 
 

@@ -20,6 +20,10 @@ graphs do is written out here:
   sigmoid score, weighted non-maximum suppression at IoU 0.3, letterbox removed. A second pass
   on the photo mirrored catches a few faces the first misses.
 
+Both models see a photo of at most 256 px, so they are given a copy of the photo area-averaged
+to at most VIEW_SIDE px and only then encoded to sRGB: the encoding of a 1024² photo cost
+more than both models together. Their outputs are mapped back to the photo's pixels.
+
 The interpreters are built once per process and guarded by a lock (an interpreter is not
 re-entrant; the service runs jobs in threads). `available()` says whether ai-edge-litert and
 the model files are there; callers fall back to Haar and the network's own mask when not.
@@ -46,6 +50,7 @@ FACE_GRID = 48  # 192 / stride 4
 FACE_SCORE = 0.5  # mediapipe.solutions.face_detection's default min_detection_confidence
 FACE_NMS_IOU = 0.3
 TILE_ASPECT = 1.6  # wider (or taller) photos are also segmented in overlapping square tiles
+VIEW_SIDE = 512  # the models' copy of the photo: twice the larger model input, so tiles keep it
 
 
 @dataclass
@@ -106,6 +111,17 @@ def display_rgb(image: np.ndarray) -> np.ndarray:
     return np.clip(linear_to_srgb(np.clip(image, 0.0, 1.0)), 0.0, 1.0).astype(np.float32)
 
 
+def model_view(image: np.ndarray, srgb: bool = False) -> tuple[np.ndarray, float]:
+    """(H, W, 3) photo (linear RGB; sRGB in [0, 1] with ``srgb``) -> (sRGB copy of long side at
+    most VIEW_SIDE, its scale to the photo)."""
+    image = np.asarray(image, np.float32)
+    scale = min(1.0, VIEW_SIDE / max(image.shape[:2]))
+    if scale < 1.0:
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return (image if srgb else display_rgb(image)), scale
+
+
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """cv2 resize to (width, height): area-averaged when shrinking, bilinear otherwise."""
     shrink = size[0] < image.shape[1] and size[1] < image.shape[0]
@@ -124,7 +140,7 @@ def _segment_stretched(rgb: np.ndarray) -> np.ndarray:
 def segment_person(image: np.ndarray, srgb: bool = False) -> np.ndarray:
     """(H, W, 3) photo (linear RGB; sRGB in [0, 1] with ``srgb``) -> (H, W) float32 probability
     that each pixel shows a person (any person; hair and clothes included)."""
-    rgb = np.asarray(image, np.float32) if srgb else display_rgb(image)
+    rgb, scale = model_view(image, srgb)
     h, w = rgb.shape[:2]
     prob = _segment_stretched(rgb)
     long, short = max(h, w), min(h, w)
@@ -136,6 +152,8 @@ def segment_person(image: np.ndarray, srgb: bool = False) -> np.ndarray:
             else:
                 tile = (slice(start, start + short), slice(None))
             prob[tile] = np.maximum(prob[tile], _segment_stretched(rgb[tile]))
+    if scale < 1.0:
+        prob = cv2.resize(prob, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     return prob.astype(np.float32)
 
 
@@ -220,7 +238,7 @@ def detect_faces(image: np.ndarray, srgb: bool = False) -> list[Face]:
     """Every face in a (H, W, 3) photo (linear RGB; sRGB in [0, 1] with ``srgb``), largest
     first: MediaPipe's full-range detector on the photo and on its mirror image, the two merged
     (a face found in both keeps the better-scored box)."""
-    rgb = np.asarray(image, np.float32) if srgb else display_rgb(image)
+    rgb, scale = model_view(image, srgb)
     width = rgb.shape[1]
     faces = _detect_once(rgb)
     for face in _detect_once(np.ascontiguousarray(rgb[:, ::-1])):
@@ -237,4 +255,5 @@ def detect_faces(image: np.ndarray, srgb: bool = False) -> list[Face]:
                            for k in kept]).reshape(-1, 4)
         if not len(kept) or (_iou(box, others) <= FACE_NMS_IOU).all():
             kept.append(face)
+    kept = [Face(tuple(v / scale for v in f.box), f.score, f.keypoints / scale) for f in kept]
     return sorted(kept, key=lambda f: -f.box[2] * f.box[3])

@@ -3,7 +3,7 @@
 The network sees what it saw in training: a square crop around the face (see `face_crop`) at
 a fixed working resolution, exposure-normalised by the same function the trainer uses. The
 crop alone stops at a straight line below the chin, so the network also runs over the whole
-frame (at the size that shows the face at its trained scale) and each face's pass is feathered
+frame (at its working size by default, see `frame_pass_size`) and each face's pass is feathered
 into that (`feather`): the maps cover the whole person. The network was trained on faces with
 a little neck and shoulder, so its body normals are rough (issue 31: the engine has no bodies
 yet). The subject mask is MediaPipe's person segmentation (`person`), which knows hair, clothes
@@ -39,6 +39,7 @@ from . import runtime as runtimes
 from .camera import rotation_degrees, view_rotation
 from .face_crop import (
     CropBox,
+    box_window,
     crop_box_for,
     crop_to_box,
     is_tight,
@@ -52,7 +53,7 @@ WORKING_SIZE = 256  # crop resolution when the weight file does not name its tra
 SHADING_FLOOR = 0.02  # x exposure level: below it a pixel is deep shadow for the albedo
 MASK_THRESHOLD = 0.5
 HOLE_SHARE = 0.02  # enclosed background under this share of the subject's area is filled in
-MAX_FRAME_PX = 512  # the whole-frame pass's largest working size (see frame_pass_size)
+MAX_FRAME_PX = 512  # the largest whole-frame pass that may be asked for (see frame_pass_size)
 SURE = 0.3  # a segmentation probability this far from 0.5 is taken as it is
 KEEP_SHARE = 0.1  # with the segmentation, any region this share of the largest is a person
 FACE_CORE = (0.7, 0.85)  # width, height of the ellipse in the detector's box that is always skin
@@ -91,21 +92,28 @@ class PortraitModel:
         # Average with the mirrored prediction (exact flip symmetry, 2x the network time);
         # None: as the registry runs this model.
         self.flip_tta = model_spec(self.name).flip_tta if flip_tta is None else flip_tta
-        self._onnx = runtimes.select(
-            runtime, self.device,
-            lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
-            PORTRAIT.name)
-        self.runtime = "onnx" if self._onnx else "torch"
+        if runtimes.auto_bf16(runtime, self.device, PORTRAIT.name, log):
+            self._fast, self.runtime = runtimes.Bf16Network(self.model), "torch-bf16"
+        else:
+            self._fast = runtimes.select(
+                runtime, self.device,
+                lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
+                PORTRAIT.name)
+            self.runtime = "onnx" if self._fast else "torch"
 
     @property
     def net(self):
-        """What runs the network: the ONNX graph, or the torch model."""
-        return self._onnx or self.model
+        """What runs the network: the ONNX graph, the model under bf16 autocast, or the torch
+        model."""
+        return self._fast or self.model
 
     @torch.inference_mode()
-    def estimate(self, image: np.ndarray, focal_px: float | None = None) -> PortraitEstimate:
+    def estimate(self, image: np.ndarray, focal_px: float | None = None,
+                 frame_px: int | None = None) -> PortraitEstimate:
         """image: (H, W, 3) float32 linear RGB; focal_px: the photo's focal length in pixels, to
-        turn an off-centre face's normals into the photo's camera frame (None: no turn).
+        turn an off-centre face's normals into the photo's camera frame (None: no turn);
+        frame_px: the whole-frame pass's largest working size (see `frame_pass_size`; None:
+        the network's working size).
 
         One pass over the whole frame (the body, hair and clothes), then one per detected face
         on its crop square, feathered in (`feather`): the maps cover the whole person, with the
@@ -127,13 +135,19 @@ class PortraitModel:
             note = "whole frame, with a face pass feathered in for each face"
             face_passes = [(box, crop_box_for(box, image.shape)) for box in faces
                            if not is_tight(box, image.shape)]
-            frame_size = frame_pass_size(self.size, frame_box, face_passes[0][1])
-        maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings)
+            frame_size = frame_pass_size(self.size, frame_box, face_passes[0][1],
+                                         frame_px or self.size)
+        # Flip averaging sharpens faces (0.3° on the synthetic ones); with face passes to carry
+        # the faces, the frame pass's mirror image would double its cost for the body alone.
+        maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings,
+                                             self.flip_tta and not face_passes)
         found = []
         for face_box, box in face_passes:
-            layer, _, turn = self._pass(image, box, self.size, focal_px, timings)
+            window = box_window(box, image.shape)
+            layer, _, turn = self._pass(image, box, self.size, focal_px, timings,
+                                        self.flip_tta, window)
             start = time.perf_counter()
-            maps = blend_pass(maps, layer, feather_weight(box, image.shape))
+            blend_pass(maps, layer, feather_weight(box, image.shape, window=window), window)
             timings["paste_s"] += time.perf_counter() - start
             found.append({"face_box": [int(v) for v in face_box],
                           "crop_box": [round(float(v), 1) for v in box],
@@ -148,14 +162,15 @@ class PortraitModel:
         else:
             combined = person_probability(segmentation, maps["mask"])
             mask = subject_mask(combined > MASK_THRESHOLD, faces, keep_share=KEEP_SHARE)
-        normals = maps["normal"] * mask[..., None]
+        inside = mask.astype(np.float32)[..., None]  # (a float factor: 2x a bool one)
+        normals = maps["normal"] * inside
         shading = np.maximum(maps["shading"], 0.0)
-        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * mask[..., None]
+        albedo = albedo_from_shading(image, shading, SHADING_FLOOR * level) * inside
         timings["paste_s"] += time.perf_counter() - start
         first_turn = rotation_degrees(frame_turn) if not found else found[0]["view_rotation_deg"]
         return PortraitEstimate(
-            normals.astype(np.float32),
-            shading.astype(np.float32),
+            normals.astype(np.float32, copy=False),
+            shading.astype(np.float32, copy=False),
             albedo,
             mask,
             largest,
@@ -170,10 +185,13 @@ class PortraitModel:
 
     @torch.inference_mode()
     def _pass(self, image: np.ndarray, box: CropBox, size: int, focal_px: float | None,
-              timings: dict) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
-        """The network on one square of the photo at size x size, refined by the lighting fit
-        and pasted back at the photo's resolution: ({"normal", "shading", "mask"}, exposure
-        level, the view turn applied to its normals)."""
+              timings: dict, flip_tta: bool | None = None, window=None,
+              ) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+        """The network on one square of the photo at size x size (averaged with its mirror
+        image with ``flip_tta``, default the model's), refined by the lighting fit and pasted
+        back at the photo's resolution, over all of it or its part ``window``:
+        ({"normal", "shading", "mask"}, exposure level, the view turn applied to its normals)."""
+        flip_tta = self.flip_tta if flip_tta is None else flip_tta
         start = time.perf_counter()
         crop = crop_to_box(image, box, size)
         timings["crop_s"] += time.perf_counter() - start
@@ -181,7 +199,7 @@ class PortraitModel:
         start = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(self.device)
         x, level = normalise_portrait_exposure(x)
-        out = predict_maps(self.net, x, self.flip_tta)
+        out = predict_maps(self.net, x, flip_tta)
         level = float(level[0])
         small = {
             "normal": out["normal"][0].permute(1, 2, 0).cpu().numpy(),
@@ -196,25 +214,32 @@ class PortraitModel:
         timings["lighting_fit_s"] += time.perf_counter() - start
 
         start = time.perf_counter()
-        full = paste_back(small, box, image.shape)
-        normals = full["normal"]
-        normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-8)
         turn = np.eye(3)
-        if focal_px:
+        if focal_px:  # a rotation commutes with the bilinear paste: turn the small map
             turn = view_rotation((box.x + box.side / 2, box.y + box.side / 2), image.shape,
                                  focal_px)
-            normals = normals @ turn.T.astype(np.float32)
-        full["normal"] = normals
+            small["normal"] = small["normal"] @ turn.T.astype(np.float32)
+        full = paste_back(small, box, image.shape, window)
+        normals = full["normal"]
+        normals /= np.maximum(np.sqrt(np.einsum("...c,...c->...", normals, normals))[..., None],
+                              1e-8)
         timings["paste_s"] += time.perf_counter() - start
         return full, level, turn
 
 
-def frame_pass_size(face_size: int, frame_box: CropBox, face_box: CropBox) -> int:
+def frame_pass_size(face_size: int, frame_box: CropBox, face_box: CropBox,
+                    largest: int = MAX_FRAME_PX) -> int:
     """The whole-frame pass's working size: the one at which the largest face appears as big as
     in its own crop (the scale the network was trained at), in steps of 16, between the face
-    pass's size and MAX_FRAME_PX (the pass's cost grows with its area)."""
+    pass's size and ``largest`` (at most MAX_FRAME_PX).
+
+    `estimate` asks for the face pass's size by default, the size the network was trained at:
+    the face passes carry the faces, and a scale-matched pass (192-400 px on the shared
+    portraits) cost 2-10x the time of all the rest for somewhat finer body normals (hands, a
+    tie; docs/portrait/speed.md)."""
     size = face_size * frame_box.side / face_box.side
-    return int(np.clip(round(size / 16) * 16, face_size, max(face_size, MAX_FRAME_PX)))
+    top = max(face_size, min(largest, MAX_FRAME_PX))
+    return int(np.clip(round(size / 16) * 16, face_size, top))
 
 
 def predict_maps(
@@ -325,7 +350,8 @@ def _face_boxes(face_box) -> list[tuple[int, int, int, int]]:
 
 def albedo_from_shading(image: np.ndarray, shading: np.ndarray, floor: float) -> np.ndarray:
     """Per-channel image / max(shading, floor), clipped to [0, 1] (float32)."""
-    return np.clip(image / np.maximum(shading, max(floor, 1e-12)), 0.0, 1.0).astype(np.float32)
+    return np.clip(image / np.maximum(shading, max(floor, 1e-12)), 0.0, 1.0).astype(
+        np.float32, copy=False)
 
 
 def _check_image(image: np.ndarray) -> None:

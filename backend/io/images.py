@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from PIL import JpegImagePlugin, PngImagePlugin
 
 from ..errors import UserError
-from .colorspace import linear_to_srgb, srgb_to_linear_in_place
+from .colorspace import SRGB8_TO_LINEAR, linear_to_srgb, srgb_to_linear_in_place
 
 cv2.setLogLevel(2)  # errors only: we report bad files ourselves, in one line
 
@@ -80,10 +80,11 @@ def read_image(
             raise UserError(f"{name}: the {fmt.upper()} data is truncated or corrupt")
         pixels = _bgr_to_rgb(pixels)
 
-    rgb, bits = _to_float(pixels, name)
+    stored = colorspace if colorspace != "auto" else (
+        "srgb" if pixels.dtype == np.uint8 else "linear")
+    rgb, bits = _to_float(pixels, name, srgb8=stored == "srgb")
     rgb = _apply_orientation(rgb, orientation)
-    stored = colorspace if colorspace != "auto" else ("srgb" if bits == 8 else "linear")
-    if stored == "srgb":
+    if stored == "srgb" and bits != 8:  # 8-bit codes were decoded by _to_float's table
         rgb = np.ascontiguousarray(rgb)
         srgb_to_linear_in_place(rgb)
     return LinearImage(np.ascontiguousarray(rgb, dtype=np.float32), bits, stored)
@@ -260,9 +261,12 @@ def _bgr_to_rgb(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _to_float(pixels: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+def _to_float(pixels: np.ndarray, name: str, srgb8: bool = False) -> tuple[np.ndarray, int]:
+    """Pixels -> (float32 in [0, 1], bits); 8-bit ones already decoded from sRGB if ``srgb8``."""
     # One float copy, then in place: a 64 MP photo is 768 MB per copy.
-    if pixels.dtype == np.uint8:
+    if pixels.dtype == np.uint8 and srgb8:
+        rgb, bits = SRGB8_TO_LINEAR[pixels], 8
+    elif pixels.dtype == np.uint8:
         rgb, bits = pixels.astype(np.float32), 8
         rgb *= np.float32(1.0 / 255.0)
     elif pixels.dtype == np.uint16:
@@ -357,8 +361,10 @@ def write_linear_png(path, values: np.ndarray, bits: int = 16) -> None:
 
 
 def write_png(path, pixels: np.ndarray) -> None:
-    if pixels.ndim == 3:
-        pixels = np.ascontiguousarray(pixels[..., ::-1])  # OpenCV wants BGR
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)  # OpenCV wants BGR (10x a numpy copy)
+    elif pixels.ndim == 3:
+        pixels = np.ascontiguousarray(pixels[..., ::-1])
     ok, buf = cv2.imencode(".png", pixels)
     if not ok:
         raise OSError(f"PNG encoding failed for {path}")

@@ -48,3 +48,6 @@ def test_the_frame_pass_shows_the_face_at_its_trained_scale():
     assert frame_pass_size(128, CropBox(0, 0, 800), CropBox(0, 0, 400)) == 256
     assert frame_pass_size(128, CropBox(0, 0, 800), CropBox(0, 0, 100)) == 512
     assert frame_pass_size(128, CropBox(0, 0, 800), CropBox(0, 0, 1000)) == 128
+    # what estimate asks for by default: the face pass's own working size
+    assert frame_pass_size(128, CropBox(0, 0, 800), CropBox(0, 0, 100), 128) == 128
+    assert frame_pass_size(128, CropBox(0, 0, 800), CropBox(0, 0, 400), 192) == 192

@@ -152,3 +152,50 @@ def test_the_service_answers_400_for_a_photo_without_a_face(portrait_weights, ph
         stop_server(process)
     assert status == 400 and error["code"] == "bad_input"
     assert "no person found in the photo" in error["message"]
+
+
+def test_the_frame_pass_runs_once_at_the_working_size_unless_asked(portrait_weights, photo,
+                                                                    monkeypatch):
+    """The face passes carry the faces, flip-averaged; the whole-frame pass runs once, at the
+    network's working size (32 px here), unless --frame-px asks for the size that shows the
+    face at its trained scale (the frame is 3x the face's crop square: 96 px)."""
+    from photonormals.inference import face_crop, portrait
+    from photonormals.predict import PredictOptions, predict
+
+    monkeypatch.setattr(face_crop, "detect_faces", lambda image: [(14, 10, 8, 8)])  # crop: 16 px
+    passes = []  # (working size, flip-averaged) of each network pass
+    run = portrait.predict_maps
+    monkeypatch.setattr(portrait, "predict_maps", lambda net, x, flip_tta=False: (
+        passes.append((x.shape[-1], flip_tta)) or run(net, x, flip_tta)))
+    fast = predict([photo], PredictOptions(mode="single"))
+    assert fast.report["frame_pass_px"] == 32 and fast.report["flip_tta"]
+    assert passes == [(32, False), (32, True)]
+    passes.clear()
+    fine = predict([photo], PredictOptions(mode="single", frame_px=512))
+    assert fine.report["frame_pass_px"] == 96 and passes == [(96, False), (32, True)]
+    passes.clear()
+    capped = predict([photo], PredictOptions(mode="single", frame_px=64))
+    assert capped.report["frame_pass_px"] == 64
+    assert fast.mask.shape == fine.mask.shape == (48, 40)
+
+
+def test_a_face_filling_the_frame_keeps_its_flip_averaged_pass(portrait_weights, a_face, photo,
+                                                                monkeypatch):
+    from photonormals.inference import portrait
+    from photonormals.predict import PredictOptions, predict
+
+    passes = []
+    run = portrait.predict_maps
+    monkeypatch.setattr(portrait, "predict_maps", lambda net, x, flip_tta=False: (
+        passes.append((x.shape[-1], flip_tta)) or run(net, x, flip_tta)))
+    predict([photo], PredictOptions(mode="single"))
+    assert passes == [(32, True)]  # the whole frame is the face's crop: one pass, mirrored too
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--mode", "single", "--frame-px", "4096"), "--frame-px 4096: give 64-512 pixels"),
+    (("--mode", "material", "--frame-px", "256"), "--frame-px is for single-portrait mode"),
+])
+def test_frame_pass_size_is_checked(cli, photo, tmp_path, args, message):
+    code, _, stderr = cli("predict", *args, "--out", tmp_path / "out", photo)
+    assert code == 2 and message in stderr and not (tmp_path / "out").exists()
