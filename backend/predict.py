@@ -65,7 +65,7 @@ class PredictOptions:
     threads: int | None = None  # ONNX Runtime's threads (default 2, or $PHOTONORMALS_THREADS)
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
-    frame_px: int | None = None  # a portrait's largest whole-frame pass (default: the net's size)
+    frame_px: int | None = None  # a portrait's largest whole-frame pass (default: 512)
     seamless: bool = False  # material mode: maps that tile
     light_from: str = "top"  # material mode, one photo: the side its light comes from
 

@@ -113,7 +113,7 @@ class PortraitModel:
         """image: (H, W, 3) float32 linear RGB; focal_px: the photo's focal length in pixels, to
         turn an off-centre face's normals into the photo's camera frame (None: no turn);
         frame_px: the whole-frame pass's largest working size (see `frame_pass_size`; None:
-        the network's working size).
+        MAX_FRAME_PX).
 
         One pass over the whole frame (the body, hair and clothes), then one per detected face
         on its crop square, feathered in (`feather`): the maps cover the whole person, with the
@@ -136,7 +136,7 @@ class PortraitModel:
             face_passes = [(box, crop_box_for(box, image.shape)) for box in faces
                            if not is_tight(box, image.shape)]
             frame_size = frame_pass_size(self.size, frame_box, face_passes[0][1],
-                                         frame_px or self.size)
+                                         frame_px or MAX_FRAME_PX)
         # Flip averaging sharpens faces (0.3° on the synthetic ones); with face passes to carry
         # the faces, the frame pass's mirror image would double its cost for the body alone.
         maps, level, frame_turn = self._pass(image, frame_box, frame_size, focal_px, timings,
@@ -233,10 +233,10 @@ def frame_pass_size(face_size: int, frame_box: CropBox, face_box: CropBox,
     in its own crop (the scale the network was trained at), in steps of 16, between the face
     pass's size and ``largest`` (at most MAX_FRAME_PX).
 
-    `estimate` asks for the face pass's size by default, the size the network was trained at:
-    the face passes carry the faces, and a scale-matched pass (192-400 px on the shared
-    portraits) cost 2-10x the time of all the rest for somewhat finer body normals (hands, a
-    tie; docs/portrait/speed.md)."""
+    `estimate` asks for the scale-matched pass by default (192-400 px on the shared
+    portraits): at the network's own 128 px the body's normals lose the hands, lapels and a
+    tie's pattern (docs/portrait/speed.md), for 1.1-1.6x less time end to end; --frame-px 128
+    is that fast pass."""
     size = face_size * frame_box.side / face_box.side
     top = max(face_size, min(largest, MAX_FRAME_PX))
     return int(np.clip(round(size / 16) * 16, face_size, top))

@@ -154,11 +154,11 @@ def test_the_service_answers_400_for_a_photo_without_a_face(portrait_weights, ph
     assert "no person found in the photo" in error["message"]
 
 
-def test_the_frame_pass_runs_once_at_the_working_size_unless_asked(portrait_weights, photo,
-                                                                    monkeypatch):
+def test_the_frame_pass_runs_once_at_the_face_scale_unless_asked(portrait_weights, photo,
+                                                                  monkeypatch):
     """The face passes carry the faces, flip-averaged; the whole-frame pass runs once, at the
-    network's working size (32 px here), unless --frame-px asks for the size that shows the
-    face at its trained scale (the frame is 3x the face's crop square: 96 px)."""
+    size that shows the face at its trained scale (the frame is 3x the face's crop square:
+    96 px), or smaller where --frame-px caps it (down to the network's 32 px here)."""
     from photonormals.inference import face_crop, portrait
     from photonormals.predict import PredictOptions, predict
 
@@ -167,15 +167,12 @@ def test_the_frame_pass_runs_once_at_the_working_size_unless_asked(portrait_weig
     run = portrait.predict_maps
     monkeypatch.setattr(portrait, "predict_maps", lambda net, x, flip_tta=False: (
         passes.append((x.shape[-1], flip_tta)) or run(net, x, flip_tta)))
-    fast = predict([photo], PredictOptions(mode="single"))
-    assert fast.report["frame_pass_px"] == 32 and fast.report["flip_tta"]
-    assert passes == [(32, False), (32, True)]
+    fine = predict([photo], PredictOptions(mode="single"))
+    assert fine.report["frame_pass_px"] == 96 and fine.report["flip_tta"]
+    assert passes == [(96, False), (32, True)]
     passes.clear()
-    fine = predict([photo], PredictOptions(mode="single", frame_px=512))
-    assert fine.report["frame_pass_px"] == 96 and passes == [(96, False), (32, True)]
-    passes.clear()
-    capped = predict([photo], PredictOptions(mode="single", frame_px=64))
-    assert capped.report["frame_pass_px"] == 64
+    fast = predict([photo], PredictOptions(mode="single", frame_px=64))
+    assert fast.report["frame_pass_px"] == 64 and passes == [(64, False), (32, True)]
     assert fast.mask.shape == fine.mask.shape == (48, 40)
 
 
