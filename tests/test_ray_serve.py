@@ -52,7 +52,10 @@ def cluster(ray_instance, tmp_path_factory):
     try:
         yield url, ray.get_actor(NAME, namespace=NAMESPACE)
     finally:
-        stop_server(process, timeout=90)
+        stop_server(process, timeout=90)  # it takes its deployment down, not Serve itself
+        from ray import serve
+
+        serve.shutdown()  # the controller and proxy: nothing left running for later tests
 
 
 def record(store, job_id: str) -> dict | None:
@@ -153,6 +156,9 @@ def test_results_outlive_the_replica_that_made_them(cluster, photos):  # noqa: F
     kill(record(store, job_id)["owner"])
     status, body = fetch(f"{url}/v1/jobs/{job_id}/result")
     assert status == 200 and body == archive
+    status, headers, image = call(url + "/v1/relight", "POST",
+                                  *multipart(fields={"job_id": job_id, "background": "keep"}))
+    assert status == 200 and image.startswith(b"\x89PNG")  # the photo came along too
 
 
 def test_a_replica_killed_mid_job_fails_its_job_cleanly(cluster, photos):  # noqa: F811

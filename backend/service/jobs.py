@@ -240,6 +240,9 @@ class JobManager:
             job.files = self._keep_outputs(job, wanted)
             self._progress(job)("packing", 0.97)
             _write_zip(job.archive, [job.output / name for name in job.files])
+            first = upload.paths[0]  # relight's background "keep" needs one original photo
+            os.replace(first, job.photo_for(first.suffix))
+            self._completed(job)
             job.end("done")
         except Cancelled:
             job.end("cancelled")
@@ -254,9 +257,6 @@ class JobManager:
             job.end("error", f"internal error: {type(exc).__name__}: {exc}", "internal")
             _free_gpu_memory()
         finally:
-            if job.state == "done":  # relight's background "keep" needs one original photo
-                first = job.upload.paths[0]
-                os.replace(first, job.photo_for(first.suffix))
             shutil.rmtree(job.folder / "input", ignore_errors=True)
             if job.state != "done":
                 self._remove_files(job)
@@ -266,6 +266,11 @@ class JobManager:
         """Called after a job's state, stage or progress changed (once it is queued): nothing
         here; a manager that shares its jobs with other processes publishes them
         (service/shared_jobs.py)."""
+
+    def _completed(self, job: Job) -> None:
+        """Called when a job's results are all written, just before it is marked done: nothing
+        here; a manager that shares its jobs publishes them here, so that no one hears of a
+        done job whose results cannot yet be had."""
 
     def _run_call(self, call: Call) -> None:
         with self._lock:

@@ -2,8 +2,9 @@
 JobManager does (its own queue, worker thread and folders) and shares them through the cluster's
 JobStore (job_store.py), so any replica can answer for any job.
 
-- Its jobs' changes go to the store as they happen; a finished job's result.zip and first photo
-  go with its final record, before the worker takes the next job.
+- Its jobs' changes go to the store as they happen: a new job before its 202 is sent, a done
+  job with its result.zip and first photo before it is marked done here, so that whichever
+  replica a client asks next knows as much as this one.
 - A job it does not hold is read from the store: a status as the store has it; a done job's
   files are fetched once into this replica's folder, so downloads and relights then run as for
   its own jobs.
@@ -50,16 +51,18 @@ class SharedJobManager(JobManager):
         self._beat_thread.start()
 
     def stop(self) -> None:
+        import ray
+
         deadline = time.monotonic() + self.drain_seconds
         while self._unfinished() and time.monotonic() < deadline:
             time.sleep(0.2)
         self._beating.set()
         # Before the worker stops: the jobs it cancels on the way out are errors that say why,
-        # not "cancelled" as if a client had asked.
+        # not "cancelled" as if a client had asked. Waited for: the process ends soon after.
         try:
-            self.store.release.remote(
+            ray.get(self.store.release.remote(
                 self.owner, "the server replica holding this job was stopped (scaled down or "
-                "redeployed) before it finished; send the photos again")
+                "redeployed) before it finished; send the photos again"), timeout=10)
         except Exception:  # noqa: BLE001 - the cluster may be going down: nothing left to tell
             log.warning("could not tell the job store that %s stopped", self.owner)
         super().stop()
@@ -87,14 +90,28 @@ class SharedJobManager(JobManager):
     def _changed(self, job: Job) -> None:
         import ray
 
-        record = {**job.status(), "error_code": job.error_code, "owner": self.owner}
-        if job.state != "done":
-            self.store.put.remote(record)  # not waited for: this may run on the event loop
+        if job.state == "done":  # published by _completed, with its results
             return
+        put = self.store.put.remote(self._record(job))
+        if job.state == "queued":  # on a request's thread: in the store before the 202 goes
+            ray.get(put)
+        # The rest is not waited for: a cancel may run on the event loop, and progress
+        # messages follow one another in order.
+
+    def _completed(self, job: Job) -> None:
+        import ray
+
         blobs = {"result.zip": job.archive.read_bytes()}
         if job.photo is not None:
             blobs[job.photo.name] = job.photo.read_bytes()
-        ray.get(self.store.put.remote(record, blobs))  # the worker's thread: in the store first
+        try:  # the worker's thread: in the store before this replica says done
+            ray.get(self.store.put.remote({**self._record(job), "state": "done",
+                                           "stage": "done", "progress": 1.0}, blobs))
+        except Exception:  # noqa: BLE001 - this replica still has the results
+            log.exception("could not publish job %s to the job store", job.id)
+
+    def _record(self, job: Job) -> dict:
+        return {**job.status(), "error_code": job.error_code, "owner": self.owner}
 
     # ------------------------------------------------------------------ any replica's jobs
 
