@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from .batch import Failure, PhotoSet, attempt
 from .predict import PredictOptions
-from .ray_cluster import connect, forwarded_env, require_ray
+from .ray_cluster import connect, forwarded_env, require_ray, worker_threads
 
 MAX_RETRIES = 2
 IN_FLIGHT_PER_SLOT = 2
@@ -43,6 +44,7 @@ def mapper(address: str | None, cpus: float = 1.0, gpus: float = 0.0):
 
     def predict_on_ray(sets: list[PhotoSet], options: PredictOptions) -> Iterator[tuple]:
         ray = require_ray()
+        options = replace(options, threads=worker_threads(options.threads, cpus))
         started = connect(address)
         try:
             env = forwarded_env()

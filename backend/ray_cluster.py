@@ -66,6 +66,15 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                         f"{exc.strerror or exc}") from None
 
 
+def worker_threads(threads: int | None, cpus: float) -> int | None:
+    """ONNX Runtime threads for a replica or task: --threads, else $PHOTONORMALS_THREADS (None:
+    it reaches the workers), else the cores Ray reserves for each, not the default 2, with
+    which two 1-core replicas would ask for four threads of two cores."""
+    if threads is not None or "PHOTONORMALS_THREADS" in os.environ:
+        return threads
+    return max(1, int(cpus))
+
+
 def forwarded_env() -> dict[str, str]:
     """This shell's PHOTONORMALS_* settings (weights folder, runtime, threads), for the
     replicas and tasks the cluster starts elsewhere."""

@@ -69,6 +69,9 @@ def ray_instance():
     from photonormals.ray_cluster import PROXY_READY_ENV
 
     os.environ.setdefault(PROXY_READY_ENV, "60")  # as a local `serve --ray` sets it
+    # Ray's workers run at nice 15 by default: on a busy machine the replicas then take minutes
+    # to start.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
     yield ray
     ray.shutdown()

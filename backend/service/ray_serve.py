@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, replace
 from functools import partial
 
-from ..ray_cluster import connect, forwarded_env, require_ray
+from ..ray_cluster import connect, forwarded_env, require_ray, worker_threads
 from .app import Settings
 
 APP_NAME = "photonormals"
@@ -41,7 +41,7 @@ TARGET_ONGOING_REQUESTS = 2
 class Scale:
     replicas: int = 1
     max_replicas: int | None = None  # above replicas: autoscale up to it
-    cpus: float = 1.0  # per replica; Ray also sets the replica's thread count from it
+    cpus: float = 1.0  # per replica; its torch and ONNX Runtime threads follow (worker_threads)
     gpus: float = 0.0  # per replica; fractions share a GPU
 
     @property
@@ -58,6 +58,8 @@ def deployment(settings: Settings, scale: Scale, env: dict[str, str] | None = No
     """The Serve application: settings.device is resolved on each replica ("auto" finds the
     replica's GPU); env: variables the replicas get (this shell's PHOTONORMALS_* ones)."""
     from ray import serve
+
+    settings = replace(settings, threads=worker_threads(settings.threads, scale.cpus))
 
     def build_app():  # runs on each replica
         return replica_app(settings)
