@@ -40,3 +40,13 @@ def test_serve_yaml_builds_the_deployment():
     assert app["import_path"] == "photonormals.service.ray_serve:app_builder"
     built = ray_serve.app_builder(app["args"])
     assert type(built).__name__ == "Application"
+
+
+def test_onnx_threads_follow_the_cores_ray_reserves(monkeypatch):
+    from photonormals.ray_cluster import worker_threads
+
+    monkeypatch.delenv("PHOTONORMALS_THREADS", raising=False)
+    assert worker_threads(None, 1.0) == 1 and worker_threads(None, 0.5) == 1
+    assert worker_threads(None, 4.0) == 4 and worker_threads(3, 1.0) == 3
+    monkeypatch.setenv("PHOTONORMALS_THREADS", "2")
+    assert worker_threads(None, 1.0) is None  # the variable reaches the workers and decides
