@@ -147,6 +147,21 @@ def test_two_replicas_both_serve_and_share_results(cluster, photos):  # noqa: F8
             assert call(f"{url}/v1/jobs/{job_id}/result")[2] == archive
 
 
+def test_a_running_job_is_cancelled_whichever_replica_gets_the_cancel(cluster, photos):  # noqa: F811
+    url, store = cluster
+    status, _, body = submit(url, photos["paths"], lights_options(photos))
+    job_id = json.loads(body)["id"]
+    poll(url, job_id, lambda s: s["state"] != "queued")
+    status, _, body = call(f"{url}/v1/jobs/{job_id}", "DELETE")
+    assert status == 200
+    assert poll(url, job_id, lambda s: s["state"] in FINISHED)["state"] == "cancelled"
+    deadline = time.monotonic() + 30  # the owner's word may still be on its way to the store
+    while (state := record(store, job_id)["state"]) not in FINISHED:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state == "cancelled"
+
+
 def test_results_outlive_the_replica_that_made_them(cluster, photos):  # noqa: F811
     url, store = cluster
     status, _, body = submit(url, photos["paths"], lights_options(photos))
