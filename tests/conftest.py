@@ -58,3 +58,20 @@ def cli(capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """A local Ray instance of 2 CPUs for the Ray tests (tests/test_ray_*.py), started once:
+    it takes seconds to start on 2 cores."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.serve")
+    from photonormals.ray_cluster import PROXY_READY_ENV
+
+    os.environ.setdefault(PROXY_READY_ENV, "60")  # as a local `serve --ray` sets it
+    # Ray's workers run at nice 15 by default: on a busy machine the replicas then take minutes
+    # to start.
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    yield ray
+    ray.shutdown()

@@ -13,9 +13,9 @@ import sys
 
 from .. import __version__
 from ..errors import UserError
-from . import bench, calibrate, evaluate, height, predict, relight, serve, train
+from . import batch, bench, calibrate, evaluate, height, predict, relight, serve, train
 
-COMMANDS = (predict, calibrate, evaluate, height, train, serve, relight, bench)
+COMMANDS = (predict, batch, calibrate, evaluate, height, train, serve, relight, bench)
 
 
 class _Parser(argparse.ArgumentParser):

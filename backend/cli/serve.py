@@ -1,4 +1,5 @@
-"""photonormals serve: the HTTP inference service the Blender add-on talks to."""
+"""photonormals serve: the HTTP inference service the Blender add-on talks to; with --ray, the
+same service as a Ray Serve deployment of several replicas (service/ray_serve.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ..errors import UserError
 from .predict import add_runtime_arguments
 
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
+PORT = 8765
+RAY_FLAGS = ("address", "replicas", "max_replicas", "cpus_per_replica", "gpus_per_replica")
 MIN_TOKEN_LENGTH = 16
 # A token travels in an HTTP header: visible ASCII, no spaces (secrets.token_urlsafe() fits).
 _TOKEN = re.compile(r"[!-~]+")
@@ -20,7 +23,8 @@ def add_parser(commands):
     parser = commands.add_parser("serve", help="run the HTTP inference service (API under /v1)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default loopback; any other needs --token)")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int,
+                        help=f"port to listen on (default {PORT}; with --ray 8000, Ray Serve's)")
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
                         help=f"required as 'Authorization: Bearer TOKEN' on every call but health: "
                              f"at least {MIN_TOKEN_LENGTH} visible characters, no spaces "
@@ -54,6 +58,23 @@ def add_parser(commands):
     parser.add_argument("--read-timeout", type=float, default=10.0, metavar="S",
                         help="seconds a client gets to send a request's headers; after that an "
                              "upload must average 64 KiB/s (default 10)")
+    ray = parser.add_argument_group(
+        "Ray Serve", "run the service on a Ray cluster (needs pip install 'photonormals[ray]')")
+    ray.add_argument("--ray", action="store_true",
+                     help="serve through Ray Serve's HTTP proxy, as a deployment of --replicas "
+                          "replicas that share their jobs and results")
+    ray.add_argument("--address", metavar="ADDR",
+                     help="the cluster's head, HOST:PORT or auto (default: start Ray on this "
+                          "machine)")
+    ray.add_argument("--replicas", type=int, metavar="N", help="replicas to run (default 1)")
+    ray.add_argument("--max-replicas", type=int, metavar="M",
+                     help="autoscale between --replicas and M on requests in flight (default: "
+                          "a fixed --replicas)")
+    ray.add_argument("--cpus-per-replica", type=float, metavar="F",
+                     help="CPU cores Ray reserves for each replica (default 1)")
+    ray.add_argument("--gpus-per-replica", type=float, metavar="F",
+                     help="GPUs for each replica, fractions share one (default 0; with "
+                          "--device auto a replica then runs on its GPU)")
     parser.set_defaults(run=run)
 
 
@@ -65,7 +86,8 @@ def check_token(token: str) -> None:
         )
 
 
-def run(args) -> int:
+def check_args(args) -> None:
+    """A UserError for every flag, or combination, the server cannot run with."""
     from ..service.guards import is_loopback
 
     if args.token is not None:
@@ -81,17 +103,33 @@ def run(args) -> int:
         if not re.fullmatch(r"https?://[^/\s]+", origin):
             raise UserError(f"--allow-origin {origin!r}: give a scheme and host, like "
                             "http://localhost:3000, with no path")
-    from ..device import pick_device
-    from ..service import Settings, create_app
-    from ..service.parent import watch_parent
-    from ..service.server import bind, serve
-    from ..service.storage import check_free
+    if args.ray:
+        check_ray_args(args)
+    else:
+        given = [name for name in RAY_FLAGS if getattr(args, name) is not None]
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} is a --ray option: add --ray")
+
+
+def check_ray_args(args) -> None:
+    if args.results_dir is not None:
+        raise UserError("--results-dir does not go with --ray: each replica keeps its scratch in "
+                        "a temporary folder of its own, and finished results live in the "
+                        "cluster's job store")
+    if args.replicas is not None and args.replicas < 1:
+        raise UserError("--replicas must be at least 1")
+    if args.max_replicas is not None and args.max_replicas < (args.replicas or 1):
+        raise UserError("--max-replicas must be at least --replicas")
+    for name in ("cpus_per_replica", "gpus_per_replica"):
+        if getattr(args, name) is not None and not getattr(args, name) >= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be 0 or more")
+
+
+def settings_for(args, device: str):
+    from ..service import Settings
     from ..service.uploads import Limits
 
-    if args.results_dir is not None:
-        check_free(args.results_dir)
-    device = str(pick_device(args.device))
-    settings = Settings(
+    return Settings(
         device=device,
         token=args.token,
         host=args.host,
@@ -110,8 +148,57 @@ def run(args) -> int:
             max_hdri_pixels=int(args.max_hdri_mp * 1e6),
         ),
     )
-    app = create_app(settings)
-    sock = bind(args.host, args.port)  # a busy port: exit 2 here, before the banner
+
+
+def scale_for(args):
+    from ..service.ray_serve import Scale
+
+    return Scale(replicas=args.replicas or 1, max_replicas=args.max_replicas,
+                 cpus=1.0 if args.cpus_per_replica is None else args.cpus_per_replica,
+                 gpus=args.gpus_per_replica or 0.0)
+
+
+def ray_plan(flags: dict):
+    """(settings, scale) from serve.yaml's args: the flags without dashes, checked as the
+    command line's are."""
+    from .main import build_parser
+
+    argv = ["serve", "--ray"]
+    for key, value in flags.items():
+        for item in value if isinstance(value, list) else [value]:
+            argv += [f"--{key.replace('_', '-')}", str(item)]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:  # argparse has said why on stderr
+        raise UserError(f"serve.yaml args: cannot use {flags}") from None
+    check_args(args)
+    return settings_for(args, args.device), scale_for(args)
+
+
+def run(args) -> int:
+    check_args(args)
+    if args.ray:
+        from ..ray_cluster import require_ray
+
+        require_ray()  # before anything else: the one thing to fix
+        from ..service.ray_serve import DEFAULT_PORT
+        from ..service.ray_serve import run as run_on_ray
+
+        # The device is resolved on each replica: this machine may have no GPU, they may.
+        return run_on_ray(settings_for(args, args.device), scale_for(args), args.address,
+                          args.port or DEFAULT_PORT)
+    from ..device import pick_device
+    from ..service import create_app
+    from ..service.parent import watch_parent
+    from ..service.server import bind, serve
+    from ..service.storage import check_free
+
+    if args.results_dir is not None:
+        check_free(args.results_dir)
+    device = str(pick_device(args.device))
+    app = create_app(settings_for(args, device))
+    port = PORT if args.port is None else args.port
+    sock = bind(args.host, port)  # a busy port: exit 2 here, before the banner
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"photonormals serve: http://{host}:{sock.getsockname()[1]}/v1 on {device}"
           f"{' (token required)' if args.token else ''}", flush=True)

@@ -8,6 +8,7 @@ import logging
 import resource
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,12 +113,14 @@ def _documented_auth(credentials: HTTPAuthorizationCredentials | None = Depends(
 # ---------------------------------------------------------------------------- app
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, jobs: Callable[..., JobManager] = JobManager) -> FastAPI:
+    """The app; jobs makes its job manager from JobManager's arguments (on Ray, one that shares
+    its jobs with the other replicas: shared_jobs.py)."""
     limits = settings.limits
     models = ModelCache(settings.precision, settings.runtime, settings.threads)
     results = ResultsFolder(settings.results_dir)
-    manager = JobManager(None, settings.device, models, settings.max_queue,
-                         settings.keep_minutes * 60, int(settings.max_results_mb * (1 << 20)))
+    manager = jobs(None, settings.device, models, settings.max_queue,
+                   settings.keep_minutes * 60, int(settings.max_results_mb * (1 << 20)))
 
     @asynccontextmanager
     async def lifespan(app):
@@ -355,7 +358,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         """Render a finished job's maps under an HDRI; returns a PNG or EXR. It waits in the job
         queue (and counts against --max-queue)."""
-        job = finished_job(job_id)
+        job = await run_in_threadpool(finished_job, job_id)  # on Ray it may fetch the maps
         scratch = Path(tempfile.mkdtemp(dir=job.folder))
         try:
             if hdri_file is not None:

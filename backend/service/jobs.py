@@ -28,6 +28,7 @@ from pathlib import Path
 from ..errors import ModelNotAvailable, UserError
 from ..geometry.height import HEIGHT_FILES, write_height_maps
 from ..predict import predict, save_prediction
+from .expiry import expired
 from .models import ModelCache
 from .schemas import FINISHED
 from .uploads import CheckedUpload
@@ -164,6 +165,7 @@ class JobManager:
                 raise QueueFull(f"the queue is full ({self.max_queue} jobs waiting)")
             self._jobs[job.id] = job
             self._queue.put_nowait(job)
+        self._changed(job)
 
     def call(self, fn: Callable[[], object]) -> Future:
         """Run fn in the worker after what is queued; QueueFull if the queue is."""
@@ -185,11 +187,13 @@ class JobManager:
     def cancel(self, job: Job) -> None:
         """A queued job ends at once; a running one at its next stage; a finished one is left."""
         with self._lock:
-            if job.state == "queued":
-                job.end("cancelled")
-                self._remove_files(job)
-            elif job.state == "running":
+            if job.state == "running":
                 job.cancel_requested.set()
+            if job.state != "queued":
+                return
+            job.end("cancelled")
+            self._remove_files(job)
+        self._changed(job)
 
     def counts(self) -> dict:
         jobs = list(self._jobs.values())
@@ -214,7 +218,9 @@ class JobManager:
                 if job.state != "queued":  # cancelled while waiting
                     continue
                 job.state = job.stage = "running"
+            self._changed(job)
             self._run(job)
+            self._changed(job)
             self.completed += 1
             self.cleanup()
 
@@ -234,6 +240,9 @@ class JobManager:
             job.files = self._keep_outputs(job, wanted)
             self._progress(job)("packing", 0.97)
             _write_zip(job.archive, [job.output / name for name in job.files])
+            first = upload.paths[0]  # relight's background "keep" needs one original photo
+            os.replace(first, job.photo_for(first.suffix))
+            self._completed(job)
             job.end("done")
         except Cancelled:
             job.end("cancelled")
@@ -248,13 +257,20 @@ class JobManager:
             job.end("error", f"internal error: {type(exc).__name__}: {exc}", "internal")
             _free_gpu_memory()
         finally:
-            if job.state == "done":  # relight's background "keep" needs one original photo
-                first = job.upload.paths[0]
-                os.replace(first, job.photo_for(first.suffix))
             shutil.rmtree(job.folder / "input", ignore_errors=True)
             if job.state != "done":
                 self._remove_files(job)
             job.size = _folder_size(job.folder)
+
+    def _changed(self, job: Job) -> None:
+        """Called after a job's state, stage or progress changed (once it is queued): nothing
+        here; a manager that shares its jobs with other processes publishes them
+        (service/shared_jobs.py)."""
+
+    def _completed(self, job: Job) -> None:
+        """Called when a job's results are all written, just before it is marked done: nothing
+        here; a manager that shares its jobs publishes them here, so that no one hears of a
+        done job whose results cannot yet be had."""
 
     def _run_call(self, call: Call) -> None:
         with self._lock:
@@ -271,6 +287,7 @@ class JobManager:
             if job.cancel_requested.is_set() or self._stop.is_set():
                 raise Cancelled()
             job.stage, job.progress = stage, max(job.progress, float(fraction))
+            self._changed(job)
             if self.stage_delay:
                 time.sleep(self.stage_delay)
                 if job.cancel_requested.is_set():
@@ -292,21 +309,12 @@ class JobManager:
     def cleanup(self) -> None:
         """Forget finished jobs older than keep_seconds and, while the kept results are over
         max_results_bytes, the oldest others but the newest; and delete their folders."""
-        now = time.monotonic()
         with self._lock:
-            finished = sorted((job for job in self._jobs.values()
-                               if job.state in FINISHED and job.finished_at is not None),
-                              key=lambda job: job.finished_at)
-            expired = [job for job in finished if now - job.finished_at > self.keep_seconds]
-            kept = [job for job in finished if job not in expired]
-            total = sum(job.size for job in kept)
-            while self.max_results_bytes is not None and total > self.max_results_bytes \
-                    and len(kept) > 1:
-                total -= kept[0].size
-                expired.append(kept.pop(0))
-            for job in expired:
-                del self._jobs[job.id]
-        for job in expired:
+            finished = [(job.id, job.finished_at, job.size) for job in self._jobs.values()
+                        if job.state in FINISHED and job.finished_at is not None]
+            gone = [self._jobs.pop(job_id) for job_id in expired(
+                finished, time.monotonic(), self.keep_seconds, self.max_results_bytes)]
+        for job in gone:
             shutil.rmtree(job.folder, ignore_errors=True)
 
     @staticmethod
