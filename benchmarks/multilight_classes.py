@@ -16,32 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from photonormals.evaluation.lights import direction_errors
-from photonormals.evaluation.metrics import angular_errors
+from photonormals.evaluation.multilight_classes import class_errors
 from photonormals.inference.multilight import MultiLightModel
 from photonormals.models.registry import MULTILIGHT
-from photonormals.synthetic.multilight.validation import CLASSES, RIGS, class_validation_set
+from photonormals.synthetic.multilight.validation import class_validation_set
 from reporting import shipped_files
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces" / "ict_facekit.npz"
-COLUMNS = ("light", "normal", "convex", "concave")
-
-
-def score(model: MultiLightModel, data: dict) -> dict:
-    """{(class, rig): (samples, 4) errors in COLUMNS order}."""
-    rows = {}
-    for i in range(len(data["images"])):
-        images = data["images"][i].astype(np.float32).transpose(0, 2, 3, 1)
-        mask, concave = data["mask"][i, 0], data["concave"][i, 0]
-        truth = data["normals"][i].transpose(1, 2, 0)
-        estimate = model.estimate(images, mask)
-        errors = angular_errors(estimate.normals, truth, mask)  # over the mask, in order
-        hollow = concave[mask]
-        key = (CLASSES[data["material_class"][i]], RIGS[data["rig"][i]])
-        rows.setdefault(key, []).append([
-            direction_errors(estimate.light_dirs, data["light_dirs"][i]).mean(), errors.mean(),
-            errors[~hollow].mean(), errors[hollow].mean() if hollow.any() else np.nan])
-    return {k: np.array(v) for k, v in rows.items()}
 
 
 def table(rows: dict) -> str:
@@ -66,7 +47,7 @@ def main() -> None:
     data = class_validation_set(args.count, faces=FACES if FACES.is_file() else None)
     for weights in args.weights or shipped_files(MULTILIGHT):
         print(f"\n### {weights} ({args.count} shapes per class and rig, 9 lights)\n")
-        print(table(score(MultiLightModel(weights), data)), flush=True)
+        print(table(class_errors(MultiLightModel(weights), data)), flush=True)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..device import pick_device
-from ..evaluation.lights import direction_errors
-from ..evaluation.metrics import angular_errors
+from ..evaluation.multilight_classes import class_errors
 from ..inference.multilight import MultiLightModel
 from ..models.registry import MULTILIGHT
 from ..models.weights import shipped_weights
 from ..synthetic.multilight.bank import build_bank
 from ..synthetic.multilight.batches import MultiLightBatches
-from ..synthetic.multilight.validation import CLASSES, RIGS, class_validation_set
+from ..synthetic.multilight.validation import class_validation_set
 from .multilight import MultiLightTrainConfig, export, train
 
 BANK_SEED = 20261207  # a fresh bank per burst: shapes no committed run trained on
@@ -53,21 +52,11 @@ def parallel_bank(count: int, size: int, workers: int) -> dict:
 
 def score(weights: Path, data: dict, device: str) -> dict:
     """Mean light and normal error per "class rig", and over all, as predict runs the model."""
-    model = MultiLightModel(weights, device=device)
-    rows: dict[str, list] = {}
-    for i in range(len(data["images"])):
-        estimate = model.estimate(data["images"][i].astype(np.float32).transpose(0, 2, 3, 1),
-                                  data["mask"][i, 0])
-        key = f"{CLASSES[data['material_class'][i]]} {RIGS[data['rig'][i]]}"
-        rows.setdefault(key, []).append([
-            float(direction_errors(estimate.light_dirs, data["light_dirs"][i]).mean()),
-            float(angular_errors(estimate.normals, data["normals"][i].transpose(1, 2, 0),
-                                 data["mask"][i, 0]).mean())])
-    table = {k: dict(zip(("light", "normal"), np.mean(v, 0).tolist(), strict=True))
-             for k, v in rows.items()}
+    rows = class_errors(MultiLightModel(weights, device=device), data)
     every = np.concatenate(list(rows.values()))
-    table["all"] = dict(zip(("light", "normal"), every.mean(0).tolist(), strict=True))
-    return table
+    means = {f"{name} {rig}": value.mean(0) for (name, rig), value in rows.items()}
+    means["all"] = every.mean(0)
+    return {key: {"light": float(m[0]), "normal": float(m[1])} for key, m in means.items()}
 
 
 def markdown(before: dict, after: dict, steps: tuple[int, int]) -> str:
