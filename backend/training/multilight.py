@@ -75,25 +75,28 @@ def config_from_args(args, **common) -> MultiLightTrainConfig:
 
 def parse_image_range(text: str) -> tuple[int, int]:
     """--images: "K" or "KMIN-KMAX" images per sample."""
-    low, _, high = text.partition("-")
-    try:
-        images = (int(low), int(high or low))
-    except ValueError:
-        raise UserError(f"--images takes K or KMIN-KMAX, got {text!r}") from None
-    if not 1 <= images[0] <= images[1]:
-        raise UserError(f"--images range must satisfy 1 <= KMIN <= KMAX, got {text!r}")
-    return images
+    return _parse_range(text, int, "--images takes K or KMIN-KMAX",
+                        lambda low, high: 1 <= low <= high,
+                        "--images range must satisfy 1 <= KMIN <= KMAX")
 
 
 def parse_range(text: str) -> tuple[float, float]:
     """--intensity-range: "LOW-HIGH", 0 < LOW <= HIGH."""
+    return _parse_range(text, float, "--intensity-range takes LOW-HIGH",
+                        lambda low, high: 0 < low <= high,
+                        "--intensity-range must satisfy 0 < LOW <= HIGH")
+
+
+def _parse_range(text: str, kind, form: str, valid, rule: str) -> tuple:
+    """"A" or "A-B" as (A, A) or (A, B) of ``kind``; UserErrors saying ``form`` when it does
+    not parse and ``rule`` when ``valid(low, high)`` does not hold."""
     low, _, high = text.partition("-")
     try:
-        bounds = (float(low), float(high or low))
+        bounds = (kind(low), kind(high or low))
     except ValueError:
-        raise UserError(f"--intensity-range takes LOW-HIGH, got {text!r}") from None
-    if not 0 < bounds[0] <= bounds[1]:
-        raise UserError(f"--intensity-range must satisfy 0 < LOW <= HIGH, got {text!r}")
+        raise UserError(f"{form}, got {text!r}") from None
+    if not valid(*bounds):
+        raise UserError(f"{rule}, got {text!r}")
     return bounds
 
 
