@@ -32,7 +32,6 @@ from .predict import (
     save_prediction,
 )
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr")
 NOT_PHOTOS = ("mask", "normal", "_gt", "gt_", "albedo")  # DiLiGenT extras beside the photos
 SUMMARY = "summary.json"
 
@@ -76,7 +75,7 @@ def find_sets(folder: Path, skip: Path | None = None) -> list[PhotoSet]:
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or (skip is not None and entry.resolve() == skip.resolve()):
             continue
-        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+        if entry.is_file() and entry.suffix.lower() in image_io.IMAGE_SUFFIXES:
             found = PhotoSet(entry.stem, (entry,))
         elif entry.is_dir():
             found = _folder_set(entry)
@@ -98,7 +97,7 @@ def _folder_set(folder: Path) -> PhotoSet:
         photos = [folder / line.strip() for line in listed.read_text().splitlines()
                   if line.strip()]
     else:
-        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in image_io.IMAGE_SUFFIXES
                         and not any(word in p.stem.lower() for word in NOT_PHOTOS))
     lights = intensities = None
     if (folder / "lights.json").is_file():

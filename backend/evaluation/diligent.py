@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..io.images import read_mask
+from ..io.images import IMAGE_SUFFIXES, read_mask
 from ..io.lights import read_light_directions, read_light_intensities
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr")
 
 
 @dataclass(frozen=True)

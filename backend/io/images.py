@@ -30,6 +30,8 @@ MAX_PIXELS = 64_000_000
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: mkstemp files are 0600, outputs should get the user's usual mode
 COLORSPACES = ("auto", "srgb", "linear")
+# what a folder of photos is taken to hold (read_image tells the format by content, not name)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr")
 NORMAL_CONVENTIONS = ("opengl", "directx")
 
 _MAGIC = [
