@@ -26,6 +26,17 @@ def require_ray():
     return ray
 
 
+def check_flags(args, ray_only: tuple[str, ...], resources: tuple[str, ...]) -> None:
+    """UserErrors for the command line's Ray flags (argparse names): one of ``ray_only`` given
+    without --ray, or a negative ``resources`` amount (CPUs, GPUs)."""
+    given = [name for name in ray_only if getattr(args, name) is not None]
+    if given and not args.ray:
+        raise UserError(f"--{given[0].replace('_', '-')} is a --ray option: add --ray")
+    for name in resources:
+        if getattr(args, name) is not None and not getattr(args, name) >= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be 0 or more")
+
+
 def connect(address: str | None) -> bool:
     """Join the cluster at address ("auto": the one this machine runs), or start a local Ray
     instance on this machine's cores when address is None. True when this call started Ray

@@ -4,9 +4,9 @@ with --ray, the sets run as Ray tasks across a cluster (backend/ray_batch.py).""
 from pathlib import Path
 
 from ..device import DEVICES
-from ..errors import UserError
 from ..io.images import COLORSPACES, NORMAL_CONVENTIONS
 from ..predict import LIGHT_FROM, MODES, PredictOptions
+from ..ray_cluster import check_flags
 from .predict import add_runtime_arguments
 
 
@@ -50,13 +50,8 @@ def run(args) -> int:
     from ..batch import find_sets
     from ..batch import run as run_batch
 
-    ray_flags = [name for name in ("address", "cpus_per_set", "gpus_per_set")
-                 if getattr(args, name) is not None]
-    if ray_flags and not args.ray:
-        raise UserError(f"--{ray_flags[0].replace('_', '-')} is a --ray option: add --ray")
-    for name in ("cpus_per_set", "gpus_per_set"):
-        if getattr(args, name) is not None and not getattr(args, name) >= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be 0 or more")
+    resources = ("cpus_per_set", "gpus_per_set")
+    check_flags(args, ("address", *resources), resources)
     sets = find_sets(args.input, skip=args.out)
     options = PredictOptions(
         mode=args.mode, input_colorspace=args.input_colorspace,

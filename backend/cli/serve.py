@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..device import DEVICES, SERVING_PRECISIONS
 from ..errors import UserError
+from ..ray_cluster import check_flags
 from .predict import add_runtime_arguments
 
 TOKEN_ENV = "PHOTONORMALS_TOKEN"
@@ -106,9 +107,7 @@ def check_args(args) -> None:
     if args.ray:
         check_ray_args(args)
     else:
-        given = [name for name in RAY_FLAGS if getattr(args, name) is not None]
-        if given:
-            raise UserError(f"--{given[0].replace('_', '-')} is a --ray option: add --ray")
+        check_flags(args, RAY_FLAGS, ())
 
 
 def check_ray_args(args) -> None:
@@ -120,9 +119,7 @@ def check_ray_args(args) -> None:
         raise UserError("--replicas must be at least 1")
     if args.max_replicas is not None and args.max_replicas < (args.replicas or 1):
         raise UserError("--max-replicas must be at least --replicas")
-    for name in ("cpus_per_replica", "gpus_per_replica"):
-        if getattr(args, name) is not None and not getattr(args, name) >= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be 0 or more")
+    check_flags(args, RAY_FLAGS, ("cpus_per_replica", "gpus_per_replica"))
 
 
 def settings_for(args, device: str):
