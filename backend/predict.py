@@ -112,18 +112,18 @@ def resolve_method(options: PredictOptions, count: int) -> str:
     if options.frame_px is not None and not low <= options.frame_px <= high:
         raise UserError(f"--frame-px {options.frame_px}: give {low}-{high} pixels")
     mode = options.mode
-    if mode == MATERIAL.mode:
-        return _material_method(options, count)
     if mode == "auto":
         mode = PORTRAIT.mode if count == 1 else MULTILIGHT.mode
+    if options.frame_px is not None and mode != PORTRAIT.mode:
+        raise UserError("--frame-px is for single-portrait mode")
+    if mode == MATERIAL.mode:
+        return _material_method(options, count)
     if mode == PORTRAIT.mode:
         if options.lights is not None:
             raise UserError("--lights is for multi-light sets; single mode takes one portrait")
         if count != 1:
             raise UserError(f"single mode takes one portrait, got {count} images")
         return PORTRAIT.name
-    if options.frame_px is not None:
-        raise UserError("--frame-px is for single-portrait mode")
     if count < 2:
         raise UserError(f"multi mode needs at least 2 images of one viewpoint, got {count}")
     if options.focal_35mm is not None:
@@ -150,8 +150,6 @@ def _material_method(options: PredictOptions, count: int) -> str:
     model), whose normals then get the surface prior (see `_surface`)."""
     if options.focal_35mm is not None:
         raise UserError("--focal-35mm is for single-portrait mode")
-    if options.frame_px is not None:
-        raise UserError("--frame-px is for single-portrait mode")
     if count == 1:
         if options.lights is not None:
             raise UserError("--lights needs several photos of the surface, one per light")
