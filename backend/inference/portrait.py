@@ -3,12 +3,12 @@
 The network sees what it saw in training: a square crop around the face (see `face_crop`) at
 a fixed working resolution, exposure-normalised by the same function the trainer uses. The
 crop alone stops at a straight line below the chin, so the network also runs over the whole
-frame (at its working size by default, see `frame_pass_size`) and each face's pass is feathered
-into that (`feather`): the maps cover the whole person. The network was trained on faces with
-a little neck and shoulder, so its body normals are rough (issue 31: the engine has no bodies
-yet). The subject mask is MediaPipe's person segmentation (`person`), which knows hair, clothes
-and hands, combined with the network's own mask where the segmentation is unsure
-(`person_probability`).
+frame (at the size that shows the largest face at its trained scale, see `frame_pass_size`)
+and each face's pass is feathered into that (`feather`): the maps cover the whole person.
+The network was trained on faces with a little neck and shoulder, so its body normals are
+rough (issue 31: the engine has no bodies yet). The subject mask is MediaPipe's person
+segmentation (`person`), which knows hair, clothes and hands, combined with the network's own
+mask where the segmentation is unsure (`person_probability`).
 
 Low-order lighting fitted to the photo on the predicted normals (`sh_lighting`) then cleans
 the shading (blended with the fit's, which cannot carry the photo's texture) and nudges the

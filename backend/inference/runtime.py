@@ -312,7 +312,7 @@ class OnnxPortrait:
     any batch and size."""
 
     def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None):
-        b, h, w = (torch.export.Dim.DYNAMIC,) * 3
+        b, h, w = _dims()
         example = torch.rand(2, 3, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
         self.graph = exported(
             _PortraitForward(model), weights, "forward", (example,), ({0: b, 2: h, 3: w},),
