@@ -7,7 +7,8 @@ from contextlib import nullcontext
 DEVICES = ("auto", "cpu", "cuda")
 TRAINING_PRECISIONS = ("auto", "fp32", "bf16")  # fp16 would need loss scaling
 SERVING_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the network under CUDA autocast
-RUNTIMES = ("auto", "torch", "onnx")  # where a network's forward runs (inference/runtime.py)
+# where a network's forward runs (inference/runtime.py)
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
 
 
 def pick_device(name: str = "auto"):

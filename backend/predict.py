@@ -60,9 +60,9 @@ class PredictOptions:
     normal_convention: str = "opengl"
     max_pixels: int = image_io.MAX_PIXELS
     device: str = "auto"  # where a learned model runs: auto, cpu or cuda
-    # where its network's forward runs: auto (ONNX Runtime on a CPU if installed), torch, onnx
+    # where its network's forward runs: auto (see inference/runtime.py), torch, onnx, openvino
     runtime: str = field(default_factory=lambda: default_runtime())
-    threads: int | None = None  # ONNX Runtime's threads (default 2, or $PHOTONORMALS_THREADS)
+    threads: int | None = None  # a graph runtime's threads (default 2, $PHOTONORMALS_THREADS)
     # a portrait's 35 mm-equivalent focal length (default: EXIF; 0: off)
     focal_35mm: float | None = None
     frame_px: int | None = None  # a portrait's largest whole-frame pass (default: 512)

@@ -55,9 +55,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/psm_uw"))
     parser.add_argument("--weights", type=Path, help="default: the shipped multi-light model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runtime", default="torch",
+                        help="the network's runtime (torch, the reference; onnx; openvino; auto)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = MultiLightModel(args.weights)
+    model = MultiLightModel(args.weights, runtime=args.runtime, threads=args.threads)
     objects = sorted(p for p in args.data.iterdir()
                      if (p / "light_directions.txt").is_file() and p.name != "chrome")
     print("| object | read as | light, 12 (deg) | normal vs LS, 12 | light, 6 | normal vs LS, 6 |")

@@ -1,17 +1,18 @@
-"""CPU runtimes side by side: torch eager, ONNX Runtime, and cheap torch variants, in one process.
+"""CPU runtimes side by side: torch eager, ONNX Runtime, OpenVINO and cheap torch variants.
 
-Workloads (the issue-28 targets): a 9 x 612x512 multi-light request (`MultiLightModel.estimate`:
-exposure, lights, normals with the coarse shape pass, light fit; images already decoded) with
-the shipped multi-light model, and a portrait request (`PortraitModel.estimate`: face crop,
-network with flip averaging, lighting fit, paste-back) on the bundled 512x512 photo and on it
-upscaled to 1024x1024. Candidates run interleaved (A B C A B C ...) and each reports the median,
-so a load that changes during the run hits all of them alike; the process CPU time (all
-threads) beside it is less sensitive to other processes' load. Also prints the network-only time
-per candidate (the estimator's own timings) and the difference from torch's normals (largest
-component; mean angle where both masks hold).
+Candidates, in one process: torch eager, ONNX Runtime, OpenVINO (bf16 on bf16 hardware), torch
+channels-last, torch under bf16 autocast. Workloads (the issue-28 targets): a 9 x 612x512 multi-
+light request (`MultiLightModel.estimate`: exposure, lights, normals with the coarse shape pass,
+light fit; images already decoded) with the shipped multi-light model, and a portrait request
+(`PortraitModel.estimate`: face crop, network with flip averaging, lighting fit, paste-back) on
+the bundled 512x512 photo and on it upscaled to 1024x1024. Candidates run interleaved (A B C A B
+C ...) and each reports the median, so a load that changes during the run hits all of them
+alike; the process CPU time (all threads) beside it is less sensitive to other processes' load.
+Also prints the network-only time per candidate (the estimator's own timings) and the difference
+from torch's normals (largest component; mean angle where both masks hold).
 
     python benchmarks/runtime_latency.py [--repeat 7] [--threads 2] [--only multi,portrait]
-        [--candidates torch,onnx,channels_last,bf16] [--json FILE]
+        [--candidates torch,onnx,openvino,channels_last,bf16] [--json FILE]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def candidates(cls, names, threads):
         if name == "bf16" and not cpu_has_bf16():
             print("bf16: skipped, this CPU has no bf16 hardware (emulated ~8x slower)")
             continue
-        est = cls(runtime="onnx" if name == "onnx" else "torch", threads=threads)
+        est = cls(runtime=name if name in ("onnx", "openvino") else "torch", threads=threads)
         if name == "channels_last":
             est.model = est.model.to(memory_format=torch.channels_last)
         elif name == "bf16":
@@ -90,7 +91,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
     parser.add_argument("--only", default="multi,portrait")
-    parser.add_argument("--candidates", default="torch,onnx,channels_last,bf16")
+    parser.add_argument("--candidates", default="torch,onnx,openvino,channels_last,bf16")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -1,13 +1,15 @@
-"""The ONNX Runtime path (inference/runtime.py): every shipped model's graphs give torch's outputs,
-auto falls back to torch without onnxruntime, and the graph cache is reused and invalidated.
+"""The graph runtimes (inference/runtime.py): every shipped model's graphs give torch's outputs
+in ONNX Runtime, the multi-light graphs in OpenVINO too, auto falls back from OpenVINO to ONNX
+Runtime to torch, and the graph cache is reused and invalidated.
 
 Tolerance: 1e-3 absolute on unit normals and light directions, 1e-3 relative on intensities
 and shading, 1e-3 absolute on log-shading and mask logits (measured: ~1e-5 on these inputs; the
 runtimes differ only in float32 summation order). The multi-light inputs are rendered spheres,
 exposure-normalised as inference does: on uniform noise the set-norm statistics of some
 channels are near zero and the light classifier amplifies rounding (up to 0.05 in a direction).
-Exports cost 10-30 s per graph on 2 cores, so each graph is exported once per session into
-one temporary cache.
+OpenVINO in float32 is held to the same tolerance; in bf16 (8 bits of mantissa) to a mean
+normal difference. Exports cost 10-30 s per graph on 2 cores, so each graph is exported once per
+session into one temporary cache.
 """
 
 from __future__ import annotations
@@ -96,6 +98,30 @@ def test_onnx_matches_torch(name, onnx_cache):
                 assert torch.allclose(out["shading"], ref["shading"], rtol=ATOL, atol=1e-6)
 
 
+def test_openvino_matches_torch(onnx_cache, monkeypatch):
+    """The multi-light graphs (the ones auto runs in OpenVINO) in float32, then in bf16 where the
+    CPU has bf16 hardware."""
+    pytest.importorskip("openvino")
+    bf16_here = runtime.cpu_has_bf16()
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    estimator = _estimator("fused_fast", runtime="openvino")
+    assert estimator.runtime == "openvino" and estimator.net is not estimator.model
+    x, m = _sphere_set(4, 48, 40)
+    with torch.inference_mode():
+        dirs, ints = estimator.model.estimate_lights(x, m)
+        dirs2, _ = estimator.net.estimate_lights(x, m)
+        assert torch.allclose(dirs2, dirs, atol=ATOL)
+        normal = estimator.model.estimate_normals(x, m, dirs, ints)
+        assert (estimator.net.estimate_normals(x, m, dirs, ints) - normal).abs().max() < ATOL
+        if bf16_here:
+            monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+            bf16 = _estimator("fused_fast", runtime="openvino")
+            assert bf16.runtime == "openvino-bf16"
+            out = bf16.net.estimate_normals(x, m, dirs, ints)
+            assert out.dtype == torch.float32
+            assert (out - normal).abs().mean() < 0.02
+
+
 def test_estimates_agree_end_to_end(onnx_cache):
     """The whole multi-light pipeline (pre- and post-processing shared) on both runtimes."""
     rng = np.random.default_rng(1)
@@ -108,25 +134,36 @@ def test_estimates_agree_end_to_end(onnx_cache):
     assert np.abs(onnx_est.light_dirs - torch_est.light_dirs).max() < 0.01
 
 
-def test_auto_falls_back_to_torch_without_onnxruntime(tmp_path, monkeypatch):
+def test_auto_falls_back_to_torch_without_graph_runtimes(tmp_path, monkeypatch):
     monkeypatch.setenv("PHOTONORMALS_ONNX_CACHE", str(tmp_path))
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    for name in ("onnxruntime", "openvino"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
     lines = []
     estimator = _estimator("fused_fast", runtime="auto", log=lines.append)
     assert estimator.runtime == "torch" and estimator.net is estimator.model
-    assert any("runtime: torch" in line and "onnxruntime" in line for line in lines)
+    assert any("runtime: torch" in line and "onnxruntime" in line and "openvino" in line
+               for line in lines)
     with pytest.raises(UserError, match="onnxruntime"):
         _estimator("portrait_lite", runtime="onnx")
+    with pytest.raises(UserError, match="pip install openvino"):
+        _estimator("fused_fast", runtime="openvino")
     assert not list(tmp_path.iterdir())  # nothing exported
+
+
+def test_auto_without_openvino_runs_onnx_runtime(onnx_cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    lines = []
+    estimator = _estimator("fused_fast", runtime="auto", log=lines.append)
+    assert estimator.runtime == "onnx"
 
 
 def test_torch_and_gpu_choices_never_export(tmp_path, monkeypatch):
     monkeypatch.setenv("PHOTONORMALS_ONNX_CACHE", str(tmp_path))
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     assert _estimator("portrait_lite", runtime="torch").runtime == "torch"
-    lines = []  # auto keeps torch where ONNX Runtime measured no faster (the portrait nets)
+    lines = []  # auto keeps torch where no graph runtime measured faster (the portrait nets)
     assert _estimator("portrait_lite", runtime="auto", log=lines.append).runtime == "torch"
-    assert any("no faster" in line for line in lines)
+    assert any("no graph runtime measured faster" in line for line in lines)
     assert runtime.select("auto", "cuda", lambda: pytest.fail("exported for a GPU")) is None
     with pytest.raises(UserError, match="CPU"):
         runtime.select("onnx", "cuda", lambda: None)
@@ -164,7 +201,7 @@ def test_cache_is_reused_and_invalidated(onnx_cache, tmp_path, monkeypatch):
         assert (changed.net(x)["normal"] - ref).abs().max() < ATOL
 
 
-def test_predict_runs_on_onnx_by_default(cli, tmp_path, onnx_cache, monkeypatch):
+def test_predict_runs_on_a_graph_runtime_by_default(cli, tmp_path, onnx_cache, monkeypatch):
     monkeypatch.delenv("PHOTONORMALS_RUNTIME", raising=False)  # conftest's torch default
     normals, mask = sphere_normals(48)
     albedo = np.broadcast_to(np.float32([0.8, 0.6, 0.5]), normals.shape)
@@ -175,8 +212,10 @@ def test_predict_runs_on_onnx_by_default(cli, tmp_path, onnx_cache, monkeypatch)
         write_linear_png(path, image)
     code, _out, stderr = cli("predict", "--mode", "multi", "--out", tmp_path / "out", *images)
     assert code == 0, stderr
-    assert "runtime: onnx for the multilight model" in stderr
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["runtime"] == "onnx"
+    expected = "openvino" if runtime.missing_packages("openvino", export=False) == [] else "onnx"
+    assert f"runtime: {expected}" in stderr and "for the multilight model" in stderr
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["runtime"].startswith(
+        expected)
 
 
 def test_auto_runs_the_portrait_net_in_bf16_only_on_bf16_hardware(tmp_path, monkeypatch):

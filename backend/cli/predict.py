@@ -70,11 +70,12 @@ def add_runtime_arguments(parser) -> None:
     parser.add_argument(
         "--runtime", choices=RUNTIMES, default=default_runtime(),
         help="where the network's forward runs: auto (the portrait network under bf16 autocast "
-             "on a CPU with bf16 hardware; the multi-light one in ONNX Runtime on a CPU when "
-             "installed and the model exports; else torch), torch, onnx (default: "
-             "$PHOTONORMALS_RUNTIME or auto)")
+             "on a CPU with bf16 hardware; the multi-light one on a CPU in OpenVINO, else in "
+             "ONNX Runtime, when installed and the model exports; else torch), torch, onnx, "
+             "openvino (default: $PHOTONORMALS_RUNTIME or auto)")
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="ONNX Runtime threads (default 2, or $PHOTONORMALS_THREADS)")
+                        help="OpenVINO / ONNX Runtime threads (default 2, or "
+                             "$PHOTONORMALS_THREADS)")
 
 
 def run(args) -> int:

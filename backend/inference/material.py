@@ -78,9 +78,9 @@ class MaterialModel:
     def __init__(self, path: Path | str | None = None, device: str = "cpu", tile: int = TILE,
                  runtime: str = "auto", threads: int | None = None, log=None):
         # The material network has no exported graph yet (inference/runtime.py covers the
-        # multi-light and portrait networks): it runs in torch, and asking for ONNX says so.
-        if runtime == "onnx":
-            raise UserError("--runtime onnx: the material model runs in torch only; "
+        # multi-light and portrait networks): it runs in torch, and asking for a graph says so.
+        if runtime in ("onnx", "openvino"):
+            raise UserError(f"--runtime {runtime}: the material model runs in torch only; "
                             "use --runtime auto or torch")
         self.runtime = "torch"
         self.path = Path(path) if path else shipped_weights(MATERIAL)

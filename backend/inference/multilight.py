@@ -72,9 +72,9 @@ class MultiLightModel:
         self.name = self.model.config["name"]
         self._onnx = runtimes.select(
             runtime, self.device,
-            lambda: runtimes.OnnxMultiLight(self.model, self.path, threads, log), log,
-            MULTILIGHT.name)
-        self.runtime = "onnx" if self._onnx else "torch"
+            lambda engine: runtimes.OnnxMultiLight(self.model, self.path, threads, log, engine),
+            log, MULTILIGHT.name)
+        self.runtime = self._onnx.runtime if self._onnx else "torch"
 
     @property
     def net(self):

@@ -97,9 +97,9 @@ class PortraitModel:
         else:
             self._fast = runtimes.select(
                 runtime, self.device,
-                lambda: runtimes.OnnxPortrait(self.model, self.path, threads, log), log,
-                PORTRAIT.name)
-            self.runtime = "onnx" if self._fast else "torch"
+                lambda engine: runtimes.OnnxPortrait(self.model, self.path, threads, log, engine),
+                log, PORTRAIT.name)
+            self.runtime = self._fast.runtime if self._fast else "torch"
 
     @property
     def net(self):

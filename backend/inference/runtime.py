@@ -1,11 +1,13 @@
-"""Where a model's network forward runs: torch, or an ONNX Runtime graph exported from it.
+"""Where a model's network forward runs: torch, or a graph exported from it to ONNX and run in
+ONNX Runtime or OpenVINO.
 
 Torch stays the reference and the trainer. For CPU inference the network alone can also run
-in ONNX Runtime (onnxruntime, with onnx and onnxscript for the export: core dependencies),
-which on 2 cores runs the shipped models about 3x faster than torch eager (README, "Inference
-runtime"). Only the forward differs: the estimators keep their pre- and post-processing in
-torch and numpy, and an ONNX network is an object with the torch model's call signature
-(`OnnxMultiLight`, `OnnxPortrait`) that takes and returns torch tensors.
+from an ONNX graph, in ONNX Runtime (onnxruntime; onnx and onnxscript do the export) or in
+OpenVINO (openvino), which on 2 cores run the shipped multi-light model 1.8x and 3.5x faster
+than torch eager (README, "Inference runtime"). Only the forward differs: the estimators keep
+their pre- and post-processing in torch and numpy, and a graph network is an object with the
+torch model's call signature (`OnnxMultiLight`, `OnnxPortrait`) that takes and returns torch
+tensors.
 
 Graphs are exported from the loaded weights at first use (``torch.onnx.export(dynamo=True)``,
 dynamic image count and size; ~20-60 s per graph on 2 cores) into a cache folder,
@@ -13,12 +15,17 @@ dynamic image count and size; ~20-60 s per graph on 2 cores) into a cache folder
 of the weight file's bytes, of the model code (``models/*.py`` and this file) and of the torch,
 onnxscript and onnxruntime versions, so a changed weight file, model or exporter never reads
 a stale graph; older graphs of the same weights file are removed when a new one is written,
-and writes are atomic (temp file + rename).
+and writes are atomic (temp file + rename). OpenVINO keeps its compiled form of a graph in
+``openvino/`` beside them (its own content-keyed cache: a load in 0.1 s instead of 0.6 s).
 
-``runtime``: "torch", "onnx" (an error when it cannot run), or "auto": on a CPU with bf16
-hardware (AMX or AVX512-BF16), torch under bf16 autocast for the tasks where that measured
-faster at no cost in accuracy (AUTO_BF16); else onnx on a CPU for the tasks where it measured
-faster (AUTO_ONNX) when onnxruntime and the exporter import and the model exports; else torch,
+OpenVINO computes in bf16 on a CPU with bf16 hardware (AMX or AVX512-BF16; see OPENVINO_BF16),
+else in float32.
+
+``runtime``: "torch", "onnx" or "openvino" (an error when it cannot run), or "auto": on a CPU
+with bf16 hardware (AMX or AVX512-BF16), torch under bf16 autocast for the tasks where that
+measured faster at no cost in accuracy (AUTO_BF16); else, on a CPU, the graph runtimes that
+measured faster for the task (AUTO_ENGINES: OpenVINO, then ONNX Runtime, for the multi-light
+network), the first whose package and the exporter import and the model exports; else torch,
 with one log line saying why.
 """
 
@@ -28,6 +35,7 @@ import hashlib
 import importlib
 import logging
 import os
+import threading
 from pathlib import Path
 
 import torch
@@ -36,15 +44,22 @@ from torch import nn
 from ..device import RUNTIMES, cpu_has_bf16
 from ..errors import UserError
 
-DEFAULT_THREADS = 2  # ONNX Runtime's intra-op threads unless the caller or PHOTONORMALS_THREADS
+DEFAULT_THREADS = 2  # a graph runtime's threads unless the caller or PHOTONORMALS_THREADS
 EXPORT_VERSION = 1  # bump when what is exported changes (inputs, outputs, example shapes)
 OPSET = 18
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-INSTALL_HINT = "pip install onnxruntime onnx onnxscript"
-# Where auto picks ONNX Runtime on a CPU, by the side-by-side numbers in the README: the
-# multi-light network's forward ran 1.8x faster there; the portrait network (depthwise convs,
-# which torch runs channels-last through oneDNN) ran no faster, so auto keeps torch for it.
-AUTO_ONNX = {"multilight": True, "portrait": False}
+ENGINE_PACKAGES = {"onnx": ["onnxruntime"], "openvino": ["openvino"]}
+EXPORT_PACKAGES = ["onnx", "onnxscript"]
+ENGINE_NAMES = {"onnx": "ONNX Runtime", "openvino": "OpenVINO"}
+# The graph runtimes auto tries on a CPU, in order, by the side-by-side numbers in the README:
+# the multi-light network's forward ran 2x faster in OpenVINO (bf16) than in ONNX Runtime, and
+# that 1.8x faster than torch. The portrait network (depthwise convs, which torch runs
+# channels-last through oneDNN) ran no faster in ONNX Runtime than in torch, and in OpenVINO
+# bf16 as fast as in torch under bf16 autocast (which costs no export), so auto keeps torch.
+AUTO_ENGINES = {"multilight": ("openvino", "onnx"), "portrait": ()}
+# OpenVINO's compute precision where the CPU has bf16 hardware (its own default there too): the
+# multi-light request's normals moved 0.4 deg mean (psm_uw and ball: README).
+OPENVINO_BF16 = "bf16"
 # Where auto runs torch under bf16 autocast on a CPU with bf16 hardware: the portrait network
 # 2x faster than fp32 on 2 EPYC cores (1.5x faster than ONNX Runtime), its pooled synthetic
 # face-normal error 9.5716° -> 9.5718° (docs/portrait/speed.md). Without the hardware oneDNN
@@ -76,10 +91,10 @@ def check_runtime(name: str) -> str:
     return name
 
 
-def missing_packages(export: bool = True) -> list[str]:
-    """The packages the ONNX runtime needs that do not import (the exporter's only if
-    ``export``: a cached graph runs on onnxruntime alone)."""
-    names = ["onnxruntime"] + (["onnx", "onnxscript"] if export else [])
+def missing_packages(engine: str = "onnx", export: bool = True) -> list[str]:
+    """The packages a graph runtime needs that do not import (the exporter's only if
+    ``export``: a cached graph runs on its engine alone)."""
+    names = ENGINE_PACKAGES[engine] + (EXPORT_PACKAGES if export else [])
     missing = []
     for name in names:
         try:
@@ -89,6 +104,11 @@ def missing_packages(export: bool = True) -> list[str]:
     return missing
 
 
+def _not_installed(missing: list[str]) -> RuntimeUnavailable:
+    names = ", ".join(missing)
+    return RuntimeUnavailable(f"{names} not installed (pip install {' '.join(missing)})")
+
+
 def _say(message: str, log_fn) -> None:
     log.info(message)
     if log_fn is not None:
@@ -96,28 +116,32 @@ def _say(message: str, log_fn) -> None:
 
 
 def select(requested: str, device, build, log_fn=None, task: str | None = None):
-    """The ONNX network ``build()`` makes, or None for torch, by the rules in the module doc
-    (``task``: the model's task name, for AUTO_ONNX).
+    """The graph network ``build(engine)`` makes, or None for torch, by the rules in the module
+    doc (``task``: the model's task name, for AUTO_ENGINES).
 
-    ``build`` raises RuntimeUnavailable (or any export error) when the model cannot run in ONNX
-    Runtime; with "auto" that falls back to torch, with "onnx" it is a UserError."""
+    ``build`` raises RuntimeUnavailable (or any export error) when the model cannot run in that
+    engine; with "auto" that moves on to the next engine and then to torch, with an engine
+    asked for by name it is a UserError."""
     check_runtime(requested)
     if requested == "torch":
         return None
     if torch.device(device).type != "cpu":
-        if requested == "onnx":
-            raise UserError(f"--runtime onnx runs on the CPU only, not on {device}")
+        if requested != "auto":
+            raise UserError(f"--runtime {requested} runs on the CPU only, not on {device}")
         return None  # auto on a GPU: torch (CUDA, bf16 autocast) is the fast path there
-    if requested == "auto" and not AUTO_ONNX.get(task, True):
-        _say(f"runtime: torch (auto: ONNX Runtime is no faster for the {task} network)", log_fn)
-        return None
-    try:
-        return build()
-    except Exception as exc:  # any failure to export or load the graph means torch
-        if requested == "onnx":
-            raise UserError(f"--runtime onnx: {exc}") from exc
-        _say(f"runtime: torch (ONNX Runtime not used: {exc})", log_fn)
-        return None
+    engines = AUTO_ENGINES.get(task, ("onnx",)) if requested == "auto" else (requested,)
+    reasons = []
+    for engine in engines:
+        try:
+            return build(engine)
+        except Exception as exc:  # any failure to export or load the graph: the next choice
+            if requested != "auto":
+                raise UserError(f"--runtime {requested}: {exc}") from exc
+            reasons.append(f"{ENGINE_NAMES[engine]} not used: {exc}")
+    if not engines:
+        reasons.append(f"auto: no graph runtime measured faster for the {task} network")
+    _say(f"runtime: torch ({'; '.join(reasons)})", log_fn)
+    return None
 
 
 def auto_bf16(requested: str, device, task: str, log_fn=None) -> bool:
@@ -178,10 +202,12 @@ def graph_path(weights: str | os.PathLike, graph: str) -> Path:
 class OnnxGraph:
     """One exported graph in an ONNX Runtime CPU session; call it with torch tensors."""
 
+    runtime = "onnx"
+
     def __init__(self, path: Path, threads: int | None = None):
-        missing = missing_packages(export=False)
+        missing = missing_packages("onnx", export=False)
         if missing:
-            raise RuntimeUnavailable(f"{', '.join(missing)} not installed ({INSTALL_HINT})")
+            raise _not_installed(missing)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -201,22 +227,63 @@ class OnnxGraph:
         return [torch.from_numpy(out) for out in self.session.run(None, feeds)]
 
 
+class OpenVinoGraph:
+    """One exported graph compiled by OpenVINO for the CPU; call it with torch tensors. In bf16
+    on a CPU with bf16 hardware (OPENVINO_BF16), else float32."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        missing = missing_packages("openvino", export=False)
+        if missing:
+            raise _not_installed(missing)
+        import openvino as ov
+
+        precision = OPENVINO_BF16 if cpu_has_bf16() else "f32"
+        self.runtime = "openvino-bf16" if precision == OPENVINO_BF16 else "openvino"
+        self.path = path
+        self.compiled = ov.Core().compile_model(str(path), "CPU", {
+            "INFERENCE_NUM_THREADS": default_threads(threads),
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            "CACHE_DIR": str(path.parent / "openvino"),
+        })
+        self.inputs = [i.get_any_name() for i in self.compiled.inputs]
+        self.request = self.compiled.create_infer_request()
+        self.lock = threading.Lock()  # one request, reused: its buffers are not thread-safe
+
+    def __call__(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        feeds = {
+            name: t.detach().to("cpu", torch.float32).contiguous().numpy()
+            for name, t in zip(self.inputs, tensors, strict=True)
+        }
+        with self.lock:
+            results = self.request.infer(feeds)
+            # copies: the request overwrites its output buffers on the next call
+            return [torch.from_numpy(results[out].copy()) for out in self.compiled.outputs]
+
+
+GRAPH_RUNNERS = {"onnx": OnnxGraph, "openvino": OpenVinoGraph}
+
+
 def exported(module: nn.Module, weights, graph: str, example: tuple, dynamic_shapes: tuple,
              input_names: list[str], output_names: list[str], threads: int | None = None,
-             log_fn=None) -> OnnxGraph:
-    """The cached graph of ``module`` for these weights, exported first if it is not there."""
+             log_fn=None, engine: str = "onnx"):
+    """The cached graph of ``module`` for these weights, exported first if it is not there, in
+    ``engine``'s runner (OnnxGraph or OpenVinoGraph)."""
     path = graph_path(weights, graph)
+    missing = missing_packages(engine, export=False)
+    if missing:  # before a costly export the engine could not run
+        raise _not_installed(missing)
     if not path.is_file():
-        missing = missing_packages(export=True)
+        missing = missing_packages(engine, export=True)
         if missing:
-            raise RuntimeUnavailable(f"{', '.join(missing)} not installed ({INSTALL_HINT})")
+            raise _not_installed(missing)
         _say(f"runtime: exporting {Path(weights).stem} {graph} to ONNX (once, into {path.parent})",
              log_fn)
         export_graph(module, path, example, dynamic_shapes, input_names, output_names)
         for old in path.parent.glob(f"{Path(weights).stem}.{graph}.*.onnx"):
             if old != path:
                 old.unlink(missing_ok=True)
-    return OnnxGraph(path, threads)
+    return GRAPH_RUNNERS[engine](path, threads)
 
 
 def export_graph(module, path: Path, example, dynamic_shapes, input_names, output_names) -> None:
@@ -279,10 +346,11 @@ class _PortraitForward(nn.Module):
 
 
 class OnnxMultiLight:
-    """A multi-light model's two stages (`estimate_lights`, `estimate_normals`) as ONNX graphs,
-    for one set (B = 1) of any image count and size."""
+    """A multi-light model's two stages (`estimate_lights`, `estimate_normals`) as ONNX graphs
+    run by ``engine`` ("onnx" or "openvino"), for one set (B = 1) of any image count and size."""
 
-    def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None):
+    def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None,
+                 engine: str = "onnx"):
         k, h, w = _dims()
         images = torch.rand(1, EXAMPLE_IMAGES, 3, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
         mask = torch.ones(1, 1, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
@@ -291,11 +359,12 @@ class OnnxMultiLight:
         self.lights = exported(
             _Lights(model), weights, "lights", (images, mask),
             ({1: k, 3: h, 4: w}, {2: h, 3: w}), ["images", "mask"], ["dirs", "ints"],
-            threads, log_fn)
+            threads, log_fn, engine)
         self.normals = exported(
             _Normals(model), weights, "normals", (images, mask, dirs, ints),
             ({1: k, 3: h, 4: w}, {2: h, 3: w}, {1: k}, {1: k}),
-            ["images", "mask", "dirs", "ints"], ["normal"], threads, log_fn)
+            ["images", "mask", "dirs", "ints"], ["normal"], threads, log_fn, engine)
+        self.runtime = self.normals.runtime
 
     def estimate_lights(self, images, mask):
         dirs, ints = self.lights(images, mask)
@@ -308,15 +377,17 @@ class OnnxMultiLight:
 
 
 class OnnxPortrait:
-    """A portrait network as an ONNX graph: ``net(image (B, 3, H, W)) -> dict`` of its outputs,
-    any batch and size."""
+    """A portrait network as an ONNX graph run by ``engine`` ("onnx" or "openvino"):
+    ``net(image (B, 3, H, W)) -> dict`` of its outputs, any batch and size."""
 
-    def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None):
+    def __init__(self, model: nn.Module, weights, threads: int | None = None, log_fn=None,
+                 engine: str = "onnx"):
         b, h, w = _dims()
         example = torch.rand(2, 3, EXAMPLE_HEIGHT, EXAMPLE_WIDTH)
         self.graph = exported(
             _PortraitForward(model), weights, "forward", (example,), ({0: b, 2: h, 3: w},),
-            ["image"], list(PORTRAIT_OUTPUTS), threads, log_fn)
+            ["image"], list(PORTRAIT_OUTPUTS), threads, log_fn, engine)
+        self.runtime = self.graph.runtime
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return dict(zip(PORTRAIT_OUTPUTS, self.graph(image), strict=True))
