@@ -386,6 +386,8 @@ def png_header_claiming(width, height) -> bytes:
     ("nan in lights.json", "lights.json: not valid JSON"),
     ("zero in lights.json", "lights.json: light 1 is a zero vector"),
     ("fake jpeg", "fake.jpg: the JPEG header is truncated or corrupt"),
+    ("frame pass too big", "options.frame_px: Input should be less than or equal to 512"),
+    ("frame pass for a set", "--frame-px is for single-portrait mode"),
 ])
 def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected):
     paths, lights = photos["paths"], lights_options(photos)
@@ -436,6 +438,10 @@ def test_bad_input_is_refused_at_submit(server, photos, tmp_path, case, expected
             "lights.json", f'{{"lights": [{light}, {light}, {light}]}}'.encode()))
     elif case == "fake jpeg":
         args = ([*paths[:2], ("fake.jpg", b"\xff\xd8\xff" + b"garbage" * 10)], None)
+    elif case == "frame pass too big":
+        args = (paths[:1], {"mode": "single", "frame_px": 4096})
+    elif case == "frame pass for a set":
+        args = (paths, {"frame_px": 128, **lights})
     result = call(server + "/v1/jobs", "POST", *fields) if fields else submit(server, *args)
     status, error = error_of(result)
     assert status == 400 and error["code"] == "bad_input"

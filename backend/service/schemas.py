@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
 
 from ..errors import UserError
 from ..io.strict_json import parse_json
-from ..predict import LIGHT_FROM, MODES, OUTPUT_FILES
+from ..predict import FRAME_PX_RANGE, LIGHT_FROM, MODES, OUTPUT_FILES
 
 API_VERSION = "1"
 JOB_STATES = ("queued", "running", "done", "error", "cancelled")
@@ -51,6 +51,12 @@ class JobOptions(BaseModel):
         "top", description="material mode, one photo: the side of the photo its light comes "
                            "from; the photo is turned so it comes from the top for the model, "
                            "and the maps turned back (`predict --light-from`)",
+    )
+
+    frame_px: int | None = Field(
+        None, ge=FRAME_PX_RANGE[0], le=FRAME_PX_RANGE[1],
+        description="single mode: the largest working size of the portrait's whole-frame pass "
+                    "(default 512; 128 is faster and softer on the body: `predict --frame-px`)",
     )
 
     @field_validator("outputs")

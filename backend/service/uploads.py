@@ -87,7 +87,7 @@ def save_upload(
         mode=options.mode, lights=lights, intensities=intensities, mask=mask,
         input_colorspace=options.input_colorspace, normal_convention=options.normal_convention,
         max_pixels=limits.max_pixels, device=device, focal_35mm=options.focal_35mm,
-        seamless=options.seamless, light_from=options.light_from,
+        seamless=options.seamless, light_from=options.light_from, frame_px=options.frame_px,
     )
     method = resolve_method(predict_options, len(paths))  # unknown combinations: 4xx now
     if method != CALIBRATED:
