@@ -29,7 +29,7 @@ def test_a_sample_has_every_map_in_range(engine):
     assert (s["shading"] >= 0).all() and torch.isfinite(s["shading"]).all()
     assert s["family"].dtype == torch.long and s["family"].max() < len(FAMILIES)
     assert s["light"].dtype == torch.long and s["light"].shape == (6,)
-    assert 0 <= s["light"].min() and s["light"].max() < len(LIGHT_KINDS)
+    assert s["light"].min() >= 0 and s["light"].max() < len(LIGHT_KINDS)
 
 
 def test_samples_are_reproducible_from_the_seed(engine):
