@@ -105,6 +105,36 @@ def write_report(results: dict, path: Path) -> None:
               for side, r in ls.items() if isinstance(r, dict)],
             "",
         ]
+    if "light_auto" in results:
+        la = results["light_auto"]
+        lines += [
+            f"### The light's side detected: `--light-from auto` ({la['count']} surfaces x 4 "
+            f"sides, {la['size']} px)",
+            "",
+            "The same turned set. The light-side detector (`weights/light_side.md`) picks a side "
+            "for each turned photo and the model reads it as lit from there; the normal error "
+            "with that pick, with the default top, with the matching side (a user who says) "
+            "and of the flat guess. *all sides*: a photo lit from a side nobody gave.",
+            "",
+            "| light comes from | detected right | auto (deg) | top (deg) | matching side (deg) "
+            "| flat guess (deg) |",
+            "|---|---|---|---|---|---|",
+            *[f"| {side} | {r['correct']:.0%} | {r['auto_deg']:.2f} | {r['top_deg']:.2f} | "
+              f"{r['matched_deg']:.2f} | {r['flat_deg']:.2f} |"
+              for side, r in [*((s, la[s]) for s in ("top", "left", "right", "bottom")),
+                              ("all sides", la["pooled"])]],
+            "",
+            "Per lighting kind (all sides; sky: the HDRI alone, soft light from everywhere; "
+            "lamp: a lamp in a dim room or the flash):",
+            "",
+            "| light | photos | detected right | auto (deg) | top (deg) | matching side (deg) | "
+            "flat guess (deg) |",
+            "|---|---|---|---|---|---|---|",
+            *[f"| {kind} | {r['n']} | {r['correct']:.0%} | {r['auto_deg']:.2f} | "
+              f"{r['top_deg']:.2f} | {r['matched_deg']:.2f} | {r['flat_deg']:.2f} |"
+              for kind, r in la["per_light"].items()],
+            "",
+        ]
     if "seams" in results:
         sc = results["seams"]
         lines += [
