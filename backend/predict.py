@@ -36,8 +36,8 @@ MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode, MATERIAL.mode)  # --mode: ..., 
 # the top; `inference.material` turns the photo so it does), or auto: detected from the photo.
 # "top" and "auto" ask nothing of other modes and sets, so only the other sides are refused there.
 LIGHT_FROM = ("top", "left", "right", "bottom", "auto")
-# auto by default: on held-out surfaces lit from each side it reads them as well as being told
-# the side, and on top-lit ones costs 0.03 deg against top (docs/material)
+# auto by default: on held-out surfaces lit from any direction it beats top and the flat guess
+# (9.78 deg against 10.89 and 10.70), and costs nothing on top-lit ones (docs/material)
 DEFAULT_LIGHT_FROM = "auto"
 NO_SIDE_GIVEN = ("top", "auto")
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
@@ -332,7 +332,7 @@ def _material(stack, _mask, _directions, _intensities, estimator, seamless: bool
               light_from: str) -> dict:
     estimate = estimator.estimate(stack[0], seamless=seamless, light_from=light_from)
     detected = {"light_probabilities": estimate.light_probabilities} if (
-        estimate.light_detected) else {}
+        estimate.light_probabilities) else {}
     if estimate.light_note:
         detected["light_note"] = estimate.light_note
     return _material_fields(estimate, {

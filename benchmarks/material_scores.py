@@ -164,16 +164,41 @@ def light_auto_scores(model, data_up: dict, log=print) -> dict:
                 "correct": float(found.side == side),
                 "auto_deg": errors[(QUARTER_TURNS[found.side] + k) % 4],
                 "top_deg": errors[k], "matched_deg": errors[0], "flat_deg": flat,
-                "confidence": found.probabilities[found.side],
+                "confident": float(found.confident),
             })
         if i % 8 == 7:
             log(f"  auto light side: {i + 1}/{len(data_up['image'])}")
     out = {side: _mean([r for r in rows if r["side"] == side]) for side in QUARTER_TURNS}
     out["pooled"] = _mean(rows)
-    out["top_lit"] = out["top"]
     out["per_light"] = {kind: _mean([r for r in rows if r["light"] == kind])
                         for kind in sorted({r["light"] for r in rows})}
     return out | {"count": len(data_up["image"]), "size": int(data_up["image"].shape[-1])}
+
+
+def light_auto_any_scores(model, data: dict, log=print) -> dict:
+    """``light_from="auto"`` on the held-out set lit from any direction alike (the photos a
+    user gives without saying where the light is): mean normal error with auto, with the
+    default top and of the flat guess, pooled and per lighting kind, and how often each side
+    was picked."""
+    rows = []
+    for i in range(len(data["image"])):
+        image = _hwc(data["image"][i])
+        truth = np.asarray(data["normal"][i], np.float32)
+        truth /= np.linalg.norm(truth, axis=0, keepdims=True)
+        auto = model.estimate(image, light_from="auto")
+        top = model.estimate(image, light_from="top")
+        rows.append({
+            "light": LIGHT_KINDS[int(data["light"][i])],
+            "auto_deg": float(angular_error_deg(np.moveaxis(auto.normals, -1, 0), truth).mean()),
+            "top_deg": float(angular_error_deg(np.moveaxis(top.normals, -1, 0), truth).mean()),
+            "flat_deg": float(flat_error_deg(truth).mean()),
+            **{f"picked_{side}": float(auto.light_from == side) for side in QUARTER_TURNS},
+        })
+        if i % 16 == 15:
+            log(f"  auto, any side: {i + 1}/{len(data['image'])}")
+    return {"pooled": _mean(rows), "per_light": {
+        kind: _mean([r for r in rows if r["light"] == kind])
+        for kind in sorted({r["light"] for r in rows})}, "count": len(rows)}
 
 
 def lamp_directions(count: int, generator: torch.Generator, batch: int) -> torch.Tensor:

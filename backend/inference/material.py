@@ -72,7 +72,7 @@ class MaterialEstimate:
     coarse_pass_px: int | None = None  # long side of the coarse pass, None if it did not run
     timings: dict = field(default_factory=dict)
     light_from: str = "top"  # the side the photo was read as lit from
-    light_detected: bool = False  # light_from came from the detector (light_from="auto")
+    light_detected: bool = False  # light_from is the detector's confident pick ("auto")
     light_probabilities: dict | None = None  # the detector's per side, when it ran
     light_note: str | None = None  # why "auto" read the photo as lit from the top undetected
 
@@ -124,8 +124,11 @@ class MaterialModel:
             detect_s = time.perf_counter() - start
             estimate = self.estimate(image, seamless, found.side)
             estimate.timings["light_side_s"] = detect_s
-            return replace(estimate, light_detected=True,
-                           light_probabilities=found.probabilities)
+            note = None if found.confident else (
+                "the light-side detector was unsure (no side at even odds): read as lit from "
+                "the top")
+            return replace(estimate, light_detected=found.confident,
+                           light_probabilities=found.probabilities, light_note=note)
         turns = quarter_turns(light_from)
         if turns:
             upright = np.ascontiguousarray(np.rot90(image, turns))

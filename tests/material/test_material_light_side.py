@@ -48,7 +48,7 @@ def test_the_network_turns_each_side_as_the_material_model_does():
 def test_the_shipped_detector_finds_a_side_lit_relief(side):
     found = LightSideDetector(WEIGHTS / "light_side.safetensors").detect(side_lit_relief(side))
     assert found.side == side, found.probabilities
-    assert sum(found.probabilities.values()) == pytest.approx(1, abs=1e-3)
+    assert found.confident and sum(found.probabilities.values()) == pytest.approx(1, abs=1e-3)
 
 
 def test_turning_the_photo_turns_the_answer():
@@ -75,7 +75,7 @@ def test_auto_reads_the_photo_as_lit_from_the_detected_side(tmp_path):
     auto = material.estimate(photo, light_from=AUTO)
     found = material.detect_light(photo)
     told = material.estimate(photo, light_from=found.side)
-    assert auto.light_detected and not told.light_detected
+    assert found.confident and auto.light_detected and not told.light_detected
     assert auto.light_from == told.light_from == found.side
     assert auto.light_probabilities == found.probabilities
     assert np.array_equal(auto.normals, told.normals)

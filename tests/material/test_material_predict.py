@@ -158,27 +158,36 @@ def test_the_service_passes_the_light_side_on(material_weights, wall, tmp_path):
     assert checked.options.light_from == "auto"
 
 
-def test_auto_detects_the_light_side_and_reports_it(cli, material_weights, wall, tmp_path):
+def test_auto_detects_the_light_side_and_reports_it(cli, material_weights, wall, tmp_path,
+                                                   monkeypatch):
     """--light-from auto runs the light-side detector (here an untrained one) and then the side
-    it picked, exactly as if told; report.json says which side and that it was detected."""
+    it picked, exactly as if told; report.json says which side, whether it was detected, and
+    the detector's odds. Unsure (no side at even odds), it reads the photo as lit from the top."""
     torch.manual_seed(1)
     save_weights(material_weights / "side.safetensors", create_model("light_side").eval(),
                  steps=0)
     index = json.loads((material_weights / "index.json").read_text())
     (material_weights / "index.json").write_text(
         json.dumps({**index, "light_side": "side.safetensors"}))
-    code, _, stderr = cli("predict", "--mode", "material", "--light-from", "auto",
-                          "--out", tmp_path / "auto", wall)
-    assert code == 0, stderr
-    report = json.loads((tmp_path / "auto" / "report.json").read_text())
-    assert report["light_detected"] is True
+
+    def run(name, *args):
+        code, _, stderr = cli("predict", "--mode", "material", *args, "--out", tmp_path / name,
+                              wall)
+        assert code == 0, stderr
+        return json.loads((tmp_path / name / "report.json").read_text())
+
+    unsure = run("unsure", "--light-from", "auto")  # an untrained detector: about 1/4 each
+    assert max(unsure["light_probabilities"].values()) < 0.5
+    assert unsure["light_from"] == "top" and unsure["light_detected"] is False
+    assert "unsure" in unsure["light_note"]
+
+    monkeypatch.setattr("photonormals.inference.light_side.MIN_CONFIDENCE", 0.0)
+    report = run("auto", "--light-from", "auto")
+    assert report["light_detected"] is True and "light_note" not in report
     assert set(report["light_probabilities"]) == {"top", "left", "right", "bottom"}
     side = report["light_from"]
     assert report["light_probabilities"][side] == max(report["light_probabilities"].values())
-    code, _, stderr = cli("predict", "--mode", "material", "--light-from", side,
-                          "--out", tmp_path / "told", wall)
-    assert code == 0, stderr
-    told = json.loads((tmp_path / "told" / "report.json").read_text())
+    told = run("told", "--light-from", side)
     assert told["light_from"] == side and told["light_detected"] is False
     assert "light_probabilities" not in told
     assert np.array_equal(np.load(tmp_path / "auto" / "normal.npy"),
