@@ -108,7 +108,7 @@ _REGISTRY = {spec.name: spec for spec in (
     # A compact U-Net trained on the procedural material engine (synthetic/material).
     ModelSpec("material", MATERIAL, "material:material", "material.safetensors"),
     ModelSpec("material_fast", MATERIAL, "material:material_fast"),
-    # Which side a material photo's light comes from (`--light-from auto`): a ~70k-parameter
+    # Which side a material photo's light comes from (`--light-from auto`): an 84k-parameter
     # CNN scoring the photo's four quarter turns.
     ModelSpec("light_side", LIGHT_SIDE, "light_side:light_side", "light_side.safetensors"),
 )}
