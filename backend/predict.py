@@ -33,8 +33,13 @@ from .photometric.solvable import require_solvable
 
 MODES = ("auto", PORTRAIT.mode, MULTILIGHT.mode, MATERIAL.mode)  # --mode: ..., material
 # --light-from: the side of a material photo its light comes from (the model reads light from
-# the top; `inference.material` turns the photo so it does)
-LIGHT_FROM = ("top", "left", "right", "bottom")
+# the top; `inference.material` turns the photo so it does), or auto: detected from the photo.
+# "top" and "auto" ask nothing of other modes and sets, so only the other sides are refused there.
+LIGHT_FROM = ("top", "left", "right", "bottom", "auto")
+# auto by default: on held-out surfaces lit from any direction it beats top and the flat guess
+# (9.78 deg against 10.89 and 10.70), and costs nothing on top-lit ones (docs/material)
+DEFAULT_LIGHT_FROM = "auto"
+NO_SIDE_GIVEN = ("top", "auto")
 CALIBRATED = "calibrated"  # the method that needs no model; the others are named by their task
 OUTPUT_FILES = (
     "normal.npy", "normal.png", "albedo.png", "mask.png", "shading.png", "lights.json",
@@ -67,7 +72,7 @@ class PredictOptions:
     focal_35mm: float | None = None
     frame_px: int | None = None  # a portrait's largest whole-frame pass (default: 512)
     seamless: bool = False  # material mode: maps that tile
-    light_from: str = "top"  # material mode, one photo: the side its light comes from
+    light_from: str = DEFAULT_LIGHT_FROM  # material mode, one photo: its light's side, or auto
 
 
 @dataclass
@@ -102,9 +107,9 @@ def resolve_method(options: PredictOptions, count: int) -> str:
     if options.light_from not in LIGHT_FROM:
         raise UserError(f"unknown --light-from {options.light_from!r}; use one of "
                         f"{', '.join(LIGHT_FROM)}")
-    if options.light_from != "top" and options.mode != MATERIAL.mode:
+    if options.light_from not in NO_SIDE_GIVEN and options.mode != MATERIAL.mode:
         raise UserError("--light-from is for material mode (one photo of a surface)")
-    if options.light_from != "top" and count > 1:
+    if options.light_from not in NO_SIDE_GIVEN and count > 1:
         # Photometric stereo reads each lamp's direction from the photos: nothing to turn.
         raise UserError("--light-from is for one photo in material mode; several photos "
                         "under different lamps need no light side")
@@ -326,8 +331,13 @@ def _portrait(stack, mask, _directions, _intensities, estimator, focal: Focal,
 def _material(stack, _mask, _directions, _intensities, estimator, seamless: bool,
               light_from: str) -> dict:
     estimate = estimator.estimate(stack[0], seamless=seamless, light_from=light_from)
+    detected = {"light_probabilities": estimate.light_probabilities} if (
+        estimate.light_probabilities) else {}
+    if estimate.light_note:
+        detected["light_note"] = estimate.light_note
     return _material_fields(estimate, {
-        "method": "single_material", "light_from": light_from, "tiles": estimate.tiles,
+        "method": "single_material", "light_from": estimate.light_from,
+        "light_detected": estimate.light_detected, **detected, "tiles": estimate.tiles,
         "coarse_pass_px": estimate.coarse_pass_px,
     })
 

@@ -11,7 +11,9 @@ Needs the bench extra (`pip install -e '.[bench]'`: scikit-image for the gallery
    normal error, height error after the best scale, albedo shading-leak, roughness
    (`material_scores`); again on a set lit from the image's upper side (``light_up=1``).
    That set turned so its light comes from the left, right or bottom, predicted with the
-   matching ``light_from``, as if lit from the top, and with the opposite side.
+   matching ``light_from``, as if lit from the top, and with the opposite side; and with
+   ``light_from="auto"`` (the light-side detector's accuracy per side and lighting kind), and
+   auto against top on the first set (light from any direction).
 2. The seamless option's seam score on a subset (`material_scores`).
 3. Several lamp-lit photos of one surface against one of them (`material_scores`).
 4. End to end time and peak memory at 1024² and 4096² (`material_latency`).
@@ -34,6 +36,8 @@ from material_gallery import gallery, skimage_photos
 from material_latency import latency
 from material_report import write_card, write_report
 from material_scores import (
+    light_auto_any_scores,
+    light_auto_scores,
     light_side_scores,
     multilight_vs_single,
     seam_scores,
@@ -57,8 +61,8 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=(),
-                        choices=("scores", "scores_up", "light_sides", "seams", "multilight",
-                                 "latency", "gallery"))
+                        choices=("scores", "scores_up", "light_sides", "light_auto",
+                                 "light_auto_any", "seams", "multilight", "latency", "gallery"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weights = args.weights or shipped_files(MATERIAL)[0]
@@ -80,11 +84,14 @@ def main():
         results_path.write_text(json.dumps(results, indent=1) + "\n")  # progress survives
 
     envs = [load_hdri(path) for path in bundled_hdris().values()]
-    data = validation_set(args.count, args.size, envs=envs)
+    if {"scores", "seams", "light_auto_any"} - set(args.skip):
+        data = validation_set(args.count, args.size, envs=envs)
     step("scores", lambda: synthetic_scores(model, data))
+    step("light_auto_any", lambda: light_auto_any_scores(model, data))
     data_up = validation_set(args.count, args.size, envs=envs, light_up=1.0)
     step("scores_up", lambda: synthetic_scores(model, data_up))
     step("light_sides", lambda: light_side_scores(model, data_up))
+    step("light_auto", lambda: light_auto_scores(model, data_up))
     step("seams", lambda: seam_scores(model, data))
     step("multilight", lambda: multilight_vs_single(model, MultiLightModel()))
     with tempfile.TemporaryDirectory() as tmp:

@@ -105,6 +105,55 @@ def write_report(results: dict, path: Path) -> None:
               for side, r in ls.items() if isinstance(r, dict)],
             "",
         ]
+    if "light_auto" in results:
+        la = results["light_auto"]
+        lines += [
+            f"### The light's side detected: `--light-from auto` ({la['count']} surfaces x 4 "
+            f"sides, {la['size']} px)",
+            "",
+            "The same turned set. The light-side detector (`weights/light_side.md`) picks a side "
+            "for each turned photo (its best side at even odds or more, else top) and the model "
+            "reads it as lit from there; the normal error with that pick, with top (the default "
+            "before auto), with the matching side (a user who says) and of the flat guess. "
+            "*detected right*: the pick is the side the set was turned to (the engine's light "
+            "spreads 45-60 deg around it). *all sides*: a photo lit from a side nobody gave.",
+            "",
+            "| light comes from | detected right | auto (deg) | top (deg) | matching side (deg) "
+            "| flat guess (deg) |",
+            "|---|---|---|---|---|---|",
+            *[f"| {side} | {r['correct']:.0%} | {r['auto_deg']:.2f} | {r['top_deg']:.2f} | "
+              f"{r['matched_deg']:.2f} | {r['flat_deg']:.2f} |"
+              for side, r in [*((s, la[s]) for s in ("top", "left", "right", "bottom")),
+                              ("all sides", la["pooled"])]],
+            "",
+            "Per lighting kind (all sides; sky: the HDRI alone, soft light from everywhere; "
+            "lamp: a lamp in a dim room or the flash):",
+            "",
+            "| light | photos | detected right | auto (deg) | top (deg) | matching side (deg) | "
+            "flat guess (deg) |",
+            "|---|---|---|---|---|---|---|",
+            *[f"| {kind} | {r['n']} | {r['correct']:.0%} | {r['auto_deg']:.2f} | "
+              f"{r['top_deg']:.2f} | {r['matched_deg']:.2f} | {r['flat_deg']:.2f} |"
+              for kind, r in la["per_light"].items()],
+            "",
+        ]
+    if "light_auto_any" in results:
+        la = results["light_auto_any"]
+        lines += [
+            f"### `--light-from auto` on light from any direction ({la['count']} surfaces)",
+            "",
+            "The first set (light drawn from every direction alike, not turned): the photos a "
+            "user gives without saying where the light is.",
+            "",
+            "| light | photos | auto (deg) | top (deg) | flat guess (deg) | picked top / left / "
+            "right / bottom |",
+            "|---|---|---|---|---|---|",
+            *[f"| {kind} | {r['n']} | {r['auto_deg']:.2f} | {r['top_deg']:.2f} | "
+              f"{r['flat_deg']:.2f} | {r['picked_top']:.0%} / {r['picked_left']:.0%} / "
+              f"{r['picked_right']:.0%} / {r['picked_bottom']:.0%} |"
+              for kind, r in [*la["per_light"].items(), ("all", la["pooled"])]],
+            "",
+        ]
     if "seams" in results:
         sc = results["seams"]
         lines += [

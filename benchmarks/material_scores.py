@@ -26,6 +26,7 @@ from photonormals.inference.material import (
 from photonormals.synthetic.imaging import decode_srgb8, srgb8_codes
 from photonormals.synthetic.material.batches import MaterialBatches
 from photonormals.synthetic.material.geometry import FAMILIES
+from photonormals.synthetic.material.lighting import LIGHT_KINDS
 
 ROUGHNESS_GUESS = 0.6  # a constant answer near the engine's mean roughness
 
@@ -74,7 +75,7 @@ def synthetic_scores(model, data: dict, log=print) -> dict:
 
 
 def _mean(rows: list[dict]) -> dict:
-    keys = [k for k in rows[0] if k != "family"]
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], str)]  # not family, side, light
     return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys} | {"n": len(rows)}
 
 
@@ -131,6 +132,73 @@ def light_side_scores(model, data_up: dict, log=print) -> dict:
             log(f"  light sides: {i + 1}/{len(data_up['image'])}")
     return {side: _mean(r) for side, r in rows.items()} | {
         "count": len(data_up["image"]), "size": int(data_up["image"].shape[-1])}
+
+
+def light_auto_scores(model, data_up: dict, log=print) -> dict:
+    """``light_from="auto"`` on the set of `light_side_scores` (each top-lit sample turned so its
+    light comes from each side): per side, the detector's accuracy and the mean normal error
+    with auto, the default top, the matching side and the flat guess; the same pooled over the
+    four sides (a photo lit from an unknown side) and per lighting kind (`LIGHT_KINDS`).
+
+    The model's answer for a photo turned by k, read as lit from a side of t turns, is its
+    answer on the upright photo turned by (t + k) % 4, turned back: so four passes per sample
+    give every side's error exactly (E[j], j = 0 the matching side), and auto costs E[j] of the
+    side it picked. The detector runs on each turned photo itself."""
+    rows = []
+    for i in range(len(data_up["image"])):
+        image = _hwc(data_up["image"][i])
+        truth = _hwc(data_up["normal"][i])
+        truth /= np.linalg.norm(truth, axis=-1, keepdims=True)
+        errors = []
+        for j in range(4):
+            normals = model.estimate(np.ascontiguousarray(np.rot90(image, j))).normals
+            errors.append(float(angular_error_deg(np.moveaxis(normals, -1, 0), np.moveaxis(
+                turn_normals(truth, j), -1, 0)).mean()))
+        flat = float(flat_error_deg(np.moveaxis(truth, -1, 0)).mean())
+        light = LIGHT_KINDS[int(data_up["light"][i])] if "light" in data_up else "unknown"
+        for side, turns in QUARTER_TURNS.items():
+            k = -turns % 4  # the turn that takes light from the top to this side
+            found = model.detect_light(np.ascontiguousarray(np.rot90(image, k)))
+            rows.append({
+                "side": side, "light": light,
+                "correct": float(found.side == side),
+                "auto_deg": errors[(QUARTER_TURNS[found.side] + k) % 4],
+                "top_deg": errors[k], "matched_deg": errors[0], "flat_deg": flat,
+                "confident": float(found.confident),
+            })
+        if i % 8 == 7:
+            log(f"  auto light side: {i + 1}/{len(data_up['image'])}")
+    out = {side: _mean([r for r in rows if r["side"] == side]) for side in QUARTER_TURNS}
+    out["pooled"] = _mean(rows)
+    out["per_light"] = {kind: _mean([r for r in rows if r["light"] == kind])
+                        for kind in sorted({r["light"] for r in rows})}
+    return out | {"count": len(data_up["image"]), "size": int(data_up["image"].shape[-1])}
+
+
+def light_auto_any_scores(model, data: dict, log=print) -> dict:
+    """``light_from="auto"`` on the held-out set lit from any direction alike (the photos a
+    user gives without saying where the light is): mean normal error with auto, with the
+    default top and of the flat guess, pooled and per lighting kind, and how often each side
+    was picked."""
+    rows = []
+    for i in range(len(data["image"])):
+        image = _hwc(data["image"][i])
+        truth = np.asarray(data["normal"][i], np.float32)
+        truth /= np.linalg.norm(truth, axis=0, keepdims=True)
+        auto = model.estimate(image, light_from="auto")
+        top = model.estimate(image, light_from="top")
+        rows.append({
+            "light": LIGHT_KINDS[int(data["light"][i])],
+            "auto_deg": float(angular_error_deg(np.moveaxis(auto.normals, -1, 0), truth).mean()),
+            "top_deg": float(angular_error_deg(np.moveaxis(top.normals, -1, 0), truth).mean()),
+            "flat_deg": float(flat_error_deg(truth).mean()),
+            **{f"picked_{side}": float(auto.light_from == side) for side in QUARTER_TURNS},
+        })
+        if i % 16 == 15:
+            log(f"  auto, any side: {i + 1}/{len(data['image'])}")
+    return {"pooled": _mean(rows), "per_light": {
+        kind: _mean([r for r in rows if r["light"] == kind])
+        for kind in sorted({r["light"] for r in rows})}, "count": len(rows)}
 
 
 def lamp_directions(count: int, generator: torch.Generator, batch: int) -> torch.Tensor:

@@ -55,11 +55,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("auto", "single", "multi", "material"), default="auto")
     parser.add_argument("--seamless", action="store_true",
                         help="material mode: maps that tile without a seam")
-    parser.add_argument("--light-from", choices=("top", "left", "right", "bottom"),
-                        default="top",
+    parser.add_argument("--light-from", choices=("top", "left", "right", "bottom", "auto"),
+                        default="auto",
                         help="material mode: the side of each single photo its light comes from "
-                             "(the photo is turned so it comes from the top for the model); "
-                             "lamp-lit sets in sub-folders need none")
+                             "(the photo is turned so it comes from the top for the model), or "
+                             "auto: detected per photo; lamp-lit sets in sub-folders need none")
     parser.add_argument(
         "--hdri", default="studio", help="a bundled HDRI name (studio, forest, ...) or a file"
     )
@@ -90,7 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args(argv)
-    if args.light_from != "top" and args.mode != "material":
+    if args.light_from not in ("top", "auto") and args.mode != "material":
         parser.error("--light-from is for --mode material")
     # Absolute from here on: a relative folder in a .blend would be read against the .blend's
     # own folder, not the working directory, and every texture would go missing.

@@ -71,14 +71,15 @@ class PhotoNormalsSettings(bpy.types.PropertyGroup):
                            description="Material: make the maps tile without a visible seam")
     light_from: EnumProperty(
         name="Light Comes From",
-        items=[("top", "Top", "The photo's light comes from its top (as most walls are lit)"),
+        items=[("auto", "Auto", "Detect the side the photo's light comes from"),
+               ("top", "Top", "The photo's light comes from its top (as most walls are lit)"),
                ("left", "Left", "The photo's light comes from its left side"),
                ("right", "Right", "The photo's light comes from its right side"),
                ("bottom", "Bottom", "The photo's light comes from its bottom")],
-        default="top",
-        description="Material, one photo: the side of the photo its light comes from. The model "
-                    "reads relief lit from the top, so the photo is turned for it and the maps "
-                    "turned back",
+        default="auto",
+        description="Material, one photo: the side of the photo its light comes from, or Auto "
+                    "(detected from the photo). The model reads relief lit from the top, so the "
+                    "photo is turned for it and the maps turned back",
     )
     tiling: FloatProperty(name="Tiling", default=1.0, min=0.01, soft_max=16.0,
                           description="Material: how many times the texture repeats across the "

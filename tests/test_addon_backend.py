@@ -209,7 +209,7 @@ def test_material_mode_sends_no_hidden_mask_and_no_height_option(addon, scene, p
     request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
     assert request.mask_file is None and "height" not in request.options
     assert request.options["mode"] == "material" and "seamless" in request.options
-    assert request.options["light_from"] == "top"
+    assert request.options["light_from"] == "auto"  # the default: detected
 
 
 class _Layout:
@@ -246,6 +246,9 @@ def test_light_comes_from_is_shown_and_sent_for_one_material_photo(addon, scene,
     settings.light_from = "left"
     request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
     assert request.options["light_from"] == "left"
+    settings.light_from = "auto"  # detected by the backend
+    request = addon.controller._request(settings, _prefs(), [str(photos[0])], tmp_path)
+    assert request.options["light_from"] == "auto"
     settings = _set_photos(scene, photos[:3], mode="material")
     request = addon.controller._request(settings, _prefs(), [str(p) for p in photos[:3]],
                                         tmp_path)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import render_lambertian, sphere_normals, spread_lights
 from photonormals.io.images import write_linear_png
+from photonormals.predict import LIGHT_FROM
 
 bpy = pytest.importorskip("bpy")
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,3 +182,9 @@ def test_light_from_goes_with_single_material_photos(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         batch.parse_args(["--input", "in", "--out", "out", "--light-from", "left"])
     assert exit_.value.code == 2
+    for side in LIGHT_FROM:  # the add-on's sides are the backend's (it cannot import them)
+        args = batch.parse_args(["--input", "in", "--out", "out", "--mode", "material",
+                                 "--light-from", side])
+        assert batch.material_options(args, {"photos": [photo]})["light_from"] == side
+    # auto asks nothing of other modes, as top does
+    assert batch.parse_args(["--input", "in", "--out", "out", "--light-from", "auto"])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..device import DEVICES
 from ..io.images import COLORSPACES, NORMAL_CONVENTIONS
-from ..predict import LIGHT_FROM, MODES, PredictOptions
+from ..predict import DEFAULT_LIGHT_FROM, LIGHT_FROM, MODES, PredictOptions
 from ..ray_cluster import check_flags
 from .predict import add_runtime_arguments
 
@@ -26,9 +26,9 @@ def add_parser(commands):
     add_runtime_arguments(parser)
     parser.add_argument("--seamless", action="store_true",
                         help="material mode: make the maps tile without a visible seam")
-    parser.add_argument("--light-from", choices=LIGHT_FROM, default="top",
-                        help="material mode, sets of one photo: the side its light comes from "
-                             "(as predict's)")
+    parser.add_argument("--light-from", choices=LIGHT_FROM, default=DEFAULT_LIGHT_FROM,
+                        help="material mode, sets of one photo: the side its light comes from, "
+                             "or auto: detected per photo (as predict's)")
     parser.add_argument("--frame-px", type=int, metavar="PX",
                         help="single mode: the whole-frame pass's largest size (as predict's)")
     parser.add_argument("--overwrite", action="store_true",

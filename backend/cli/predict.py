@@ -5,6 +5,7 @@ from pathlib import Path
 from ..device import DEVICES, RUNTIMES
 from ..io.images import COLORSPACES, NORMAL_CONVENTIONS
 from ..predict import (
+    DEFAULT_LIGHT_FROM,
     LIGHT_FROM,
     MODES,
     PredictOptions,
@@ -57,10 +58,11 @@ def add_parser(commands):
                              "end to end with softer body normals")
     parser.add_argument("--seamless", action="store_true",
                         help="material mode: make the maps tile without a visible seam")
-    parser.add_argument("--light-from", choices=LIGHT_FROM, default="top",
+    parser.add_argument("--light-from", choices=LIGHT_FROM, default=DEFAULT_LIGHT_FROM,
                         help="material mode, one photo: the side of the photo its light comes "
-                             "from (default top); the model reads relief lit from the top, so "
-                             "the photo is turned for it and the maps turned back")
+                             f"from (default {DEFAULT_LIGHT_FROM}); the model reads relief lit "
+                             "from the top, so the photo is turned for it and the maps turned "
+                             "back; auto: the side is detected from the photo")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     parser.set_defaults(run=run)
 

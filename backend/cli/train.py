@@ -108,7 +108,11 @@ def add_parser(commands):
 def run(args) -> int:
     if args.model not in list_models():
         raise UserError(f"unknown model {args.model!r}; choose from {', '.join(list_models())}")
-    trainer = model_spec(args.model).task.load_trainer()  # the model's task names its trainer
+    task = model_spec(args.model).task
+    if task not in TASKS:
+        raise UserError(f"{args.model} is a helper model: train it with "
+                        f"python -m {task.trainer}")
+    trainer = task.load_trainer()  # the model's task names its trainer
     config = trainer.config_from_args(args, **_common(args))
     if args.threads:
         import torch

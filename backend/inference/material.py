@@ -26,7 +26,8 @@ normals, so it tiles exactly too.
 ``light_from``: the model reads relief as light from the photo's top shows it (it was trained
 so, `weights/material.md`: one photo cannot tell a bump lit from the left from a dent lit from
 the right). A photo lit from another side is turned by quarter turns until its light comes
-from the top, and every map is turned back, the normals' x, y with the pixels.
+from the top, and every map is turned back, the normals' x, y with the pixels. ``"auto"``: the
+side is detected first (`inference.light_side`, a small network trained on the same engine).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..errors import UserError
+from ..errors import ModelNotAvailable, UserError
 from ..geometry.height import integrate_surface
 from ..models.material import EXPOSURE_TARGET
 from ..models.registry import MATERIAL
@@ -56,6 +57,7 @@ MIN_SIZE = 16  # px: smaller photos have no surface to read
 # Counter-clockwise quarter turns (as `flips.rot90` counts them) that bring the light from each
 # side of the photo to its top: the right edge turns up by one, the left by three.
 QUARTER_TURNS = {"top": 0, "left": 3, "right": 1, "bottom": 2}
+AUTO = "auto"  # light_from: detect the side from the photo
 
 
 @dataclass
@@ -69,11 +71,17 @@ class MaterialEstimate:
     tiles: int = 1  # network passes at full resolution
     coarse_pass_px: int | None = None  # long side of the coarse pass, None if it did not run
     timings: dict = field(default_factory=dict)
+    light_from: str = "top"  # the side the photo was read as lit from
+    light_detected: bool = False  # light_from is the detector's confident pick ("auto")
+    light_probabilities: dict | None = None  # the detector's per side, when it ran
+    light_note: str | None = None  # why "auto" read the photo as lit from the top undetected
 
 
 class MaterialModel:
     """A material network ready to run: the shipped one (the weights index's material mode),
     or the weight file ``path``."""
+
+    _detector = None  # the light-side detector, loaded on the first light_from="auto"
 
     def __init__(self, path: Path | str | None = None, device: str = "cpu", tile: int = TILE,
                  runtime: str = "auto", threads: int | None = None, log=None):
@@ -90,15 +98,42 @@ class MaterialModel:
         self.name = self.model.config["name"]
         self.tile = tile
 
+    def detect_light(self, image: np.ndarray):
+        """The side ``image``'s light comes from (`inference.light_side.LightSide`)."""
+        if self._detector is None:
+            from .light_side import LightSideDetector
+
+            self._detector = LightSideDetector(device=str(self.device))
+        return self._detector.detect(image)
+
     @torch.inference_mode()
     def estimate(self, image: np.ndarray, seamless: bool = False,
                  light_from: str = "top") -> MaterialEstimate:
         """image: (H, W, 3) float32 linear RGB of a surface seen roughly square on, lit from
-        the side ``light_from`` (top, left, right or bottom of the photo)."""
+        the side ``light_from`` (top, left, right or bottom of the photo, or "auto": detected)."""
+        if light_from == AUTO:
+            check_image(image)
+            start = time.perf_counter()
+            try:
+                found = self.detect_light(image)
+            except ModelNotAvailable:
+                # A weights folder without the detector still runs the material model, as
+                # before auto existed; the report says why nothing was detected.
+                return replace(self.estimate(image, seamless), light_note=(
+                    "no light-side weights in the weights folder: read as lit from the top"))
+            detect_s = time.perf_counter() - start
+            estimate = self.estimate(image, seamless, found.side)
+            estimate.timings["light_side_s"] = detect_s
+            note = None if found.confident else (
+                "the light-side detector was unsure (no side at even odds): read as lit from "
+                "the top")
+            return replace(estimate, light_detected=found.confident,
+                           light_probabilities=found.probabilities, light_note=note)
         turns = quarter_turns(light_from)
         if turns:
             upright = np.ascontiguousarray(np.rot90(image, turns))
-            return turn_estimate(self.estimate(upright, seamless), -turns)
+            return replace(turn_estimate(self.estimate(upright, seamless), -turns),
+                           light_from=light_from)
         check_image(image)
         timings = {}
         start = time.perf_counter()
@@ -173,7 +208,7 @@ def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
 def quarter_turns(light_from: str) -> int:
     if light_from not in QUARTER_TURNS:
         raise UserError(f"unknown light side {light_from!r}; use one of "
-                        f"{', '.join(QUARTER_TURNS)}")
+                        f"{', '.join([*QUARTER_TURNS, AUTO])}")
     return QUARTER_TURNS[light_from]
 
 

@@ -12,6 +12,8 @@ torch; building a model does.
 """
 
 from .registry import (
+    HELPER_TASKS,
+    LIGHT_SIDE,
     MATERIAL,
     MULTILIGHT,
     PORTRAIT,
@@ -26,6 +28,8 @@ from .registry import (
 )
 
 __all__ = [
+    "HELPER_TASKS",
+    "LIGHT_SIDE",
     "MATERIAL",
     "MULTILIGHT",
     "PORTRAIT",

@@ -67,6 +67,15 @@ MATERIAL = Task(
     trainer="photonormals.training.material",
 )
 TASKS = (MULTILIGHT, PORTRAIT, MATERIAL)
+# A helper runs inside another task's inference and is no predict mode of its own: it is not
+# listed as a mode (health, --mode) nor trained through `photonormals train`; its own module
+# trains it (``python -m`` the trainer). Its weights are keyed by its name in index.json.
+LIGHT_SIDE = Task(
+    "light_side", mode="light_side", images=(1, 1), outputs=("logits",),
+    estimator="photonormals.inference.light_side:LightSideDetector",
+    trainer="photonormals.training.light_side",
+)
+HELPER_TASKS = (LIGHT_SIDE,)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,9 @@ _REGISTRY = {spec.name: spec for spec in (
     # A compact U-Net trained on the procedural material engine (synthetic/material).
     ModelSpec("material", MATERIAL, "material:material", "material.safetensors"),
     ModelSpec("material_fast", MATERIAL, "material:material_fast"),
+    # Which side a material photo's light comes from (`--light-from auto`): an 84k-parameter
+    # CNN scoring the photo's four quarter turns.
+    ModelSpec("light_side", LIGHT_SIDE, "light_side:light_side", "light_side.safetensors"),
 )}
 
 
@@ -114,7 +126,7 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def task_named(name: str) -> Task:
-    for task in TASKS:
+    for task in TASKS + HELPER_TASKS:
         if task.name == name:
             return task
     raise ModelNotAvailable(f"model not available: no model for {name!r}")

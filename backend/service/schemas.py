@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
 
 from ..errors import UserError
 from ..io.strict_json import parse_json
-from ..predict import FRAME_PX_RANGE, LIGHT_FROM, MODES, OUTPUT_FILES
+from ..predict import DEFAULT_LIGHT_FROM, FRAME_PX_RANGE, LIGHT_FROM, MODES, OUTPUT_FILES
 
 API_VERSION = "1"
 JOB_STATES = ("queued", "running", "done", "error", "cancelled")
@@ -47,10 +47,11 @@ class JobOptions(BaseModel):
     )
 
     seamless: bool = Field(False, description="material mode: maps that tile without a seam")
-    light_from: Literal["top", "left", "right", "bottom"] = Field(
-        "top", description="material mode, one photo: the side of the photo its light comes "
-                           "from; the photo is turned so it comes from the top for the model, "
-                           "and the maps turned back (`predict --light-from`)",
+    light_from: Literal["top", "left", "right", "bottom", "auto"] = Field(
+        DEFAULT_LIGHT_FROM,
+        description="material mode, one photo: the side of the photo its light comes from, or "
+                    "auto (detected from the photo); the photo is turned so it comes from the "
+                    "top for the model, and the maps turned back (`predict --light-from`)",
     )
 
     frame_px: int | None = Field(

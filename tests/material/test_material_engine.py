@@ -7,6 +7,7 @@ import torch
 from photonormals.geometry.height import integrate_surface
 from photonormals.synthetic.material.batches import KEYS, MaterialBatches
 from photonormals.synthetic.material.geometry import FAMILIES, normals_from_height, relief
+from photonormals.synthetic.material.lighting import LIGHT_KINDS
 from photonormals.synthetic.material.validation import render_set, validation_set
 
 
@@ -27,6 +28,8 @@ def test_a_sample_has_every_map_in_range(engine):
     assert s["roughness"].min() >= 0.1 and s["roughness"].max() <= 1
     assert (s["shading"] >= 0).all() and torch.isfinite(s["shading"]).all()
     assert s["family"].dtype == torch.long and s["family"].max() < len(FAMILIES)
+    assert s["light"].dtype == torch.long and s["light"].shape == (6,)
+    assert s["light"].min() >= 0 and s["light"].max() < len(LIGHT_KINDS)
 
 
 def test_samples_are_reproducible_from_the_seed(engine):

@@ -12,6 +12,7 @@ import torch
 from photonormals.errors import UserError
 from photonormals.geometry.height import integrate_surface
 from photonormals.inference.material import (
+    AUTO,
     QUARTER_TURNS,
     MaterialModel,
     turn_normals,
@@ -60,7 +61,7 @@ def stand_in_model():
 
 
 def test_the_sides_are_the_options_sides():
-    assert set(QUARTER_TURNS) == set(LIGHT_FROM)
+    assert set(QUARTER_TURNS) | {AUTO} == set(LIGHT_FROM)  # auto: test_material_light_side
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])

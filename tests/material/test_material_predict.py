@@ -58,7 +58,9 @@ def test_one_photo_gives_every_material_map(cli, material_weights, wall, tmp_pat
     assert not (out / "lights.json").exists()
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "single_material" and report["seamless"] is seamless
-    assert report["light_from"] == "top"
+    # auto, the default, with no detector in this weights folder: read as lit from the top
+    assert report["light_from"] == "top" and report["light_detected"] is False
+    assert "no light-side weights" in report["light_note"]
     assert report["model"] == "material_fast" and set(report["outputs"]) == set(MATERIAL_FILES)
     normals = np.load(out / "normal.npy")
     assert normals.shape == (40, 56, 3)
@@ -81,7 +83,8 @@ def test_a_photo_lit_from_the_left_is_predicted_turned_and_turned_back(cli, mate
     code, _, stderr = cli("predict", "--mode", "material", "--light-from", "left",
                           "--out", tmp_path / "left", wall)
     assert code == 0, stderr
-    code, _, stderr = cli("predict", "--mode", "material", "--out", tmp_path / "top", upright)
+    code, _, stderr = cli("predict", "--mode", "material", "--light-from", "top",
+                          "--out", tmp_path / "top", upright)
     assert code == 0, stderr
     report = json.loads((tmp_path / "left" / "report.json").read_text())
     assert report["light_from"] == "left" and report["size"] == [56, 40]
@@ -135,7 +138,7 @@ def test_methods_and_service_options():
     assert options.mode == "material" and options.seamless
     with pytest.raises(UserError, match="seamless"):
         parse_options(json.dumps({"mode": "material", "seamless": "very"}))
-    assert parse_options("{}").light_from == "top"
+    assert parse_options("{}").light_from == "auto"
     with pytest.raises(UserError, match="options.light_from"):
         parse_options(json.dumps({"mode": "material", "light_from": "above"}))
 
@@ -149,6 +152,48 @@ def test_the_service_passes_the_light_side_on(material_weights, wall, tmp_path):
     upload.file.seek(0)
     with pytest.raises(UserError, match="one photo"):
         save_upload(tmp_path / "job2", [upload, upload], None, options, Limits(), "cpu")
+    options = parse_options(json.dumps({"mode": "material", "light_from": "auto"}))
+    upload.file.seek(0)
+    checked = save_upload(tmp_path / "job3", [upload], None, options, Limits(), "cpu")
+    assert checked.options.light_from == "auto"
+
+
+def test_auto_detects_the_light_side_and_reports_it(cli, material_weights, wall, tmp_path,
+                                                   monkeypatch):
+    """--light-from auto runs the light-side detector (here an untrained one) and then the side
+    it picked, exactly as if told; report.json says which side, whether it was detected, and
+    the detector's odds. Unsure (no side at even odds), it reads the photo as lit from the top."""
+    torch.manual_seed(1)
+    save_weights(material_weights / "side.safetensors", create_model("light_side").eval(),
+                 steps=0)
+    index = json.loads((material_weights / "index.json").read_text())
+    (material_weights / "index.json").write_text(
+        json.dumps({**index, "light_side": "side.safetensors"}))
+
+    def run(name, *args):
+        code, _, stderr = cli("predict", "--mode", "material", *args, "--out", tmp_path / name,
+                              wall)
+        assert code == 0, stderr
+        return json.loads((tmp_path / name / "report.json").read_text())
+
+    unsure = run("unsure", "--light-from", "auto")  # an untrained detector: about 1/4 each
+    assert max(unsure["light_probabilities"].values()) < 0.5
+    assert unsure["light_from"] == "top" and unsure["light_detected"] is False
+    assert "unsure" in unsure["light_note"]
+
+    monkeypatch.setattr("photonormals.inference.light_side.MIN_CONFIDENCE", 0.0)
+    report = run("auto", "--light-from", "auto")
+    assert report["light_detected"] is True and "light_note" not in report
+    assert set(report["light_probabilities"]) == {"top", "left", "right", "bottom"}
+    side = report["light_from"]
+    assert report["light_probabilities"][side] == max(report["light_probabilities"].values())
+    told = run("told", "--light-from", side)
+    assert told["light_from"] == side and told["light_detected"] is False
+    assert "light_probabilities" not in told
+    assert np.array_equal(np.load(tmp_path / "auto" / "normal.npy"),
+                          np.load(tmp_path / "told" / "normal.npy"))
+    for mode in ("multi", "material"):  # several photos: auto asks nothing of them
+        assert resolve_method(PredictOptions(mode=mode, light_from="auto"), 3) == "multilight"
 
 
 def relief_photos(tmp_path, lights):

@@ -26,7 +26,7 @@ from .camera import apply_camera, lens_blur, perspective_grid, vignetting, warp
 from .geometry import FAMILIES, WEIGHTS, normals_from_height, relief
 from .lighting import light_surface, prepare_envs
 
-KEYS = ("image", "normal", "height", "albedo", "shading", "roughness", "family")
+KEYS = ("image", "normal", "height", "albedo", "shading", "roughness", "family", "light")
 
 
 class MaterialBatches:
@@ -91,6 +91,7 @@ class MaterialBatches:
         maps = self.surfaces(batch, g, family)
         lit = light_surface(maps["normal"], maps["height"], maps["albedo"], maps["roughness"], g,
                             self.env_dirs, self.env_radiance, light_up=self.light_up)
+        light = lit["light"]  # what lit it (lighting.LIGHT_KINDS)
         S = self.size
         vignette = vignetting(batch, S, S, g)
         lit = {"radiance": lit["radiance"] * vignette, "shading": lit["shading"] * vignette}
@@ -105,4 +106,4 @@ class MaterialBatches:
         else:
             image, gain = scene, torch.ones(batch, 3, device=self.device)
         fields["shading"] = fields["shading"] * gain[..., None, None]
-        return {"image": image.float(), **fields, "family": maps["family"]}
+        return {"image": image.float(), **fields, "family": maps["family"], "light": light}

@@ -30,6 +30,9 @@ LUMA = (0.2126, 0.7152, 0.0722)
 # stays within UP_ROLL of upright and the lamp's azimuth within UP_AZIMUTH of the image's up.
 UP_ROLL = math.radians(45)
 UP_AZIMUTH = math.radians(60)
+# What lights a sample (`light_surface`'s "light"): the HDRI alone (soft light from everywhere),
+# the HDRI and a lamp, a lamp in a dim room (or the flash).
+LIGHT_KINDS = ("sky", "sky_and_lamp", "lamp")
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -115,11 +118,12 @@ def ambient_occlusion(height: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=None,
                   light_up: float = 0.0):
     """Render one photo's linear radiance. Returns {"radiance", "shading" (B, 3, H, W): the
-    diffuse light, so radiance = albedo * shading + specular}. ``lamp`` (B, 3), direction from
-    the frame's centre, forces a lamp there in a dim room (a photometric stereo capture).
-    ``light_up``: the share of samples lit from the image's upper side (HDRI roughly upright,
-    lamp azimuth within UP_AZIMUTH of up), as most surface photos are (a wall under the sky, a
-    lamp above); 0 (default) draws every direction alike, and no extra random numbers."""
+    diffuse light, so radiance = albedo * shading + specular; "light" (B,): what lit it, an
+    index into LIGHT_KINDS}. ``lamp`` (B, 3), direction from the frame's centre, forces a lamp
+    there in a dim room (a photometric stereo capture). ``light_up``: the share of samples lit
+    from the image's upper side (HDRI roughly upright, lamp azimuth within UP_AZIMUTH of up), as
+    most surface photos are (a wall under the sky, a lamp above); 0 (default) draws every
+    direction alike, and no extra random numbers."""
     B, _, H, W = normal.shape
     dev = g.device
 
@@ -184,4 +188,5 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=Non
     glossy = sh9_irradiance(reflected.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2)
     glossy = glossy.clamp_min(0) / math.pi * env_level.view(B, 1, 1, 1) * (1 - roughness) ** 2
     specular = f0 * spec + fresnel * glossy * ao
-    return {"radiance": albedo * shading + specular, "shading": shading}
+    light = (kind[:, 0] >= 3).long() + (kind[:, 0] >= 7).long()
+    return {"radiance": albedo * shading + specular, "shading": shading, "light": light}

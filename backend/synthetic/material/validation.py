@@ -18,7 +18,7 @@ from .batches import MaterialBatches
 from .geometry import FAMILIES
 from .lighting import LUMA
 
-VERSION = 1
+VERSION = 2  # 2: "light" (what lit each sample) stored; the same photos as 1
 SEED = 7919  # never a training seed's generator: those are seed * 1_000_003 + step
 
 
@@ -26,7 +26,8 @@ SEED = 7919  # never a training seed's generator: those are seed * 1_000_003 + s
 def render_set(count: int, size: int, seed: int, envs=(), families=FAMILIES,
                batch: int = 8, light_up: float = 0.0) -> dict[str, np.ndarray]:
     """``count`` samples of each family, in family order: (N, C, S, S) float16 maps ("image",
-    "normal", "height", "albedo", "shading" (luminance), "roughness") and "family" (N,)."""
+    "normal", "height", "albedo", "shading" (luminance), "roughness"), "family" (N,) and
+    "light" (N,), what lit each (`lighting.LIGHT_KINDS`)."""
     batches = MaterialBatches(list(envs), size=size, device="cpu", light_up=light_up)
     generator = torch.Generator().manual_seed(SEED + seed)
     out: dict[str, list] = {}
@@ -37,7 +38,7 @@ def render_set(count: int, size: int, seed: int, envs=(), families=FAMILIES,
             s["shading"] = (s["shading"] * luma).sum(1, keepdim=True)
             for key, value in s.items():
                 value = value.numpy()
-                out.setdefault(key, []).append(value if key == "family" else
+                out.setdefault(key, []).append(value if key in ("family", "light") else
                                                value.astype(np.float16))
     return {k: np.concatenate(v) for k, v in out.items()}
 
