@@ -3,7 +3,7 @@ ONNX Runtime or OpenVINO.
 
 Torch stays the reference and the trainer. For CPU inference the network alone can also run
 from an ONNX graph, in ONNX Runtime (onnxruntime; onnx and onnxscript do the export) or in
-OpenVINO (openvino), which on 2 cores run the shipped multi-light model 1.8x and 3.5x faster
+OpenVINO (openvino), which on 2 cores run the shipped multi-light network 1.9x and 3.6x faster
 than torch eager (README, "Inference runtime"). Only the forward differs: the estimators keep
 their pre- and post-processing in torch and numpy, and a graph network is an object with the
 torch model's call signature (`OnnxMultiLight`, `OnnxPortrait`) that takes and returns torch
@@ -58,7 +58,8 @@ ENGINE_NAMES = {"onnx": "ONNX Runtime", "openvino": "OpenVINO"}
 # bf16 as fast as in torch under bf16 autocast (which costs no export), so auto keeps torch.
 AUTO_ENGINES = {"multilight": ("openvino", "onnx"), "portrait": ()}
 # OpenVINO's compute precision where the CPU has bf16 hardware (its own default there too): the
-# multi-light request's normals moved 0.4 deg mean (psm_uw and ball: README).
+# multi-light request's normals moved 0.4 deg mean from torch's on the benchmark sphere, and
+# psm_uw's and the DiLiGenT ball's errors by at most 0.2 deg (README).
 OPENVINO_BF16 = "bf16"
 # Where auto runs torch under bf16 autocast on a CPU with bf16 hardware: the portrait network
 # 2x faster than fp32 on 2 EPYC cores (1.5x faster than ONNX Runtime), its pooled synthetic
