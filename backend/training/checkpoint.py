@@ -61,10 +61,10 @@ def checkpoint_model(path) -> tuple[torch.nn.Module, int, dict]:
 
 
 def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, device,
-              init: str | None = None):
+              init: str | None = None, steps: int | None = None):
     """(model, AdamW optimizer, step, checkpoint path) for a training run: resumed from
     ``run_dir/name/last.safetensors`` when it exists, else fresh or warm-started from ``init``
-    (whose step count it carries on)."""
+    (whose step count it carries on; ``steps``, the run's last step, is checked against it)."""
     run = Path(run_dir) / name
     run.mkdir(parents=True, exist_ok=True)
     checkpoint = run / "last.safetensors"
@@ -79,4 +79,11 @@ def start_run(name: str, run_dir, model_name: str, overrides: dict, lr: float, d
         # Count the steps the shipped weights already had, so the model card stays true.
         step = int(read_metadata(init).get("steps", 0))
         print(f"initialised {model_name} from {init} (step {step})")
+        if steps is not None and step >= steps // 2:
+            # The schedule counts from step 0 (so a resumed run stays on its curve): a warm
+            # start near --steps begins at the cosine's tail, a learning rate near its floor.
+            print(f"warning: --steps {steps} is the step this run ends at and {init} starts it "
+                  f"at {step}: the learning rate starts past the schedule's middle; for a full "
+                  f"schedule pass --steps {step} + the steps to train, or a large --steps with "
+                  "--minutes")
     return model, optimizer, step, checkpoint

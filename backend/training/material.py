@@ -148,7 +148,7 @@ def train(config: MaterialTrainConfig, batches=None, validation: dict | None = N
         config.overrides)
     model, optimizer, step, checkpoint = start_run(
         config.name or config.model, config.run_dir, config.model, overrides, config.lr,
-        device, config.init,
+        device, config.init, config.steps,
     )
     run = checkpoint.parent
     if batches is None:

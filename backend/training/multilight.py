@@ -104,7 +104,8 @@ def train(config: MultiLightTrainConfig, batches: MultiLightBatches | None = Non
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model, optimizer, step, checkpoint = start_run(
-        config.model, config.run_dir, config.model, config.overrides, config.lr, device, config.init
+        config.model, config.run_dir, config.model, config.overrides, config.lr, device,
+        config.init, config.steps,
     )
     run = checkpoint.parent
     if batches is None:

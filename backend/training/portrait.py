@@ -167,6 +167,7 @@ def train(config: PortraitTrainConfig, batches=None, validation: dict | None = N
         config.lr,
         device,
         config.init,
+        config.steps,
     )
     run = checkpoint.parent
     if batches is None:

@@ -173,3 +173,16 @@ def test_stratified_intensities_span_the_range_in_every_set():
     ints = sample_light_intensities(50, 8, torch.Generator().manual_seed(4), stratified=True)
     strata = ((ints[..., 0] - 0.2) / 1.8 * 4).floor().sort(dim=1).values
     assert torch.equal(strata, torch.tensor([0.0, 0, 1, 1, 2, 2, 3, 3]).expand(50, 8))
+
+
+def test_a_warm_start_near_its_last_step_says_the_schedule_is_nearly_over(tmp_path, capsys):
+    """--steps is the run's last step, counted from 0: a warm start from weights that already
+    have most of them would train at the cosine's floor, so the run says so."""
+    from photonormals.training.checkpoint import start_run
+
+    init = tmp_path / "shipped.safetensors"
+    save_weights(init, create_model("sdps_lite"), steps=900)
+    start_run("near", tmp_path, "sdps_lite", {}, 1e-3, "cpu", str(init), steps=1000)
+    assert "warning: --steps 1000 is the step this run ends at" in capsys.readouterr().out
+    start_run("far", tmp_path, "sdps_lite", {}, 1e-3, "cpu", str(init), steps=100_000)
+    assert "warning" not in capsys.readouterr().out
