@@ -72,7 +72,7 @@ log = logging.getLogger("photonormals.runtime")
 
 
 class RuntimeUnavailable(RuntimeError):
-    """The ONNX runtime cannot run this model here (a package is missing, or export failed)."""
+    """A graph runtime cannot run this model here (a package is missing, or export failed)."""
 
 
 def cache_dir() -> Path:
