@@ -139,8 +139,9 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=Non
     kind = (u(1) * 10).long()  # (B, 1): 0-2 env only, 3-6 both, 7-9 a lamp in a dim room
     if lamp is not None:
         kind = torch.full_like(kind, 9)
-    lamp_on = (kind >= 3).float()
-    env_level = torch.where(kind >= 7, 0.02 + 0.13 * u(1), torch.ones(B, 1, device=dev))
+    light = (kind >= 3).long() + (kind >= 7).long()  # (B, 1) index into LIGHT_KINDS
+    lamp_on = (light >= 1).float()
+    env_level = torch.where(light == 2, 0.02 + 0.13 * u(1), torch.ones(B, 1, device=dev))
     env = env * env_level.view(B, 1, 1, 1)
     elevation = torch.asin(0.17 + 0.83 * u(1))  # 10-90 deg above the plane
     azimuth = u(1) * 2 * math.pi
@@ -188,5 +189,4 @@ def light_surface(normal, height, albedo, roughness, g, dirs, radiance, lamp=Non
     glossy = sh9_irradiance(reflected.permute(0, 2, 3, 1), coeffs).permute(0, 3, 1, 2)
     glossy = glossy.clamp_min(0) / math.pi * env_level.view(B, 1, 1, 1) * (1 - roughness) ** 2
     specular = f0 * spec + fresnel * glossy * ao
-    light = (kind[:, 0] >= 3).long() + (kind[:, 0] >= 7).long()
-    return {"radiance": albedo * shading + specular, "shading": shading, "light": light}
+    return {"radiance": albedo * shading + specular, "shading": shading, "light": light[:, 0]}
