@@ -200,16 +200,19 @@ def graph_path(weights: str | os.PathLike, graph: str) -> Path:
     return cache_dir() / f"{Path(weights).stem}.{graph}.{key.hexdigest()[:20]}.onnx"
 
 
+def _feeds(names: list[str], tensors) -> dict:
+    """A graph's inputs by name: float32, contiguous CPU numpy views of torch tensors."""
+    return {name: t.detach().to("cpu", torch.float32).contiguous().numpy()
+            for name, t in zip(names, tensors, strict=True)}
+
+
 class OnnxGraph:
     """One exported graph in an ONNX Runtime CPU session; call it with torch tensors."""
 
     runtime = "onnx"
 
     def __init__(self, path: Path, threads: int | None = None):
-        missing = missing_packages("onnx", export=False)
-        if missing:
-            raise _not_installed(missing)
-        import onnxruntime as ort
+        import onnxruntime as ort  # `exported` checked it imports
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads(threads)
@@ -221,10 +224,7 @@ class OnnxGraph:
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
-        feeds = {
-            name: t.detach().to("cpu", torch.float32).contiguous().numpy()
-            for name, t in zip(self.inputs, tensors, strict=True)
-        }
+        feeds = _feeds(self.inputs, tensors)
         return [torch.from_numpy(out) for out in self.session.run(None, feeds)]
 
 
@@ -233,10 +233,7 @@ class OpenVinoGraph:
     on a CPU with bf16 hardware (OPENVINO_BF16), else float32."""
 
     def __init__(self, path: Path, threads: int | None = None):
-        missing = missing_packages("openvino", export=False)
-        if missing:
-            raise _not_installed(missing)
-        import openvino as ov
+        import openvino as ov  # `exported` checked it imports
 
         precision = OPENVINO_BF16 if cpu_has_bf16() else "f32"
         self.runtime = "openvino-bf16" if precision == OPENVINO_BF16 else "openvino"
@@ -252,10 +249,7 @@ class OpenVinoGraph:
         self.lock = threading.Lock()  # one request, reused: its buffers are not thread-safe
 
     def __call__(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
-        feeds = {
-            name: t.detach().to("cpu", torch.float32).contiguous().numpy()
-            for name, t in zip(self.inputs, tensors, strict=True)
-        }
+        feeds = _feeds(self.inputs, tensors)
         with self.lock:
             results = self.request.infer(feeds)
             # copies: the request overwrites its output buffers on the next call
@@ -271,13 +265,11 @@ def exported(module: nn.Module, weights, graph: str, example: tuple, dynamic_sha
     """The cached graph of ``module`` for these weights, exported first if it is not there, in
     ``engine``'s runner (OnnxGraph or OpenVinoGraph)."""
     path = graph_path(weights, graph)
-    missing = missing_packages(engine, export=False)
-    if missing:  # before a costly export the engine could not run
+    # the engine too before a costly export, and the exporter only when there is no graph yet
+    missing = missing_packages(engine, export=not path.is_file())
+    if missing:
         raise _not_installed(missing)
     if not path.is_file():
-        missing = missing_packages(engine, export=True)
-        if missing:
-            raise _not_installed(missing)
         _say(f"runtime: exporting {Path(weights).stem} {graph} to ONNX (once, into {path.parent})",
              log_fn)
         export_graph(module, path, example, dynamic_shapes, input_names, output_names)
