@@ -170,8 +170,7 @@ def light_auto_scores(model, data_up: dict, log=print) -> dict:
             log(f"  auto light side: {i + 1}/{len(data_up['image'])}")
     out = {side: _mean([r for r in rows if r["side"] == side]) for side in QUARTER_TURNS}
     out["pooled"] = _mean(rows)
-    out["per_light"] = {kind: _mean([r for r in rows if r["light"] == kind])
-                        for kind in sorted({r["light"] for r in rows})}
+    out["per_light"] = _per_light(rows)
     return out | {"count": len(data_up["image"]), "size": int(data_up["image"].shape[-1])}
 
 
@@ -186,7 +185,8 @@ def light_auto_any_scores(model, data: dict, log=print) -> dict:
         truth = np.asarray(data["normal"][i], np.float32)
         truth /= np.linalg.norm(truth, axis=0, keepdims=True)
         auto = model.estimate(image, light_from="auto")
-        top = model.estimate(image, light_from="top")
+        # read as top-lit, auto ran exactly that pass
+        top = auto if auto.light_from == "top" else model.estimate(image, light_from="top")
         rows.append({
             "light": LIGHT_KINDS[int(data["light"][i])],
             "auto_deg": float(angular_error_deg(np.moveaxis(auto.normals, -1, 0), truth).mean()),
@@ -196,9 +196,13 @@ def light_auto_any_scores(model, data: dict, log=print) -> dict:
         })
         if i % 16 == 15:
             log(f"  auto, any side: {i + 1}/{len(data['image'])}")
-    return {"pooled": _mean(rows), "per_light": {
-        kind: _mean([r for r in rows if r["light"] == kind])
-        for kind in sorted({r["light"] for r in rows})}, "count": len(rows)}
+    return {"pooled": _mean(rows), "per_light": _per_light(rows), "count": len(rows)}
+
+
+def _per_light(rows: list[dict]) -> dict:
+    """The rows' means per lighting kind (`LIGHT_KINDS`) that occurs among them."""
+    return {kind: _mean([r for r in rows if r["light"] == kind])
+            for kind in sorted({r["light"] for r in rows})}
 
 
 def lamp_directions(count: int, generator: torch.Generator, batch: int) -> torch.Tensor:
