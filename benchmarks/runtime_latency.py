@@ -89,7 +89,7 @@ def side_by_side(estimators: dict, run, repeat: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch and graph-runtime threads")
     parser.add_argument("--only", default="multi,portrait")
     parser.add_argument("--candidates", default="torch,onnx,openvino,channels_last,bf16")
     parser.add_argument("--json", type=Path)
