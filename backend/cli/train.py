@@ -54,6 +54,14 @@ def add_parser(commands):
         help="multi-light models: every set's intensities spread over the range, two lights in "
         "each of K/2 equal intervals (the seed's section 7 variant)",
     )
+    parser.add_argument(
+        "--linear-codes",
+        type=float,
+        metavar="P",
+        help="multi-light models: the share of samples saved as linear 8-bit codes and read as "
+        "sRGB, as photometric-stereo data sets (DiLiGenT, psm_uw) are when their encoding is "
+        "not given (default 0)",
+    )
     parser.add_argument("--size", type=int,
                         help="portrait models: training crop size = inference working resolution "
                              "(default: the resumed run's, else 256); material models: training "

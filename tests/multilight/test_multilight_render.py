@@ -239,6 +239,26 @@ def test_srgb8_mode_gives_exact_decoded_codes():
     assert random_camera_mode(gen(0)) in ("srgb8", "linear16", "float")
 
 
+def test_linear8_mode_is_linear_codes_read_as_srgb():
+    """A data set's linear 8-bit file read by our default (sRGB) reader: the same exposure and
+    noise as "float", then 8-bit linear codes decoded by the sRGB table, so about value^2.2."""
+    normals, depth, mask, albedo, material, dirs, ints = _random_scene(seed=3)
+    images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)
+    out = apply_camera(images, gen(7), "linear8")
+    flt = apply_camera(images, gen(7), "float")
+    assert torch.isin(out, SRGB8_TABLE).all()
+    codes = (flt.clamp(0, 1) * 255).round().long()
+    torch.testing.assert_close(out, SRGB8_TABLE[codes])
+    mid = (flt > 0.2) & (flt < 0.8)
+    assert (out[mid] < flt[mid]).all()  # sRGB decoding darkens mid-tones
+    modes = [random_camera_mode(gen(seed), p_linear8=0.5) for seed in range(200)]
+    assert 60 < modes.count("linear8") < 140
+    assert {"srgb8", "linear16", "float"} <= set(modes)
+    # without linear codes the draw is what it always was (runs resume on the same data)
+    assert [random_camera_mode(gen(s)) for s in range(20)] == [
+        random_camera_mode(gen(s), p_linear8=0.0) for s in range(20)]
+
+
 def test_same_seed_reproduces_sample():
     def sample(seed):
         g = gen(seed)

@@ -151,16 +151,18 @@ def test_the_intensity_range_reaches_the_batches(batches):
     assert raw_ratio.max() <= 2.0 + 1e-4  # relative intensities keep the range's max/min
 
 
-def test_the_cli_takes_rigs_and_an_intensity_range():
+def test_the_cli_takes_rigs_an_intensity_range_and_linear_codes():
     from types import SimpleNamespace
 
     from photonormals.errors import UserError
     from photonormals.training.multilight import config_from_args
 
     args = SimpleNamespace(images="3", crop=32, zoom=None, light_rigs=0.25,
-                           intensity_range="1-2", light_size=None, stratified_intensities=True)
+                           intensity_range="1-2", light_size=None, stratified_intensities=True,
+                           linear_codes=0.3)
     config = config_from_args(args, model="fused")
     assert config.light_rigs == 0.25 and config.intensity_range == (1.0, 2.0)
+    assert config.linear_codes == 0.3
     assert config.stratified_intensities
     with pytest.raises(UserError, match="LOW-HIGH"):
         config_from_args(SimpleNamespace(**{**vars(args), "intensity_range": "a-b"}),

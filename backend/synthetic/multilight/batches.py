@@ -3,8 +3,9 @@
 Geometry is expensive and cached (`bank`); everything else is cheap and drawn afresh per
 sample on the training device: a random zoomed crop centred on the object, a flip/rotation,
 albedo, BRDF, K lights (over the hemisphere or from one rig) with per-channel intensities in
-[0.2, 2.0], and a camera (8-bit sRGB, 16-bit linear or float, with noise). The network input
-then goes through the same exposure normalisation as real photos.
+[0.2, 2.0], and a camera (8-bit sRGB, 16-bit linear or float, with noise; optionally 8-bit
+linear codes read as sRGB, as photometric-stereo data sets are). The network input then goes
+through the same exposure normalisation as real photos.
 """
 
 from __future__ import annotations
@@ -92,10 +93,11 @@ class MultiLightBatches:
     def sample(
         self, batch: int, count: int, crop: int, generator: torch.Generator, max_zoom: float = 1.0,
         light_rigs: float = 0.0, intensity_range: tuple[float, float] = (0.2, 2.0),
-        stratified_intensities: bool = False,
+        stratified_intensities: bool = False, linear_codes: float = 0.0,
     ) -> dict:
         """``light_rigs``: the share of samples lit by one rig; ``intensity_range`` and
-        ``stratified_intensities``: how each light's intensity is drawn (see `lights`)."""
+        ``stratified_intensities``: how each light's intensity is drawn (see `lights`);
+        ``linear_codes``: the share saved as linear 8-bit codes and read as sRGB (`camera`)."""
         normals, depth, mask = self.geometry(batch, crop, generator, max_zoom)
         flips = torch.randint(8, (1,), generator=generator, device=self.device).item()
         if flips & 1:
@@ -111,7 +113,8 @@ class MultiLightBatches:
         albedo = random_albedo(batch, crop, crop, generator)
         material = random_materials(batch, generator, crop, crop)
         images = render_multilight(normals, depth, mask, albedo, material, dirs, ints)
-        images = apply_camera(images, generator, random_camera_mode(generator), mask)
+        mode = random_camera_mode(generator, p_linear8=linear_codes)
+        images = apply_camera(images, generator, mode, mask)
         images, _ = normalise_exposure(images, mask)
         # Absolute intensity is unobservable (it trades off against albedo and exposure): the
         # targets are intensities relative to the set's mean, which is what we report too.

@@ -4,6 +4,12 @@ The "srgb8" mode produces exactly what our reader decodes from a real 8-bit phot
 sensor noise, clip, encode sRGB, quantise to 8 bits and decode with the reader's table
 (`imaging`). Quantisation of dark values is coarse after decoding, and speculars clip: both are
 what real inputs look like.
+
+The "linear8" mode is a photometric-stereo data set's file (DiLiGenT, psm_uw): linear values
+stored as 8-bit codes, which our reader, told nothing, decodes as sRGB, so the network sees
+roughly radiance^2.2. Nothing in the photos says which encoding they hold (we tried: rank-3 and
+Lambertian residuals do not separate them on real glossy objects), so the network learns to
+cope with both.
 """
 
 from __future__ import annotations
@@ -14,14 +20,19 @@ import torch
 from ..imaging import decode_srgb8, srgb8_codes
 from ..random import uniform
 
-CAMERA_MODES = ("srgb8", "linear16", "float")
+CAMERA_MODES = ("srgb8", "linear16", "float", "linear8")
 
 
 def random_camera_mode(
-    generator: torch.Generator, p_srgb8: float = 0.5, p_linear16: float = 0.3
+    generator: torch.Generator, p_srgb8: float = 0.5, p_linear16: float = 0.3,
+    p_linear8: float = 0.0,
 ) -> str:
-    """ "srgb8" with probability p_srgb8, "linear16" with p_linear16, else "float"."""
+    """ "linear8" with probability p_linear8; otherwise "srgb8" with probability p_srgb8,
+    "linear16" with p_linear16, else "float"."""
     u = float(uniform((1,), generator))
+    if u < p_linear8:
+        return "linear8"
+    u = (u - p_linear8) / (1.0 - p_linear8)
     return "srgb8" if u < p_srgb8 else "linear16" if u < p_srgb8 + p_linear16 else "float"
 
 
@@ -67,6 +78,7 @@ def apply_camera(
        (log-uniform in ``read_noise``).
     3. "srgb8": clip, sRGB encode, round to 8-bit codes, decode with the reader's table.
        "linear16": clip and round to 16-bit codes. "float": no clipping or quantisation.
+       "linear8": clip, round to 8-bit linear codes, decode them as sRGB (module docstring).
     ``mask`` (B,1,H,W), if given, zeroes the background afterwards (as masked real data is).
     With ``return_exposure`` the per-sample gain (B,) is returned too.
     """
@@ -90,6 +102,8 @@ def apply_camera(
     x = x.addcmul_(x.clamp_min(0.0).mul_(a).add_(b * b).sqrt_(), noise)  # x is our own copy
     if mode == "srgb8":
         x = decode_srgb8(srgb8_codes(x), x.dtype)
+    elif mode == "linear8":
+        x = decode_srgb8(x.clamp_(0.0, 1.0).mul_(255.0).round_(), x.dtype)
     elif mode == "linear16":
         x = x.clamp_(0.0, 1.0).mul_(65535.0).round_().div_(65535.0)
     if mask is not None:
