@@ -4,9 +4,11 @@
 
 Every model runs the way `predict --mode multi` runs it (coarse pass, light fit) on
 `class_validation_set`: matte, glossy dielectric and metal objects, each under a wide cap of 9
-lights and under a narrow hand-held rig, 8-bit sRGB. Prints one Markdown table per model: light
-direction error, normal error over the object and split into convex and concave pixels (where
-cast shadows and interreflections are). ``--weights`` defaults to the shipped multi-light model.
+lights and under a narrow hand-held rig, 8-bit sRGB (``--camera linear8``: the same scenes saved
+as linear 8-bit codes and read as sRGB, as a photometric-stereo data set is). Prints one Markdown
+table per model: light direction error, normal error over the object and split into convex and
+concave pixels (where cast shadows and interreflections are). ``--weights`` defaults to the
+shipped multi-light model.
 """
 
 from __future__ import annotations
@@ -42,11 +44,14 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, nargs="+")
     parser.add_argument("--count", type=int, default=16, help="shapes per class and rig")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--camera", choices=("srgb8", "linear8"), default="srgb8")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = class_validation_set(args.count, faces=FACES if FACES.is_file() else None)
+    data = class_validation_set(args.count, faces=FACES if FACES.is_file() else None,
+                                camera=args.camera)
     for weights in args.weights or shipped_files(MULTILIGHT):
-        print(f"\n### {weights} ({args.count} shapes per class and rig, 9 lights)\n")
+        print(f"\n### {weights} ({args.count} shapes per class and rig, 9 lights, "
+              f"{args.camera})\n")
         print(table(class_errors(MultiLightModel(weights), data)), flush=True)
 
 

@@ -6,10 +6,11 @@ docs/multilight/real_objects.md.
 
 Metrics per object, with all 12 photos and with every other one (6): the mean angle between the
 estimated and the known light directions, and the mean angle between the estimated normals and
-calibrated least squares (the known lights, robust sample rejection) on the same photos decoded
-the same way: the data set has no true normals. Each set is read twice: as the default reads
-8-bit files (sRGB) and as ``--input-colorspace linear`` reads them. The files hold linear codes
-(least squares on the grey sphere matches a sphere at 4.8 deg read linear, 18 deg read sRGB).
+calibrated least squares (the known lights, robust sample rejection) on the same photos: the
+data set has no true normals. Each set is read twice: as the default reads 8-bit files (sRGB)
+and as ``--input-colorspace linear`` reads them. The files hold linear codes (least squares on
+the grey sphere matches a sphere at 4.8 deg read linear, 18 deg read sRGB), so the reference is
+least squares on the photos read linear, whichever way the pipeline read them.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ SUBSETS = {"12": slice(None), "6": slice(0, None, 2)}
 def score(model: MultiLightModel, folder: Path, colorspace: str) -> dict:
     paths = sorted(p for p in folder.glob("*.png") if p.stem != "mask")
     stack, _ = load_image_set(paths, colorspace)
+    linear = stack if colorspace == "linear" else load_image_set(paths, "linear")[0]
     mask = image_io.read_mask(folder / "mask.png", stack.shape[1:3])
     lights = read_light_directions(folder / "light_directions.txt")
     row = {}
     for name, pick in SUBSETS.items():
         images, truth = stack[pick], lights[pick]
-        reference = solve_calibrated(images, truth, None, mask, RobustOptions())
+        reference = solve_calibrated(linear[pick], truth, None, mask, RobustOptions())
         solved = mask & reference.mask
         start = time.perf_counter()
         estimate = model.estimate(images, mask)

@@ -98,14 +98,15 @@ def rig_directions(rig: str, lights: int, generator: torch.Generator) -> torch.T
 
 
 def class_validation_set(count=12, lights=9, size=128, seed=11, faces=None,
-                         cache_dir=CACHE_DIR) -> dict:
+                         cache_dir=CACHE_DIR, camera="srgb8") -> dict:
     """Held-out sets by material class and light rig: every class x rig pair renders the same
-    ``count`` unseen shapes, 8-bit sRGB camera. numpy arrays: images (N,K,3,S,S) f16 linear,
+    ``count`` unseen shapes, 8-bit sRGB camera (``camera="linear8"``: a data set's linear 8-bit
+    codes, read as sRGB; same scenes). numpy arrays: images (N,K,3,S,S) f16 linear,
     normals (N,3,S,S), mask and concave (N,1,S,S) bool (concave: the depth's Laplacian says the
     pixel sits in a hollow, where cast shadows and interreflections are), light_dirs (N,K,3),
     light_ints (N,K,3) relative, material_class and rig (N,) indices into CLASSES and RIGS."""
     path = Path(cache_dir) / (f"val_ml_classes_v{VERSION}_n{count}_k{lights}_s{size}"
-                              f"_seed{seed}.npz")
+                              f"_seed{seed}{'' if camera == 'srgb8' else '_' + camera}.npz")
     if path.is_file():
         return load_arrays(path)
     bank = cached_bank(
@@ -127,7 +128,7 @@ def class_validation_set(count=12, lights=9, size=128, seed=11, faces=None,
                 albedo = random_albedo(1, size, size, generator)
                 images = render_multilight(normals, depth, mask, albedo,
                                            class_material(name, generator), dirs, ints)
-                images = apply_camera(images, generator, "srgb8", mask)
+                images = apply_camera(images, generator, camera, mask)
                 out["images"].append(images[0].half().numpy())
                 out["normals"].append(normals[0].numpy())
                 out["mask"].append(mask[0].numpy() > 0.5)
