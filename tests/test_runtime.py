@@ -106,6 +106,7 @@ def test_openvino_matches_torch(onnx_cache, monkeypatch):
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
     estimator = _estimator("fused_fast", runtime="openvino")
     assert estimator.runtime == "openvino" and estimator.net is not estimator.model
+    assert any(runtime.openvino_cache(estimator.net.lights.path).glob("*.blob"))
     x, m = _sphere_set(4, 48, 40)
     with torch.inference_mode():
         dirs, ints = estimator.model.estimate_lights(x, m)
@@ -192,9 +193,13 @@ def test_cache_is_reused_and_invalidated(onnx_cache, tmp_path, monkeypatch):
     tensors[key] = tensors[key] * 1.5
     meta = {k: json.dumps(v) for k, v in read_metadata(weights).items()}
     save_safetensors(weights, tensors, meta)
+    compiled = runtime.openvino_cache(old_graph)  # as OpenVINO would have left it
+    compiled.mkdir(parents=True, exist_ok=True)
+    (compiled / "123.blob").write_bytes(b"x")
     changed = PortraitModel(weights, runtime="onnx")
     assert len(exports) == 1
     assert changed.net.graph.path != old_graph and not old_graph.exists()
+    assert not compiled.exists()  # the stale graph's compiled form goes with it
     x = torch.rand(1, 3, 32, 32)
     with torch.inference_mode():
         ref = changed.model(x)["normal"]
