@@ -60,6 +60,8 @@ def main():
     parser.add_argument("--count", type=int, default=8, help="held-out surfaces per family")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-flip", action="store_true",
+                        help="the network without its mirror-image average (for comparison)")
     parser.add_argument("--skip", nargs="*", default=(),
                         choices=("scores", "scores_up", "light_sides", "light_auto",
                                  "light_auto_any", "seams", "multilight", "latency", "gallery"))
@@ -70,7 +72,7 @@ def main():
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results.update(machine=machine(), weights=str(weights))
-    model = MaterialModel(weights)
+    model = MaterialModel(weights, flip_average=not args.no_flip)
     results["model"] = {"name": model.name, "steps": model.metadata.get("steps"),
                         "parameters": sum(p.numel() for p in model.model.parameters())}
 

@@ -131,6 +131,24 @@ def test_tiles_and_the_coarse_pass_give_whole_maps(tiny_weights):
     assert steps[1] < 2 * steps[0] + 1e-3
 
 
+def test_flip_average_mirrors_the_normals_back_and_keeps_the_direct_shading(tiny_weights):
+    """The mirror pass's normals come back with x negated, so the averaged maps of a photo's
+    mirror image are the photo's maps mirrored (x negated), which no single pass of an untrained
+    network gives; shading and roughness are the direct pass's."""
+    rng = np.random.default_rng(1)
+    photo = cv2.GaussianBlur(rng.uniform(0.1, 0.6, (64, 64, 3)).astype(np.float32), (0, 0), 2)
+    mirror = np.ascontiguousarray(photo[:, ::-1])
+    back = lambda normals: normals[:, ::-1] * np.float32([-1, 1, 1])
+    model, plain = MaterialModel(tiny_weights), MaterialModel(tiny_weights, flip_average=False)
+    direct = model.estimate(photo)
+    assert np.allclose(back(model.estimate(mirror).normals), direct.normals, atol=1e-4)
+    assert not np.allclose(back(plain.estimate(mirror).normals), plain.estimate(photo).normals,
+                           atol=1e-3)
+    single = plain.estimate(photo)
+    assert np.allclose(direct.shading, single.shading)
+    assert np.allclose(direct.roughness, single.roughness)
+
+
 def test_shading_leak_is_zero_for_the_truth_and_high_for_the_photo():
     rng = np.random.default_rng(0)
     albedo = rng.uniform(0.2, 0.8, (32, 32))

@@ -57,6 +57,7 @@ class ReadsLightFromTop(torch.nn.Module):
 def stand_in_model():
     model = MaterialModel.__new__(MaterialModel)
     model.model, model.device, model.tile = ReadsLightFromTop(), torch.device("cpu"), 1024
+    model.flip_average = True
     return model
 
 
