@@ -1,4 +1,4 @@
-"""Rasterised portrait geometry: head, eyes, mouth, hair, shoulders.
+"""Rasterised portrait geometry: head, eyes, mouth, hair, shoulders (or a whole upper body).
 
 Each sample is a random ICT-FaceKit identity, expression and head pose (``faces.FaceModel``),
 a procedural hair cap (a displaced, noisy copy of the scalp, from bald to long hair), a torso
@@ -11,6 +11,8 @@ the face box fills the frame as after a detector crop). Stored per pixel:
   ``canonical`` the neutral-mesh position in cm (hair: its scalp point; torso: its own frame),
   so that appearance (skin regions, 3D noise) is painted on the face and moves with it,
   ``ao`` ambient occlusion of the height field (cosine-weighted, 24 directions).
+* ``framing="body"``: the upper body of `body` (trunk to the hips, arms, hands) instead of the
+  shoulder ellipsoid, framed wider (labels TORSO for clothing, BODY_SKIN for bare arms/hands).
 * per sample: ``focal`` and ``principal`` (pixel units, x right / y up as in ``rasterize``),
   from which the per-pixel view direction follows, and ``px_per_cm`` at the face.
 
@@ -28,10 +30,16 @@ from ..faces import FACE_BOX, SKIN, FaceModel, head_rotation
 from ..meshes import icosphere
 from ..rasterize import rasterize_mesh, vertex_normals
 from ..shadows import cast_shadow_visibility
+from .body import body_parts
 
 HAIR = 8
-TORSO = 9
-NUM_LABELS = 10
+TORSO = 9  # clothing (or, in the samples whose torso is bare, skin: `skin.portrait_albedo`)
+# Bare arms and hands. A label of their own rather than the per-sample ``bare`` switch, because
+# one body mixes both: a clothed torso with short sleeves has cloth and skin on the same arm.
+BODY_SKIN = 10
+NUM_LABELS = 11
+FRAMINGS = ("face", "body")
+BODY_FILL = (0.06, 0.30)  # face box / frame side in body framing (log-uniform)
 NECK_PIVOT = np.array([0.0, -9.0, -1.0])  # heads turn about the neck, not the skull centre
 HEAD_AXIS_Z = 1.5  # z of the skull's vertical axis in the neutral mesh (hairline angles)
 _FACE_LABELS = (1, 2, 3, 4, 5, 6, 7)
@@ -156,10 +164,17 @@ def sample_pose(rng):
 
 
 def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
-                   view_turn: np.ndarray | None = None) -> dict:
+                   view_turn: np.ndarray | None = None, framing: str = "face") -> dict:
     """One portrait's buffers (see the module docstring). ``view_turn`` (3, 3), for benchmarks:
     the whole scene turned about the camera by it, so the head is seen off the optical axis, as
-    an off-centre face in a wide photo is (training keeps the head on the axis)."""
+    an off-centre face in a wide photo is (training keeps the head on the axis).
+
+    ``framing="face"`` (default): the face box fills 35-75% of the frame over the shoulder
+    ellipsoid (`_torso`); its random draws are those of the first engine, so cached banks and
+    validation sets reproduce. ``framing="body"``: trunk, arms and hands (`body`) under a face
+    box filling 6-30% of the frame, the head in the upper part, at a plausible field of view."""
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     identity = rng.normal(size=len(model.identity)).astype(np.float32) * rng.uniform(0.8, 1.2)
     head = model.mesh(identity, model.sample_expression(rng)).astype(np.float64)
     canon_head = model.neutral.astype(np.float64)
@@ -171,8 +186,11 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
     hair = _hair(rng, model, head)
     if hair is not None:
         parts.append((hair[0], hair[1], np.full(len(hair[1]), HAIR), hair[2], rot))
-    tv, tt, tc = _torso(rng)
-    parts.append((tv, tt, np.full(len(tt), TORSO), tc, torso_rot))
+    if framing == "body":
+        parts += [(v, t, lab, c, torso_rot) for v, t, lab, c in body_parts(rng, BODY_SKIN, TORSO)]
+    else:
+        tv, tt, tc = _torso(rng)
+        parts.append((tv, tt, np.full(len(tt), TORSO), tc, torso_rot))
 
     verts, tris, labels, canon, normals, offset = [], [], [], [], [], 0
     for v, t, lab, c, r in parts:
@@ -188,7 +206,11 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
 
     # Perspective camera on the +z axis at distance D from the head; focal length and principal
     # point frame the face box like a detector crop (a crop is an off-centre principal point).
-    distance = float(np.exp(rng.uniform(np.log(35.0), np.log(300.0))))
+    if framing == "body":
+        fill = float(np.exp(rng.uniform(*np.log(BODY_FILL))))
+        distance = _body_distance(rng, verts[model.face_vertices], fill)
+    else:
+        distance = float(np.exp(rng.uniform(np.log(35.0), np.log(300.0))))
     cam = verts + np.array([0.0, 0.0, -distance])
     if view_turn is not None:
         cam, normals, rot = cam @ view_turn.T, normals @ view_turn.T, view_turn @ rot
@@ -196,11 +218,15 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
     proj = cam[:, :2] / w[:, None]
     fa = proj[model.face_vertices]
     lo, hi = fa.min(0), fa.max(0)
-    fill = rng.uniform(0.9, 1.4) if rng.random() < 0.15 else rng.uniform(0.35, 0.75)
+    if framing != "body":
+        fill = rng.uniform(0.9, 1.4) if rng.random() < 0.15 else rng.uniform(0.35, 0.75)
     focal = fill * size / max((hi - lo).max(), 1e-9)
     half = (hi - lo) * focal / 2
-    lo_c, hi_c = np.minimum(half, size - half), np.maximum(half, size - half)
-    centre = rng.uniform(lo_c, hi_c)
+    if framing == "body":
+        centre = _body_centre(rng, half, size)
+    else:
+        lo_c, hi_c = np.minimum(half, size - half), np.maximum(half, size - half)
+        centre = rng.uniform(lo_c, hi_c)
     principal = centre - (lo + hi) / 2 * focal  # pixel position of the optical axis
     pix = np.empty_like(cam)
     pix[:, :2] = proj * focal + principal
@@ -235,6 +261,25 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
         "principal": principal.astype(np.float32),
         "px_per_cm": np.float32(focal / distance),
     }
+
+
+def _body_distance(rng, face: np.ndarray, fill: float) -> float:
+    """Camera distance (cm) that frames the face at ``fill`` under a 30-80 degree field of
+    view: a full body at 35 cm would need a fisheye, and a phone's wide lens or a portrait
+    lens is what body shots are taken with."""
+    extent = float((face.max(0) - face.min(0))[:2].max())
+    fov = np.radians(rng.uniform(30.0, 80.0))
+    # At least 50 cm: hands held forward stay well in front of the camera.
+    return float(np.clip(extent / (fill * 2 * np.tan(fov / 2)), 50.0, 600.0))
+
+
+def _body_centre(rng, half: np.ndarray, size: int) -> np.ndarray:
+    """Pixel centre (x right, y up) of the face box in body framing: across anywhere the face
+    fits, up in the upper part of the frame (the body below fills the rest)."""
+    x = rng.uniform(min(half[0], size / 2), max(size - half[0], size / 2))
+    top = size - 1.3 * half[1]  # room for the hair above the face box
+    y = min(rng.uniform(0.58, 0.85) * size, top)
+    return np.array([x, max(y, half[1])])
 
 
 def _hair_strands(rng, normals, canon, hair, rot):

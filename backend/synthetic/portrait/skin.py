@@ -17,7 +17,7 @@ from ..faces import EYE, EYE_SOCKET, EYELASHES, GUMS_TONGUE, MOUTH_SOCKET, SKIN,
 from ..imaging import srgb_to_linear
 from ..materials import smoothstep
 from ..random import uniform
-from .geometry import HAIR, TORSO
+from .geometry import BODY_SKIN, HAIR, TORSO
 
 # Monk skin tone scale (sRGB), light to dark.
 MONK = torch.tensor(
@@ -304,6 +304,7 @@ def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Gene
         ((EYELASHES,), lashes),
         ((HAIR,), hair),
         ((TORSO,), torso),
+        ((BODY_SKIN,), base),  # bare arms and hands: the bare torso's skin, no new draws
     ):
         sel = torch.zeros_like(lab, dtype=torch.bool)
         for i in ids:
@@ -323,12 +324,15 @@ def portrait_albedo(canonical: torch.Tensor, labels: torch.Tensor, g: torch.Gene
     )
     gloss = torch.where(lab == HAIR, torch.full_like(gloss, 0.5), gloss)
     gloss = torch.where(lab == TORSO, 0.2 * (1 - bare) + gloss_skin * bare, gloss)
+    gloss = torch.where(lab == BODY_SKIN, gloss_skin, gloss)
     roughness = (0.3 + 0.3 * uniform((B, 1, 1, 1), g)) * (1.15 - 0.3 * oil)
     roughness = torch.where(lab == EYE, torch.full_like(roughness, 0.1), roughness)
     roughness = torch.where(
         (lab == TORSO) | (lab == HAIR), torch.full_like(roughness, 0.6), roughness
     )
-    is_skin = ((lab == SKIN) | ((lab == TORSO) & (bare > 0)) | (lab == EYE_SOCKET)).float()
+    is_skin = (
+        (lab == SKIN) | ((lab == TORSO) & (bare > 0)) | (lab == EYE_SOCKET) | (lab == BODY_SKIN)
+    ).float()
     return {
         "albedo": albedo.clamp(0.0, 1.0),
         "gloss": gloss,
