@@ -39,7 +39,8 @@ TORSO = 9  # clothing (or, in the samples whose torso is bare, skin: `skin.portr
 BODY_SKIN = 10
 NUM_LABELS = 11
 FRAMINGS = ("face", "body")
-BODY_FILL = (0.06, 0.30)  # face box / frame side in body framing (log-uniform)
+BODY_FILL = (0.12, 0.35)  # face box / frame side in body framing (log-uniform); no legs yet,
+# so a smaller face would show the figure ending at the hips inside the frame
 NECK_PIVOT = np.array([0.0, -9.0, -1.0])  # heads turn about the neck, not the skull centre
 HEAD_AXIS_Z = 1.5  # z of the skull's vertical axis in the neutral mesh (hairline angles)
 _FACE_LABELS = (1, 2, 3, 4, 5, 6, 7)
@@ -172,7 +173,7 @@ def build_portrait(rng: np.random.Generator, size: int, model: FaceModel,
     ``framing="face"`` (default): the face box fills 35-75% of the frame over the shoulder
     ellipsoid (`_torso`); its random draws are those of the first engine, so cached banks and
     validation sets reproduce. ``framing="body"``: trunk, arms and hands (`body`) under a face
-    box filling 6-30% of the frame, the head in the upper part, at a plausible field of view."""
+    box filling 12-35% of the frame, the head in the upper part, at a plausible field of view."""
     if framing not in FRAMINGS:
         raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     identity = rng.normal(size=len(model.identity)).astype(np.float32) * rng.uniform(0.8, 1.2)
