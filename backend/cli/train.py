@@ -73,6 +73,13 @@ def add_parser(commands):
         help="portrait models: the angle between normals, or 1 - cos (the first runs' loss)",
     )
     parser.add_argument(
+        "--body-share",
+        type=float,
+        metavar="P",
+        help="portrait models: the share of batches cut from whole upper bodies (torso, arms, "
+        "hands) instead of face-framed heads (default 0)",
+    )
+    parser.add_argument(
         "--face-weight",
         type=float,
         default=2.0,

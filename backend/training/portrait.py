@@ -72,6 +72,11 @@ class PortraitTrainConfig:
     # rasterised heads; 800 left a 1.6 deg gap between training and held-out heads
     bank_size: int = 4000
     bank_resolution: int = 256
+    # the share of batches cut from whole upper bodies (`PortraitBatches` windows of a
+    # body-framed bank) instead of face-framed heads: the whole-frame pass of inference sees
+    # torsos, arms and hands, which face-framed samples do not show; 0 for the runs before
+    body_share: float = 0.0
+    body_bank_size: int = 600
     faces: str | None = None
     run_dir: str = str(RUNS_DIR)
     name: str | None = None  # run folder name; the model name by default
@@ -86,7 +91,8 @@ class PortraitTrainConfig:
 def config_from_args(args, **common) -> PortraitTrainConfig:
     """The run `photonormals train` asks for (``common``: the options every trainer takes)."""
     return PortraitTrainConfig(
-        size=args.size, normal_loss=args.normal_loss, face_weight=args.face_weight, **common
+        size=args.size, normal_loss=args.normal_loss, face_weight=args.face_weight,
+        **({"body_share": args.body_share} if args.body_share is not None else {}), **common
     )
 
 
@@ -280,6 +286,12 @@ def engine_data(config: PortraitTrainConfig, device):
     faces = {"faces_path": config.faces} if config.faces else {}  # else the engine's default file
     bank = cached_bank(config.bank_size, config.bank_resolution, config.seed, **faces)
     batches = PortraitBatches(bank, envs, size=config.size, device=str(device))
+    if config.body_share > 0:
+        bodies = cached_bank(config.body_bank_size, config.bank_resolution, config.seed,
+                             framing="body", **faces)
+        batches = MixedBatches(batches, PortraitBatches(bodies, envs, size=config.size,
+                                                        device=str(device), window=True),
+                               config.body_share)
     validation = None
     if config.val_every:
         validation = validation_set(
@@ -289,6 +301,17 @@ def engine_data(config: PortraitTrainConfig, device):
             **({"faces": config.faces} if config.faces else {}),
         )
     return batches, validation
+
+
+class MixedBatches:
+    """Face-framed batches, and with probability ``share`` a batch of body windows instead."""
+
+    def __init__(self, faces: PortraitBatches, bodies: PortraitBatches, share: float):
+        self.faces, self.bodies, self.share = faces, bodies, share
+
+    def sample(self, batch: int, generator: torch.Generator) -> dict:
+        bodies = float(torch.rand((), generator=generator, device=generator.device)) < self.share
+        return (self.bodies if bodies else self.faces).sample(batch, generator)
 
 
 def hardware(device: torch.device) -> str:

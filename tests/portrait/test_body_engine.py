@@ -114,3 +114,32 @@ def test_body_banks_are_cached_apart_and_batch(tmp_path, model):
     assert len(list(tmp_path.glob("portraits_v*_n2_s32_seed1_*.npz"))) == 1  # the old name
     s = PortraitBatches(bank, tiny_envs(), size=16).sample(2, torch.Generator().manual_seed(0))
     assert torch.isfinite(s["image"]).all() and s["mask"].mean() > 0
+
+
+def test_body_windows_cut_the_frame_and_keep_each_pixels_view(model):
+    """A window is the frame's pixels, and the optical axis moves with it: every window pixel
+    has the view direction its pixel has in the whole frame."""
+    bank = {k: np.stack([v]) for k, v in
+            build_portrait(np.random.default_rng([12, 0]), 48, model, framing="body").items()}
+    whole = PortraitBatches(bank, tiny_envs(), size=48)
+    windows = PortraitBatches(bank, tiny_envs(), size=16, window=True)
+    index = torch.zeros(3, dtype=torch.long)
+    geo = {k: v[index] for k, v in windows.geo.items() if v.dim() == 4}
+    cut, principal = windows._windows(geo, windows.geo["principal"][index],
+                                      torch.Generator().manual_seed(1))
+    assert cut["normals"].shape == (3, 3, 16, 16)
+    assert (cut["coverage"].float() > 0.5).any(dim=(1, 2, 3)).all()  # on the person
+    frame_view = whole._view_dirs(whole.geo["focal"][:1], whole.geo["principal"][:1])[0]
+    view = windows._view_dirs(windows.geo["focal"][index], principal)
+    for b in range(3):
+        # find the window in the frame by its normals, then compare the view directions there
+        hits = [(y, x) for y in range(33) for x in range(33)
+                if torch.equal(whole.geo["normals"][0, :, y:y + 16, x:x + 16], cut["normals"][b])
+                and torch.equal(whole.geo["coverage"][0, :, y:y + 16, x:x + 16],
+                                cut["coverage"][b])]
+        assert hits
+        y, x = hits[0]
+        torch.testing.assert_close(view[b], frame_view[:, y:y + 16, x:x + 16])
+    s = windows.sample(4, torch.Generator().manual_seed(2))
+    assert s["image"].shape == (4, 3, 16, 16) and torch.isfinite(s["image"]).all()
+    assert (s["mask"].flatten(1).sum(1) > 0).all()

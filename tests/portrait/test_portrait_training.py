@@ -273,3 +273,26 @@ def load_model_for_validation():
 
     torch.manual_seed(0)
     return create_model("portrait_lite", widths=[8, 16, 32])
+
+
+def test_body_share_mixes_body_windows_into_the_batches():
+    from types import SimpleNamespace
+
+    from photonormals.training.portrait import MixedBatches, config_from_args
+
+    args = SimpleNamespace(size=64, normal_loss="angular", face_weight=2.0, body_share=0.3)
+    assert config_from_args(args, model="portrait_lite").body_share == 0.3
+    assert config_from_args(SimpleNamespace(**{**vars(args), "body_share": None}),
+                            model="portrait_lite").body_share == 0.0
+
+    class Source:
+        def __init__(self, name):
+            self.name = name
+
+        def sample(self, batch, generator):
+            return self.name
+
+    mixed = MixedBatches(Source("face"), Source("body"), 0.3)
+    g = torch.Generator().manual_seed(0)
+    picks = [mixed.sample(8, g) for _ in range(400)]
+    assert 80 < picks.count("body") < 160

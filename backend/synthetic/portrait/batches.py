@@ -1,7 +1,9 @@
 """Training batches for the portrait models: appearance, light and camera drawn per sample.
 
 Geometry comes from the cached bank (`bank`), area-downsampled once to the training size and
-kept on the device. Per sample, in torch:
+kept on the device; or, with ``window`` (body-framed banks), kept at the bank's size and cut
+into training-size windows around the person, so arms, hands and clothes are seen at the scale
+the whole-frame pass of inference sees them. Per sample, in torch:
 
 * albedo and gloss from ``skin.portrait_albedo`` (painted in the face's canonical frame);
 * light: one of the HDRIs (random rotation: SH9 coefficients tabulated for 64 rotations at
@@ -150,6 +152,15 @@ def _gauss_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tens
     return y.view(B, C, H, W)
 
 
+def _cpu(g: torch.Generator) -> torch.Generator:
+    """A CPU generator drawn from ``g`` (torch.multinomial wants one on the sampled tensor's
+    device; the bank's masks are small enough to sample on the CPU)."""
+    if g.device.type == "cpu":
+        return g
+    seed = int(torch.randint(2**62, (1,), generator=g, device=g.device))
+    return torch.Generator().manual_seed(seed)
+
+
 def _unit(v: torch.Tensor) -> torch.Tensor:
     """Normalise along dim 1 (faster than F.normalize on NCHW tensors on CPU)."""
     return v * (v[:, 0:1] ** 2 + v[:, 1:2] ** 2 + v[:, 2:3] ** 2).clamp_min(1e-12).rsqrt()
@@ -190,10 +201,12 @@ class PortraitBatches:
         subsurface: bool = True,
         soften: bool = True,
         mirror: bool = True,
+        window: bool = False,
     ):
         self.device = torch.device(device)
         self.size = size
-        geo = downsample_bank(bank, size)
+        self.window = window
+        geo = downsample_bank(bank, bank["labels"].shape[-1] if window else size)
         self.geo = {k: v.to(self.device) for k, v in geo.items()}
         sh, small = prepare_envs(list(envs))
         self.env_sh, self.env_small = sh.to(self.device), small.to(self.device)
@@ -210,12 +223,12 @@ class PortraitBatches:
         return self.geo["labels"].shape[0]
 
     # ------------------------------------------------------------------ pieces
-    def _view_dirs(self, index):
+    def _view_dirs(self, focal, principal):
         S, dev = self.size, self.device
         x = (torch.arange(S, device=dev) + 0.5).view(1, 1, S)
         y = (S - 0.5 - torch.arange(S, device=dev)).view(1, S, 1)
-        f = self.geo["focal"][index].view(-1, 1, 1)
-        p = self.geo["principal"][index]
+        f = focal.view(-1, 1, 1)
+        p = principal
         v = torch.stack(
             torch.broadcast_tensors(p[:, 0, None, None] - x, p[:, 1, None, None] - y, f), 1
         )
@@ -350,10 +363,27 @@ class PortraitBatches:
             bg = torch.where(inside & present, panel, bg)
         return bg
 
+    def _windows(self, geo: dict, principal: torch.Tensor, g) -> tuple[dict, torch.Tensor]:
+        """Training-size windows of full-frame samples, each centred on a random person pixel
+        (moved inside the frame), and the optical axis in window pixels (x right, y up)."""
+        S, full = self.size, geo["labels"].shape[-1]
+        person = (geo["coverage"].float() > 0.5).flatten(1).float() + 1e-6
+        centre = torch.multinomial(person.cpu(), 1, generator=_cpu(g))[:, 0]
+        corners = list(zip((centre // full - S // 2).clamp(0, full - S).tolist(),
+                           (centre % full - S // 2).clamp(0, full - S).tolist(), strict=True))
+        out = {k: torch.stack([v[b, :, y:y + S, x:x + S] for b, (y, x) in enumerate(corners)])
+               for k, v in geo.items()}
+        shift = torch.tensor([[x, full - S - y] for y, x in corners], dtype=torch.float32,
+                             device=principal.device)
+        return out, principal - shift
+
     def _bystanders(self, bg, g, coeffs):
         """Another person behind, off to one side and smaller, in some samples: group photos
-        and podiums put faces and suits next to the subject, and the mask must leave them out."""
+        and podiums put faces and suits next to the subject, and the mask must leave them out.
+        (Not in body windows: the bank's people are full frames, not window-sized.)"""
         B, S = bg.shape[0], self.size
+        if self.window:
+            return bg
         present = uniform((B,), g) < BYSTANDER_SHARE
         pick = torch.nonzero(present).flatten()
         if pick.numel() == 0:
@@ -404,12 +434,15 @@ class PortraitBatches:
             k: self.geo[k][index]
             for k in ("normals", "depth", "canonical", "ao", "coverage", "face", "labels")
         }
+        focal, principal = self.geo["focal"][index], self.geo["principal"][index]
+        if self.window:
+            geo, principal = self._windows(geo, principal, g)
         n = geo["normals"].float()
         cov = geo["coverage"].float()
         mask = (cov > 0.5).float()
         depth = geo["depth"].float()
         ao = geo["ao"].float()
-        view = self._view_dirs(index)
+        view = self._view_dirs(focal, principal)
         app = portrait_albedo(geo["canonical"].float(), geo["labels"], g)
         albedo = app["albedo"]
 
