@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     config = MultiLightTrainConfig(
         model=initial.name, minutes=args.minutes, steps=10**9, batch=args.batch,
         images=(2, 16), crop=args.crop, lr=args.lr, device=device, run_dir=str(out / "runs"),
+        # the shipped weights' last CPU run drew these; without them a burst would unlearn them
+        light_rigs=0.6, linear_codes=0.3,
         init=str(init), checkpoint_minutes=args.minutes / 2 + 0.5,
         overrides={k: v for k, v in initial.model.config.items() if k != "name"},
     )
