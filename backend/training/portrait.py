@@ -37,6 +37,7 @@ from ..synthetic.flips import mirror_where
 from ..synthetic.portrait.bank import cached_bank
 from ..synthetic.portrait.batches import PortraitBatches
 from ..synthetic.portrait.validation import validation_set
+from ..synthetic.random import uniform
 from . import RUNS_DIR
 from .checkpoint import checkpoint_model, save_checkpoint, start_run
 from .losses import angular_normal_loss, normal_loss
@@ -310,7 +311,7 @@ class MixedBatches:
         self.faces, self.bodies, self.share = faces, bodies, share
 
     def sample(self, batch: int, generator: torch.Generator) -> dict:
-        bodies = float(torch.rand((), generator=generator, device=generator.device)) < self.share
+        bodies = float(uniform((1,), generator)) < self.share
         return (self.bodies if bodies else self.faces).sample(batch, generator)
 
 

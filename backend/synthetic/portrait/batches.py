@@ -152,15 +152,6 @@ def _gauss_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tens
     return y.view(B, C, H, W)
 
 
-def _cpu(g: torch.Generator) -> torch.Generator:
-    """A CPU generator drawn from ``g`` (torch.multinomial wants one on the sampled tensor's
-    device; the bank's masks are small enough to sample on the CPU)."""
-    if g.device.type == "cpu":
-        return g
-    seed = int(torch.randint(2**62, (1,), generator=g, device=g.device))
-    return torch.Generator().manual_seed(seed)
-
-
 def _unit(v: torch.Tensor) -> torch.Tensor:
     """Normalise along dim 1 (faster than F.normalize on NCHW tensors on CPU)."""
     return v * (v[:, 0:1] ** 2 + v[:, 1:2] ** 2 + v[:, 2:3] ** 2).clamp_min(1e-12).rsqrt()
@@ -368,7 +359,7 @@ class PortraitBatches:
         (moved inside the frame), and the optical axis in window pixels (x right, y up)."""
         S, full = self.size, geo["labels"].shape[-1]
         person = (geo["coverage"].float() > 0.5).flatten(1).float() + 1e-6
-        centre = torch.multinomial(person.cpu(), 1, generator=_cpu(g))[:, 0]
+        centre = torch.multinomial(person, 1, generator=g)[:, 0]
         corners = list(zip((centre // full - S // 2).clamp(0, full - S).tolist(),
                            (centre % full - S // 2).clamp(0, full - S).tolist(), strict=True))
         out = {k: torch.stack([v[b, :, y:y + S, x:x + S] for b, (y, x) in enumerate(corners)])
