@@ -16,6 +16,7 @@ least squares on the photos read linear, whichever way the pipeline read them.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -32,16 +33,29 @@ from photonormals.predict import load_image_set
 SUBSETS = {"12": slice(None), "6": slice(0, None, 2)}
 
 
+def photos(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.png") if p.stem != "mask")
+
+
+@functools.cache
+def references(folder: Path) -> dict:
+    """Per subset, least squares with the known lights on the photos read linear: the reference
+    for both readings, solved once per object."""
+    stack, _ = load_image_set(photos(folder), "linear")
+    mask = image_io.read_mask(folder / "mask.png", stack.shape[1:3])
+    lights = read_light_directions(folder / "light_directions.txt")
+    return {name: solve_calibrated(stack[pick], lights[pick], None, mask, RobustOptions())
+            for name, pick in SUBSETS.items()}
+
+
 def score(model: MultiLightModel, folder: Path, colorspace: str) -> dict:
-    paths = sorted(p for p in folder.glob("*.png") if p.stem != "mask")
-    stack, _ = load_image_set(paths, colorspace)
-    linear = stack if colorspace == "linear" else load_image_set(paths, "linear")[0]
+    stack, _ = load_image_set(photos(folder), colorspace)
     mask = image_io.read_mask(folder / "mask.png", stack.shape[1:3])
     lights = read_light_directions(folder / "light_directions.txt")
     row = {}
     for name, pick in SUBSETS.items():
         images, truth = stack[pick], lights[pick]
-        reference = solve_calibrated(linear[pick], truth, None, mask, RobustOptions())
+        reference = references(folder)[name]
         solved = mask & reference.mask
         start = time.perf_counter()
         estimate = model.estimate(images, mask)
