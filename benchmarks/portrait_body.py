@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from photonormals.evaluation.metrics import angular_errors
 from photonormals.inference import person
 from photonormals.inference.portrait import PortraitModel
 from photonormals.models.portrait import normalise_portrait_exposure
@@ -35,24 +36,22 @@ from reporting import shipped_files
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces" / "ict_facekit.npz"
 BANK_SEED = 9101  # held out: training banks use small seeds
+BANK_PX = 256  # the held-out bodies' render size, as training's body banks
 
 
-def held_out(count: int, size: int, bank_size: int = 256) -> dict:
+def rendered(count: int, size: int, window: bool, seed: int) -> dict:
+    """``count`` held-out body portraits lit and photographed as training samples are: windows
+    of ``size`` px around the person, or (``window`` False, ``size`` the bank's) whole frames."""
     envs = [load_hdri(path) for path in bundled_hdris().values()]
-    bank = cached_bank(count, bank_size, BANK_SEED, FACES, framing="body")
-    batches = PortraitBatches(bank, envs, size=size, window=True)
-    g = torch.Generator().manual_seed(0)
-    parts = [batches.sample(8, g) for _ in range((count + 7) // 8)]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-
-
-def full_frames(count: int, bank_size: int = 256) -> dict:
-    envs = [load_hdri(path) for path in bundled_hdris().values()]
-    bank = cached_bank(count, bank_size, BANK_SEED, FACES, framing="body")
-    batches = PortraitBatches(bank, envs, size=bank_size)
-    g = torch.Generator().manual_seed(1)
+    bank = cached_bank(count, BANK_PX, BANK_SEED, FACES, framing="body")
+    batches = PortraitBatches(bank, envs, size=size, window=window)
+    g = torch.Generator().manual_seed(seed)
     parts = [batches.sample(8, g) for _ in range((count + 7) // 8)]
     return {k: torch.cat([p[k] for p in parts])[:count] for k in parts[0]}
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def pipeline_scores(model: PortraitModel, frames: dict) -> dict:
@@ -62,15 +61,11 @@ def pipeline_scores(model: PortraitModel, frames: dict) -> dict:
         truth = frames["normal"][i].permute(1, 2, 0).numpy()
         mask, face = frames["mask"][i, 0].numpy() > 0.5, frames["face"][i, 0].numpy() > 0.5
         estimate = model.estimate(image)
-        cos = (estimate.normals * truth).sum(-1) / np.maximum(
-            np.linalg.norm(estimate.normals, axis=-1), 1e-8)
-        error = np.degrees(np.arccos(np.clip(cos, -1, 1)))
-        errors.append(error[mask & ~face].mean())
+        errors.append(angular_errors(estimate.normals, truth, mask & ~face).mean())
         if face.any():
-            face_errors.append(error[face].mean())
-        ious.append((estimate.mask & mask).sum() / max((estimate.mask | mask).sum(), 1))
-        segmentation = person.segment_person(image) > 0.5
-        seg_ious.append((segmentation & mask).sum() / max((segmentation | mask).sum(), 1))
+            face_errors.append(angular_errors(estimate.normals, truth, face).mean())
+        ious.append(iou(estimate.mask, mask))
+        seg_ious.append(iou(person.segment_person(image) > 0.5, mask))
     return {"body": float(np.mean(errors)), "face": float(np.mean(face_errors)),
             "mask_iou": float(np.mean(ious)), "segmentation_iou": float(np.mean(seg_ious))}
 
@@ -104,14 +99,14 @@ def main() -> None:
     for path in weights:
         model = PortraitModel(path, runtime="torch")
         if model.size not in data:
-            data[model.size] = held_out(args.count, model.size)
+            data[model.size] = rendered(args.count, model.size, window=True, seed=0)
         row = scores(model, data[model.size])
         print(f"| {Path(path).name} | {row['person']:.2f} | {row['body']:.2f} | "
               f"{row['face']:.2f} | {row['mask_iou']:.3f} |", flush=True)
     print("\nWhole frames, the whole pipeline:\n")
     print("| weights | body (deg) | face | written mask IoU | segmentation IoU |")
     print("|---|---|---|---|---|")
-    frames = full_frames(args.count)
+    frames = rendered(args.count, BANK_PX, window=False, seed=1)
     for path in weights:
         row = pipeline_scores(PortraitModel(path, runtime="torch"), frames)
         print(f"| {Path(path).name} | {row['body']:.2f} | {row['face']:.2f} | "
